@@ -1,0 +1,1 @@
+"""Agents: the Agent seam, template rendering, the offline text helpers."""

@@ -1,0 +1,69 @@
+"""The ``Agent`` seam: what an agent is given (its context) and what it gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ideamine.config.model import AgentSpec
+from ideamine.stores.records import ModelCallRecord
+
+__all__ = ["Agent", "AgentContext", "AgentResult"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentResult:
+    """An agent's output plus the model calls it made to produce it."""
+
+    output: object
+    calls: tuple[ModelCallRecord, ...] = ()
+
+
+@dataclass(kw_only=True)
+class AgentContext:
+    """Everything one task's agent may use.
+
+    ``values`` is the template context (idea, upstream artifacts, earlier outputs, iteration,
+    feedback). ``resumed_from`` holds what an earlier try of this task saved with
+    ``checkpoint``, if anything.
+    """
+
+    run_id: str
+    phase: str
+    attempt: int
+    key: str
+    iteration: int
+    spec: AgentSpec
+    values: Mapping[str, object]
+    resumed_from: object | None = None
+    _save: Callable[[object], Awaitable[None]] | None = field(default=None, repr=False)
+    _beat: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
+    _emit: Callable[[Mapping[str, object]], Awaitable[None]] | None = field(default=None,
+                                                                            repr=False)
+
+    async def checkpoint(self, data: object) -> None:
+        """Durably keep intermediate progress; a later try of this task gets it back."""
+        self.resumed_from = data
+        if self._save is not None:
+            await self._save(data)
+
+    async def heartbeat(self) -> None:
+        """Renew the task's lease now (long agents call this between steps)."""
+        if self._beat is not None:
+            await self._beat()
+
+    async def emit(self, payload: Mapping[str, object]) -> None:
+        """Report progress as a ``phase.progress`` event."""
+        if self._emit is not None:
+            await self._emit(payload)
+
+
+class Agent(Protocol):
+    """Turns a context into an output of its ``spec.output_schema``."""
+
+    spec: AgentSpec
+
+    async def run(self, ctx: AgentContext) -> AgentResult:
+        """Produce the output. Raise ``AgentError`` for problems a retry will not fix."""
+        ...

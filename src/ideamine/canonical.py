@@ -1,0 +1,29 @@
+"""Canonical JSON and content hashes: the one way IdeaMine turns values into bytes.
+
+Artifacts, task outputs, manifests and ledger events are all hashed over canonical JSON
+(sorted keys, no insignificant white space, UTF-8, no NaN), so equal values always hash alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+__all__ = ["canonical_json", "content_hash", "sha256_hex"]
+
+
+def canonical_json(value: object) -> str:
+    """Serialise ``value`` deterministically: sorted keys, compact separators, UTF-8 text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """SHA-256 of bytes (or of a string's UTF-8 encoding) as lowercase hex."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return hashlib.sha256(raw).hexdigest()
+
+
+def content_hash(value: object) -> str:
+    """SHA-256 of the canonical JSON of ``value``."""
+    return sha256_hex(canonical_json(value))

@@ -1,0 +1,342 @@
+"""The ``ideamine`` command line. Exit codes: 0 ok, 1 run failed or chain broken,
+2 usage/config/idea error or unknown run, 3 store unavailable, 130 interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from ideamine import service
+from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
+from ideamine.cli.progress import watch
+from ideamine.cli.views import artifact_view, event_view, run_summary, run_view
+from ideamine.config.loader import load_pipeline
+from ideamine.config.model import PipelineSpec
+from ideamine.engine.forecast import forecast
+from ideamine.engine.states import RunStatus
+from ideamine.errors import UsageError
+from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
+from ideamine.stores.base import Store
+
+__all__ = ["cli", "main"]
+
+STORE_OPTION = click.option("--store", "store_ref", metavar="PATH", default=None,
+                            help="SQLite file (default ./ideamine.db or $IDEAMINE_STORE).")
+CONFIG_OPTION = click.option("--config", "config_dir", metavar="DIR", default=None,
+                             type=click.Path(path_type=Path),
+                             help="Folder overlaying the shipped config ($IDEAMINE_CONFIG).")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="Print machine-readable JSON (fields documented in docs/cli.md).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ideamine")
+def cli() -> None:
+    """IdeaMine turns a software idea into reviewed product artifacts, durably."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+async def _finish_drive(store: Store, pipeline: PipelineSpec, runner: Runner, run_id: str,
+                        quiet: bool) -> None:
+    driver: asyncio.Task[object] = asyncio.create_task(runner.drive(run_id))
+    if quiet:
+        await asyncio.wait([driver])
+    else:
+        await watch(store, pipeline, run_id, driver)
+    driver.result()
+    run = await store.get_run(run_id)
+    await _summary(store, run_id, quiet)
+    if run.status is not RunStatus.COMPLETED:
+        raise Exit(EXIT_FAILED)
+
+
+async def _summary(store: Store, run_id: str, quiet: bool) -> None:
+    run = await store.get_run(run_id)
+    artifacts = await store.artifacts(run_id)
+    calls = await store.model_calls(run_id)
+    tokens = sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls)
+    colour = "green" if run.status is RunStatus.COMPLETED else "red"
+    console.print(f"run [bold]{run.id}[/] [{colour}]{run.status}[/]: "
+                  f"{len({a.type for a in artifacts})} artifact types, {len(calls)} model calls, "
+                  f"{tokens:,} tokens, ${sum(float(str(c['cost_usd'])) for c in calls):.4f}")
+    if run.error:
+        console.print(f"[red]reason:[/] {escape(run.error)}")
+    if not quiet:
+        console.print(f"artifacts: ideamine artifacts {run.id}   ledger: ideamine events "
+                      f"{run.id}   resume: ideamine resume {run.id}")
+
+
+@cli.command()
+@click.argument("idea", required=False)
+@click.option("--file", "idea_file", type=click.Path(path_type=Path), help="Read the idea "
+              "from a UTF-8 text file.")
+@STORE_OPTION
+@CONFIG_OPTION
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY,
+              show_default=True, help="Tasks run at once in this process.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@runs_async
+async def run(idea: str | None, idea_file: Path | None, store_ref: str | None,
+              config_dir: Path | None, concurrency: int, quiet: bool) -> None:
+    """Run the pipeline on IDEA (or --file) to completion."""
+    if (idea is None) == (idea_file is None):
+        raise UsageError("give the idea as an argument or with --file, not both or neither",
+                         hint='ideamine run "a marketplace for local farmers"')
+    text = service.read_idea_file(idea_file) if idea_file else str(idea)
+    text = service.check_idea(text)
+    pipeline = load_pipeline(config_dir)
+    store = await service.open_store(store_ref)
+    try:
+        record = await service.create_run(store, pipeline, text, constraints={}, source="cli",
+                                          config_dir=config_dir)
+        if not quiet:
+            console.print(f"run [bold]{record.id}[/] started on the [cyan]offline[/] model "
+                          f"(deterministic templates; see docs/models.md)")
+        await _finish_drive(store, pipeline, Runner(store, pipeline, concurrency=concurrency),
+                            record.id, quiet)
+    finally:
+        await store.close()
+
+
+@cli.command()
+@click.argument("run_id")
+@STORE_OPTION
+@click.option("--migrate", is_flag=True, help="Adopt the current config even if it changed.")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY,
+              show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+@runs_async
+async def resume(run_id: str, store_ref: str | None, migrate: bool, concurrency: int,
+                 quiet: bool) -> None:
+    """Resume RUN_ID after a crash or failure; finished tasks are not run again."""
+    store = await service.open_store(store_ref)
+    try:
+        prepared = await service.prepare_resume(store, run_id, migrate=migrate)
+        if not quiet:
+            console.print(f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) "
+                          "reclaimed from a dead process")
+        runner = Runner(store, prepared.pipeline, concurrency=concurrency)
+        await _finish_drive(store, prepared.pipeline, runner, run_id, quiet)
+    finally:
+        await store.close()
+
+
+@cli.command()
+@CONFIG_OPTION
+@JSON_OPTION
+@runs_async
+async def plan(config_dir: Path | None, as_json: bool) -> None:
+    """Show levels, critical path and an upper-bound forecast before running."""
+    pipeline = load_pipeline(config_dir)
+    result = forecast(pipeline)
+    if as_json:
+        print_json({"levels": [list(level) for level in result.levels],
+                    "critical_path": list(result.critical_path),
+                    "minutes": result.minutes, "sequential_minutes": result.sequential_minutes,
+                    "tokens": result.tokens, "usd": result.usd,
+                    "phases": [{"phase": p.phase, "level": p.level, "minutes": p.minutes,
+                                "tokens": p.tokens, "usd": p.usd} for p in result.phases]})
+        return
+    table = Table(title=f"{pipeline.name} {pipeline.version}: {len(pipeline.phases)} phases "
+                        f"in {len(result.levels)} levels", title_justify="left")
+    for column in ("level", "phases", "minutes (budget)", "tokens (max)"):
+        table.add_column(column)
+    by_phase = {p.phase: p for p in result.phases}
+    for index, level in enumerate(result.levels):
+        table.add_row(str(index + 1), " ∥ ".join(level),
+                      f"{max(by_phase[n].minutes for n in level):g}",
+                      f"{sum(by_phase[n].tokens for n in level):,}")
+    console.print(table)
+    console.print(f"critical path: {' → '.join(result.critical_path)}")
+    console.print(f"forecast (upper bounds from budgets): {result.minutes:g} min on the critical "
+                  f"path (vs {result.sequential_minutes:g} min one phase at a time), "
+                  f"{result.tokens:,} tokens, ${result.usd:.2f} at the configured prices")
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@STORE_OPTION
+@JSON_OPTION
+@runs_async
+async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
+    """Show a run's phases (the newest run when RUN_ID is left out)."""
+    store = await service.open_store(store_ref)
+    try:
+        if run_id is None:
+            runs = await store.list_runs(1)
+            if not runs:
+                raise UsageError("this store holds no runs yet",
+                                 hint='start one with ideamine run "your idea"')
+            run_id = runs[0].id
+        run, phases, tasks = await store.run_rows(run_id)
+        pipeline_order = _phase_order(run.manifest)
+        view = run_view(run, phases, tasks, await store.model_calls(run_id), pipeline_order)
+    finally:
+        await store.close()
+    if as_json:
+        print_json(view)
+        return
+    console.print(f"run [bold]{view['id']}[/] {view['status']} · {view['tokens']:,} tokens · "
+                  f"${float(str(view['cost_usd'])):.4f} · {escape(str(view['idea'])[:80])}")
+    table = Table()
+    for column in ("phase", "status", "attempt", "tasks", "started", "finished"):
+        table.add_column(column)
+    for phase in view["phases"]:  # type: ignore[attr-defined]
+        table.add_row(phase["phase"], phase["status"], str(phase["attempt"] or ""),
+                      f"{phase['tasks_succeeded']}/{phase['tasks_total']}",
+                      (phase["started_at"] or "")[11:19], (phase["finished_at"] or "")[11:19])
+    console.print(table)
+    if view["error"]:
+        console.print(f"[red]error:[/] {escape(str(view['error']))}")
+
+
+def _phase_order(manifest: dict[str, str] | object) -> list[str]:
+    """Phase names in pipeline order, from the run's manifest keys (phases/<name>.yaml)."""
+    names = [key[len("phases/"):-len(".yaml")] for key in manifest  # type: ignore[attr-defined]
+             if key.startswith("phases/")]
+    try:
+        pipeline = load_pipeline(None)
+        order = [spec.name for spec in pipeline.phases]
+        return [n for n in order if n in names] + [n for n in names if n not in order]
+    except UsageError:
+        return names
+
+
+@cli.command()
+@STORE_OPTION
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@JSON_OPTION
+@runs_async
+async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    store = await service.open_store(store_ref)
+    try:
+        records = await store.list_runs(limit)
+    finally:
+        await store.close()
+    if as_json:
+        print_json([run_summary(r) for r in records])
+        return
+    table = Table()
+    for column in ("id", "status", "created", "idea"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.id, r.status.value, r.created_at[:19], escape(r.idea[:60]))
+    console.print(table)
+
+
+@cli.command()
+@click.argument("run_id")
+@STORE_OPTION
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the run ends.")
+@click.option("--after", type=click.IntRange(0), default=0, help="Only events after this id.")
+@JSON_OPTION
+@runs_async
+async def events(run_id: str, store_ref: str | None, follow: bool, after: int,
+                 as_json: bool) -> None:
+    """Print a run's ledger events (JSON Lines with --json)."""
+    store = await service.open_store(store_ref)
+    try:
+        await store.get_run(run_id)
+        last = after
+        while True:
+            page = await store.events(run_id, after_id=last, limit=1000)
+            for event in page:
+                _print_event(event_view(event), as_json)
+                last = event.id
+            if len(page) == 1000:
+                continue
+            if not follow or (await store.get_run(run_id)).status not in (
+                    RunStatus.CREATED, RunStatus.RUNNING, RunStatus.PAUSED):
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await store.close()
+
+
+def _print_event(view: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(view, ensure_ascii=False, sort_keys=True))
+        return
+    payload = view["payload"]
+    detail = payload.get("key") or payload.get("reason") or ""  # type: ignore[attr-defined]
+    console.print(f"{view['id']:>6} {str(view['at'])[11:23]} {view['type']:<16} "
+                  f"{view['phase'] or '':<12} {escape(str(detail))}")
+
+
+@cli.command()
+@click.argument("run_id")
+@STORE_OPTION
+@click.option("--show", "show_type", metavar="TYPE", help="Print the latest content of TYPE.")
+@JSON_OPTION
+@runs_async
+async def artifacts(run_id: str, store_ref: str | None, show_type: str | None,
+                    as_json: bool) -> None:
+    """List a run's artifacts, or print one with --show TYPE."""
+    store = await service.open_store(store_ref)
+    try:
+        await store.get_run(run_id)
+        records = await store.artifacts(run_id)
+        if show_type:
+            matching = [r for r in records if r.type == show_type]
+            if not matching:
+                known = ", ".join(sorted({r.type for r in records})) or "none yet"
+                raise UsageError(f"run {run_id} has no artifact of type {show_type!r}",
+                                 hint=f"types in this run: {known}")
+            print_json(await store.blob(max(matching, key=lambda r: r.version).content_hash))
+            return
+    finally:
+        await store.close()
+    if as_json:
+        print_json([artifact_view(r) for r in records])
+        return
+    table = Table()
+    for column in ("type", "version", "phase", "agents", "sha256"):
+        table.add_column(column)
+    for r in records:
+        agents = ", ".join(r.provenance.get("agents", []))  # type: ignore[arg-type]
+        table.add_row(r.type, str(r.version), r.phase, agents, r.content_hash[:12])
+    console.print(table)
+
+
+@cli.command()
+@click.argument("run_id")
+@STORE_OPTION
+@runs_async
+async def verify(run_id: str, store_ref: str | None) -> None:
+    """Check RUN_ID's ledger hash chain; exit 1 at the first broken link."""
+    store = await service.open_store(store_ref)
+    try:
+        report = await service.verify_run(store, run_id)
+    finally:
+        await store.close()
+    if report.ok:
+        console.print(f"[green]ledger intact[/]: {report.checked} events of run {run_id} verify")
+        raise Exit(EXIT_OK)
+    err.print(f"[red]ledger broken[/] at event {report.broken_at}: {report.reason} "
+              f"({report.checked} events before it verify)")
+    raise Exit(EXIT_FAILED)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect and validate configuration."""
+
+
+@config.command("check")
+@click.argument("config_dir", required=False, type=click.Path(path_type=Path))
+@runs_async
+async def config_check(config_dir: Path | None) -> None:
+    """Validate the shipped defaults overlaid with CONFIG_DIR."""
+    pipeline = load_pipeline(config_dir)
+    console.print(f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
+                  f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}")

@@ -1,0 +1,1 @@
+"""Configuration: YAML files in, validated frozen specs out."""

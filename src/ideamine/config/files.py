@@ -1,0 +1,121 @@
+"""The shapes of the configuration files, as pydantic models (the only place they are parsed).
+
+These models are the edge: ``ideamine.config.loader`` validates raw YAML data with them and
+converts the result into the frozen values of ``ideamine.config.model``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AgentFile", "PhaseFile", "PipelineFile"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PriceEntry(_Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class PipelineFile(_Strict):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    phases: list[str] = Field(min_length=1)
+    default_model: str = Field(pattern=r"^[a-z][a-z0-9_-]*:.+$")
+    pricing: dict[str, PriceEntry] = Field(default_factory=dict)
+
+
+class BudgetsEntry(_Strict):
+    tokens: int = Field(ge=0)
+    usd: float = Field(default=0.0, ge=0)
+    tool_minutes: float = Field(default=0.0, ge=0)
+    wallclock_minutes: float = Field(gt=0)
+
+
+class GuardEntry(_Strict):
+    type: str = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateEntry(_Strict):
+    pass_threshold: float = Field(ge=0, le=1)
+    max_attempts: int = Field(ge=1, le=50)
+    auto_fix: bool = True
+    rubrics: dict[str, float] = Field(min_length=1)
+
+
+class QavEntry(_Strict):
+    enabled: bool = True
+    max_questions: int = Field(ge=0)
+    min_grounding: float = Field(ge=0, le=1)
+    max_iterations: int = Field(ge=1)
+
+
+class ArtifactEntry(_Strict):
+    type: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
+    required: bool = True
+
+
+class CheckpointsEntry(_Strict):
+    interval_minutes: float = Field(gt=0)
+
+
+class RetriesEntry(_Strict):
+    max_attempts: int = Field(ge=1, le=100)
+    strategy: Literal["exponential", "linear", "fixed"] = "exponential"
+    base_delay_ms: int = Field(ge=0)
+    max_delay_ms: int = Field(ge=0)
+
+
+class HeartbeatEntry(_Strict):
+    interval_seconds: float = Field(default=60.0, gt=0)
+    stall_after_missed: int = Field(default=3, ge=1)
+
+
+class LoopEntry(_Strict):
+    max_iterations: int = Field(ge=1, le=1000)
+    until: str = Field(min_length=1)
+
+
+class CustomAggregation(_Strict):
+    custom: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class PhaseFile(_Strict):
+    phase: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    description: str = ""
+    depends_on: list[str] = Field(default_factory=list)
+    parallelism: Literal["sequential", "parallel", "partial", "iterative"] | int
+    aggregation: Literal["merge", "concat", "vote"] | CustomAggregation = "merge"
+    agents: list[str] = Field(min_length=1)
+    budgets: BudgetsEntry
+    guards: list[GuardEntry] = Field(default_factory=list)
+    gate: GateEntry
+    qav: QavEntry
+    artifacts: list[ArtifactEntry] = Field(default_factory=list)
+    checkpoints: CheckpointsEntry = CheckpointsEntry(interval_minutes=3)
+    retries: RetriesEntry
+    heartbeat: HeartbeatEntry = HeartbeatEntry()
+    loop: LoopEntry | None = None
+
+
+class AgentFile(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    phase: str
+    role: str = Field(min_length=1)
+    artifact_type: str | list[str]
+    output_schema: dict[str, Any]
+    prompt: str | None = None
+    offline: str | None = None
+    callable: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    model: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*:.+$")
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    max_tokens: int = Field(default=4000, ge=1)
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    budget: int | None = Field(default=None, ge=0)
+    tools: list[str] = Field(default_factory=list)

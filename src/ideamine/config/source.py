@@ -1,0 +1,95 @@
+"""Reading YAML files while remembering on which line each value stood.
+
+Validation errors are reported as ``file:line: field: problem``; this module keeps the map
+from a value's location (a tuple of keys and list indexes) to its line number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ideamine.errors import ConfigProblem
+
+__all__ = ["SourceFile", "read_yaml"]
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A parsed YAML document plus the line of every value in it."""
+
+    path: str  # as shown in messages
+    data: object
+    lines: dict[Loc, int]
+
+    def line_of(self, loc: Loc) -> int:
+        """The line of the deepest known prefix of ``loc`` (1 when nothing matches)."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return 1
+
+    def problem(self, loc: Loc, problem: str, hint: str = "") -> ConfigProblem:
+        """A ``ConfigProblem`` located at ``loc`` in this file."""
+        field = ".".join(str(part) for part in loc) or "(file)"
+        return ConfigProblem(
+            file=self.path, line=self.line_of(loc), field=field, problem=problem, hint=hint
+        )
+
+
+def read_yaml(path: Path, shown_as: str) -> SourceFile:
+    """Parse ``path`` into data with a line map.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8, or is not valid YAML.
+    """
+    from ideamine.errors import ConfigError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(file=shown_as, line=1, field="(file)",
+                                         problem=f"not UTF-8 text ({exc.reason})",
+                                         hint="save the file as UTF-8")]) from exc
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(file=shown_as, line=1, field="(file)",
+                                         problem=f"cannot read: {exc.strerror}",
+                                         hint="check the path and its permissions")]) from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError([ConfigProblem(file=shown_as, line=line, field="(file)",
+                                         problem=f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                         hint="check indentation and quoting near that line")
+                           ]) from exc
+    lines: dict[Loc, int] = {}
+    data = _convert(node, (), lines) if node is not None else None
+    return SourceFile(path=shown_as, data=data, lines=lines)
+
+
+def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> object:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[object, object] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            key_loc = (*loc, str(key))
+            lines[key_loc] = key_node.start_mark.line + 1
+            result[key] = _convert(value_node, key_loc, lines)
+            lines[key_loc] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*loc, index), lines) for index, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> object:
+    """Construct a leaf value with the safe loader's own resolution rules."""
+    return yaml.SafeLoader("").construct_object(node, deep=True)

@@ -1,0 +1,64 @@
+"""The engine's one question: given a run's rows, what happens next?
+
+``plan`` is a pure function of the pinned pipeline and a snapshot. Resume is nothing special:
+load the snapshot again and ask again.
+"""
+
+from __future__ import annotations
+
+from ideamine.config.model import PipelineSpec
+from ideamine.engine.dag import ready_phases
+from ideamine.engine.fanout import fan_out_complete, next_tasks
+from ideamine.engine.snapshot import (
+    Action,
+    CompletePhase,
+    CreateTasks,
+    FailPhase,
+    FanIn,
+    FinishRun,
+    PhaseState,
+    RunSnapshot,
+    StartPhase,
+)
+from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
+
+__all__ = ["plan"]
+
+
+def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
+    """The actions that move the run on now, in pipeline order; ``[]`` means wait for tasks."""
+    if snapshot.status is not RunStatus.RUNNING:
+        return []
+    actions: list[Action] = []
+    for spec in pipeline.phases:
+        state = snapshot.phases.get(spec.name)
+        if state is not None:
+            actions.extend(_advance_phase(pipeline, spec.name, state))
+    if any(isinstance(action, FailPhase) for action in actions):
+        return actions
+    graph = {spec.name: spec.depends_on for spec in pipeline.phases}
+    passed = [name for name, st in snapshot.phases.items() if st.status is PhaseStatus.PASSED]
+    for name in ready_phases(graph, passed, snapshot.phases.keys()):
+        actions.append(StartPhase(phase=name, attempt=1))
+    if len(passed) == len(pipeline.phases):
+        actions.append(FinishRun(status=RunStatus.COMPLETED))
+    return actions
+
+
+def _advance_phase(pipeline: PipelineSpec, name: str, state: PhaseState) -> list[Action]:
+    if state.status is PhaseStatus.READY:
+        return [CompletePhase(phase=name, attempt=state.attempt)]
+    if state.status is not PhaseStatus.RUNNING:
+        return []
+    failed = [task for task in state.tasks if task.status is TaskStatus.FAILED]
+    if failed:
+        first = min(failed, key=lambda task: task.key)
+        return [FailPhase(phase=name, attempt=state.attempt,
+                          reason=f"task {first.key} failed: {first.error or 'unknown error'}")]
+    spec = pipeline.phase(name)
+    new = next_tasks(spec, state.tasks, state.loop_done)
+    if new:
+        return [CreateTasks(phase=name, attempt=state.attempt, tasks=tuple(new))]
+    if fan_out_complete(spec, state.tasks, state.loop_done):
+        return [FanIn(phase=name, attempt=state.attempt)]
+    return []

@@ -1,0 +1,1 @@
+"""Carrying the engine's actions out: the runner, task execution, leases."""

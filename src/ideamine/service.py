@@ -1,0 +1,175 @@
+"""Use cases shared by the CLI (and later the API and dashboard): open a store, check an
+idea, start, resume and verify runs. No printing here; errors are raised, not reported."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ideamine.config.loader import load_pipeline
+from ideamine.config.model import PipelineSpec
+from ideamine.engine.states import RunStatus, TaskStatus
+from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
+from ideamine.runtime.identity import owner_alive, process_owner
+from ideamine.stores.base import Store
+from ideamine.stores.ledger import ChainReport, verify_chain
+from ideamine.stores.records import EventRecord, NewRun, RunRecord
+from ideamine.stores.sqlite import SqliteStore
+
+__all__ = [
+    "DEFAULT_STORE",
+    "MAX_IDEA_CHARS",
+    "STORE_ENV",
+    "Prepared",
+    "all_events",
+    "check_idea",
+    "create_run",
+    "open_store",
+    "prepare_resume",
+    "read_idea_file",
+    "verify_run",
+]
+
+STORE_ENV = "IDEAMINE_STORE"
+DEFAULT_STORE = "ideamine.db"
+MAX_IDEA_CHARS = 20_000
+MIN_IDEA_CHARS = 3
+
+
+async def open_store(reference: str | None) -> Store:
+    """Open (and migrate) the store named by ``reference``, ``$IDEAMINE_STORE`` or the default.
+
+    Raises:
+        UsageError: the reference is not a store this build can open.
+        StoreError: the store cannot be opened or migrated.
+    """
+    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if "://" in reference and not reference.startswith("sqlite://"):
+        scheme = reference.split("://", 1)[0]
+        raise UsageError(f"unsupported store {scheme}://…",
+                         hint="pass a SQLite file path such as ./ideamine.db")
+    path = Path(reference.removeprefix("sqlite://")).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--store {path} is a folder", hint="name a file, e.g. "
+                         f"{path / DEFAULT_STORE}")
+    store = SqliteStore(path)
+    try:
+        await store.migrate()
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+def check_idea(text: str) -> str:
+    """The idea, stripped, if usable.
+
+    Raises:
+        InvalidIdeaError: empty, too short, too long, or holding NUL or undecodable bytes.
+    """
+    idea = text.strip()
+    if not idea:
+        raise InvalidIdeaError("the idea is empty",
+                               hint='describe it in a sentence: ideamine run "a marketplace '
+                                    'for local farmers"')
+    if len(idea) < MIN_IDEA_CHARS:
+        raise InvalidIdeaError(f"the idea is too short ({len(idea)} characters)",
+                               hint="describe it in a sentence or more")
+    if len(idea) > MAX_IDEA_CHARS:
+        raise InvalidIdeaError(f"the idea is {len(idea):,} characters; the limit is "
+                               f"{MAX_IDEA_CHARS:,}",
+                               hint="summarise it; put long material into later phases' inputs")
+    if "\x00" in idea or any("\udc80" <= ch <= "\udcff" for ch in idea):
+        raise InvalidIdeaError("the idea holds NUL or bytes that are not UTF-8",
+                               hint="save the text as UTF-8 (e.g. iconv -t UTF-8)")
+    return idea
+
+
+def read_idea_file(path: Path) -> str:
+    """The text of an idea file; raises ``InvalidIdeaError`` if unreadable or not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidIdeaError(f"cannot read {path}: {exc.strerror}",
+                               hint="check the path") from exc
+    if len(raw) > MAX_IDEA_CHARS * 4:
+        raise InvalidIdeaError(f"{path} is {len(raw):,} bytes; ideas are limited to "
+                               f"{MAX_IDEA_CHARS:,} characters", hint="summarise it")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidIdeaError(f"{path} is not UTF-8 text (byte {exc.start})",
+                               hint="convert it, e.g. iconv -t UTF-8") from exc
+
+
+async def create_run(store: Store, pipeline: PipelineSpec, idea: str, *,
+                     constraints: Mapping[str, object], source: str,
+                     config_dir: Path | None) -> RunRecord:
+    """Pin a new run to ``pipeline``'s manifest and store it (status ``created``)."""
+    return await store.create_run(NewRun(
+        id=uuid.uuid4().hex[:12], idea=check_idea(idea), constraints=dict(constraints),
+        source=source, config_dir=str(config_dir.resolve()) if config_dir else None,
+        manifest=dict(pipeline.manifest), manifest_hash=pipeline.manifest_hash))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    """A run reopened for this process to drive, with the pipeline it is pinned to."""
+
+    run: RunRecord
+    pipeline: PipelineSpec
+    reclaimed: int
+
+
+async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepared:
+    """Reopen ``run_id`` for this process: check its manifest and that nobody else drives it.
+
+    Raises:
+        RunNotFoundError, RunStateError, ManifestChangedError, ConfigError.
+    """
+    run = await store.get_run(run_id)
+    if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
+        raise RunStateError(run_id, f"run {run_id} is {run.status}; there is nothing to resume",
+                            hint="start a new run with `ideamine run`")
+    if run.driver and run.status is RunStatus.RUNNING and owner_alive(run.driver):
+        raise RunStateError(run_id, f"run {run_id} is being driven by {run.driver}",
+                            hint="wait for it, or stop that process first")
+    pipeline = load_pipeline(Path(run.config_dir) if run.config_dir else None)
+    if pipeline.manifest_hash != run.manifest_hash and not migrate:
+        raise ManifestChangedError(run_id, _manifest_diff(run.manifest, pipeline.manifest))
+    _, _, tasks = await store.run_rows(run_id)
+    owners = sorted({t.lease_owner for t in tasks
+                     if t.status is TaskStatus.RUNNING and t.lease_owner
+                     and owner_alive(t.lease_owner) is False})
+    reclaimed = await store.reopen_run(run_id, driver=process_owner(), dead_owners=owners,
+                                       now=time.time())
+    return Prepared(run=await store.get_run(run_id), pipeline=pipeline,
+                    reclaimed=len(reclaimed))
+
+
+def _manifest_diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    changes = [f"{name} changed" for name in sorted(old.keys() & new.keys())
+               if old[name] != new[name]]
+    changes += [f"{name} removed" for name in sorted(old.keys() - new.keys())]
+    changes += [f"{name} added" for name in sorted(new.keys() - old.keys())]
+    return changes or ["the manifest hash differs"]
+
+
+async def all_events(store: Store, run_id: str) -> list[EventRecord]:
+    """Every event of a run, in id order."""
+    await store.get_run(run_id)
+    events: list[EventRecord] = []
+    while True:
+        page = await store.events(run_id, after_id=events[-1].id if events else 0, limit=5000)
+        events.extend(page)
+        if len(page) < 5000:
+            return events
+
+
+async def verify_run(store: Store, run_id: str) -> ChainReport:
+    """Check the run's ledger hash chain."""
+    return verify_chain(await all_events(store, run_id))

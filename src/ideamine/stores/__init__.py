@@ -1,0 +1,1 @@
+"""The Store seam and its SQL implementations; the only place SQL lives."""

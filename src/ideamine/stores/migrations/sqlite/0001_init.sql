@@ -1,0 +1,112 @@
+-- IdeaMine schema, version 1 (SQLite). Numbered files apply in order; never edit a released one.
+CREATE TABLE runs (
+    id              TEXT PRIMARY KEY,
+    idea            TEXT NOT NULL,
+    constraints     TEXT NOT NULL,              -- JSON
+    source          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    config_dir      TEXT,
+    manifest        TEXT NOT NULL,              -- JSON: config file -> SHA-256
+    manifest_hash   TEXT NOT NULL,
+    driver          TEXT,                       -- host:pid of the process driving the run
+    error           TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE INDEX runs_created ON runs (created_at);
+
+CREATE TABLE phases (
+    run_id          TEXT NOT NULL REFERENCES runs (id),
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT,
+    error           TEXT,
+    PRIMARY KEY (run_id, phase, attempt)
+);
+
+CREATE TABLE tasks (
+    id              TEXT PRIMARY KEY,
+    run_id          TEXT NOT NULL REFERENCES runs (id),
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    key             TEXT NOT NULL,
+    agent           TEXT NOT NULL,
+    iteration       INTEGER NOT NULL,
+    input           TEXT NOT NULL,              -- JSON
+    status          TEXT NOT NULL,
+    tries           INTEGER NOT NULL DEFAULT 0,
+    lease_owner     TEXT,
+    lease_token     TEXT,
+    lease_expires_at REAL,
+    not_before      REAL NOT NULL DEFAULT 0,
+    checkpoint      TEXT,                       -- JSON saved by ctx.checkpoint()
+    error           TEXT,
+    created_at      TEXT NOT NULL,
+    started_at      TEXT,
+    finished_at     TEXT,
+    UNIQUE (run_id, phase, attempt, key)
+);
+CREATE INDEX tasks_claim ON tasks (run_id, status, not_before);
+
+CREATE TABLE task_outputs (
+    run_id          TEXT NOT NULL,
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    key             TEXT NOT NULL,
+    task_id         TEXT NOT NULL REFERENCES tasks (id),
+    output          TEXT NOT NULL,              -- canonical JSON
+    output_hash     TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, attempt, key)   -- written once (invariant 2)
+);
+
+CREATE TABLE model_calls (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id          TEXT NOT NULL,
+    task_id         TEXT NOT NULL REFERENCES tasks (id),
+    provider        TEXT NOT NULL,
+    model           TEXT NOT NULL,
+    prompt_hash     TEXT NOT NULL,
+    params          TEXT NOT NULL,
+    tokens_in       INTEGER NOT NULL,
+    tokens_out      INTEGER NOT NULL,
+    cost_usd        REAL NOT NULL,
+    latency_ms      REAL NOT NULL,
+    outcome         TEXT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX model_calls_run ON model_calls (run_id);
+
+CREATE TABLE blobs (
+    hash            TEXT PRIMARY KEY,           -- SHA-256 of content
+    content         TEXT NOT NULL               -- canonical JSON
+);
+
+CREATE TABLE artifacts (
+    id              TEXT PRIMARY KEY,
+    run_id          TEXT NOT NULL REFERENCES runs (id),
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    type            TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    content_hash    TEXT NOT NULL REFERENCES blobs (hash),
+    provenance      TEXT NOT NULL,              -- JSON
+    created_at      TEXT NOT NULL,
+    UNIQUE (run_id, type, version)
+);
+
+CREATE TABLE events (
+    id              INTEGER PRIMARY KEY,        -- monotonic, assigned under the write lock
+    run_id          TEXT NOT NULL,
+    phase           TEXT,
+    task_id         TEXT,
+    type            TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    at              TEXT NOT NULL,
+    payload         TEXT NOT NULL,              -- canonical JSON
+    prev_hash       TEXT NOT NULL,
+    hash            TEXT NOT NULL
+);
+CREATE INDEX events_run ON events (run_id, id);

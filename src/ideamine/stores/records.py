@@ -1,0 +1,155 @@
+"""The values a ``Store`` takes and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
+
+__all__ = [
+    "ArtifactRecord",
+    "ClaimedTask",
+    "EventDraft",
+    "EventRecord",
+    "ModelCallRecord",
+    "NewArtifact",
+    "NewRun",
+    "NewTask",
+    "PhaseRecord",
+    "RunRecord",
+    "TaskRecord",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventDraft:
+    """An event to append to the ledger in the same transaction as a state change."""
+
+    type: str
+    phase: str | None = None
+    task_id: str | None = None
+    payload: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventRecord:
+    id: int
+    run_id: str
+    phase: str | None
+    task_id: str | None
+    type: str
+    kind: str
+    at: str
+    payload: Mapping[str, object]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    id: str
+    idea: str
+    constraints: Mapping[str, object]
+    source: str
+    config_dir: str | None
+    manifest: Mapping[str, str]
+    manifest_hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    id: str
+    idea: str
+    constraints: Mapping[str, object]
+    source: str
+    status: RunStatus
+    config_dir: str | None
+    manifest: Mapping[str, str]
+    manifest_hash: str
+    driver: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseRecord:
+    run_id: str
+    phase: str
+    attempt: int
+    status: PhaseStatus
+    started_at: str
+    finished_at: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewTask:
+    id: str
+    key: str
+    agent: str
+    iteration: int
+    input: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskRecord:
+    id: str
+    run_id: str
+    phase: str
+    attempt: int
+    key: str
+    agent: str
+    iteration: int
+    status: TaskStatus
+    tries: int
+    lease_owner: str | None
+    lease_expires_at: float | None
+    not_before: float
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedTask:
+    """A task this caller now holds; ``lease_token`` fences every write about it."""
+
+    task: TaskRecord
+    lease_token: str
+    checkpoint: object | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelCallRecord:
+    provider: str
+    model: str
+    prompt_hash: str
+    params: Mapping[str, object]
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_ms: float
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewArtifact:
+    type: str
+    content: object
+    provenance: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactRecord:
+    id: str
+    run_id: str
+    phase: str
+    attempt: int
+    type: str
+    version: int
+    content_hash: str
+    provenance: Mapping[str, object]
+    created_at: str

@@ -1,0 +1,205 @@
+"""The SQLite store: one file, WAL mode, numbered migrations, zero set-up.
+
+All database work runs on worker threads (``asyncio.to_thread``) over one connection guarded
+by a lock; each operation is one ``BEGIN IMMEDIATE`` transaction, so several processes may
+share the file safely (SQLite serialises writers; ``busy_timeout`` waits for the lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from ideamine.clock import Clock, SystemClock
+from ideamine.engine.states import TaskStatus
+from ideamine.errors import (
+    SchemaTooNewError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ideamine.stores import queries as q
+from ideamine.stores.sqlstore import SqlStore
+
+__all__ = ["SqliteStore", "migrations"]
+
+T = TypeVar("T")
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def migrations(dialect: str) -> list[tuple[int, str]]:
+    """The numbered migrations shipped for ``dialect``, in order: (version, SQL)."""
+    folder = resources.files("ideamine.stores") / "migrations" / dialect
+    found = sorted((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
+                   for entry in folder.iterdir() if entry.name.endswith(".sql"))
+    return found
+
+
+class _Db:
+    """``queries.Db`` over a sqlite3 connection inside an open transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
+        return self._connection.execute(sql, tuple(params)).fetchall()
+
+    def next_event_id(self) -> int:
+        # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE).
+        row = self._connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()
+        return int(row[0])
+
+
+class SqliteStore(SqlStore):
+    """``Store`` on a SQLite file."""
+
+    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+        super().__init__(clock or SystemClock())
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+    # -- connection and errors ------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None:
+            return self._connection
+        if not self.path.parent.is_dir():
+            raise StoreUnavailableError(f"cannot open {self.path}: folder "
+                                        f"{self.path.parent} does not exist",
+                                        hint="create the folder or pass another --store path")
+        try:
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
+                                         isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.Error as exc:
+            connection.close()
+            raise self._translate(exc) from exc
+        if mode is None or str(mode[0]).lower() != "wal":
+            connection.close()
+            raise StoreUnavailableError(f"cannot switch {self.path} to WAL mode (got {mode})",
+                                        hint="is the file on a network file system?")
+        self._connection = connection
+        return connection
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        lowered = text.lower()
+        if "not a database" in lowered or "malformed" in lowered:
+            return StoreCorruptError(f"{self.path} is not an IdeaMine database ({text})",
+                                     hint="point --store at another file; this one was left "
+                                          "untouched")
+        if "readonly" in lowered or "read-only" in lowered:
+            return StoreUnavailableError(f"{self.path} is read-only ({text})",
+                                         hint="make the file and its folder writable, or use "
+                                              "another --store path")
+        if "unable to open" in lowered:
+            return StoreUnavailableError(f"cannot open {self.path} ({text})",
+                                         hint="check that the path is a writable file")
+        if "locked" in lowered or "busy" in lowered:
+            return StoreUnavailableError(f"{self.path} stayed locked for "
+                                         f"{BUSY_TIMEOUT_SECONDS:g} s ({text})",
+                                         hint="another process holds a long write; try again")
+        if isinstance(exc, sqlite3.IntegrityError):
+            return StoreError(f"integrity constraint failed in {self.path}: {text}")
+        return StoreError(f"SQLite error on {self.path}: {text}")
+
+    def _run(self, work: Callable[[q.Db], T]) -> T:
+        with self._lock:
+            connection = self._connect()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+            try:
+                result = work(_Db(connection))
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                _rollback(connection)
+                raise self._translate(exc) from exc
+            except BaseException:
+                _rollback(connection)
+                raise
+            return result
+
+    async def _transaction(self, work: Callable[[q.Db], T]) -> T:
+        return await asyncio.to_thread(self._run, work)
+
+    def _claimable(self, db: q.Db, run_id: str, now: float, limit: int) -> list[str]:
+        # BEGIN IMMEDIATE already serialises claimers, so a plain SELECT is race-free here.
+        rows = db.query("SELECT id FROM tasks WHERE run_id = ? AND status = ? AND "
+                        "not_before <= ? ORDER BY created_at, phase, key LIMIT ?",
+                        (run_id, TaskStatus.PENDING.value, now, limit))
+        return [str(row[0]) for row in rows]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        return await asyncio.to_thread(self._migrate)
+
+    def _migrate(self) -> int:
+        with self._lock:
+            connection = self._connect()
+            try:
+                return _apply_migrations(connection)
+            except sqlite3.Error as exc:
+                _rollback(connection)
+                raise self._translate(exc) from exc
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
+
+
+def _apply_migrations(connection: sqlite3.Connection) -> int:
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                       " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    tables = {row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version"
+                                 ).fetchone()[0]
+    known = migrations("sqlite")
+    latest = known[-1][0] if known else 0
+    if current > latest:
+        connection.execute("ROLLBACK")
+        raise SchemaTooNewError(found=current, known=latest)
+    if current == 0 and tables - {"schema_version"}:
+        connection.execute("ROLLBACK")
+        raise StoreCorruptError("the database has tables but no IdeaMine schema_version "
+                                f"({', '.join(sorted(tables)[:5])})",
+                                hint="point --store at a new file; this one was left untouched")
+    for version, sql in known:
+        if version > current:
+            for statement in _statements(sql):
+                connection.execute(statement)
+            connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    connection.execute("COMMIT")
+    return max(current, latest)
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (they hold no semicolons inside literals)."""
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
