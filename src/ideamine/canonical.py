@@ -14,8 +14,9 @@ __all__ = ["canonical_json", "content_hash", "sha256_hex"]
 
 def canonical_json(value: object) -> str:
     """Serialise ``value`` deterministically: sorted keys, compact separators, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(data: bytes | str) -> str:

@@ -95,9 +95,7 @@ class ConfigError(UsageError):
         self.problems = tuple(problems)
         first = str(problems[0]) if problems else "invalid configuration"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(
-            first + more, hint="run `ideamine config check DIR` to list every problem"
-        )
+        super().__init__(first + more, hint="run `ideamine config check DIR` to list every problem")
 
 
 class RunNotFoundError(UsageError):
@@ -200,9 +198,7 @@ class StaleLeaseError(StoreError):
 
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
-        super().__init__(
-            f"task {task_id}: lease token is stale; another worker owns the task now"
-        )
+        super().__init__(f"task {task_id}: lease token is stale; another worker owns the task now")
 
 
 class OutputExistsError(StoreError):

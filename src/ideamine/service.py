@@ -31,6 +31,7 @@ __all__ = [
     "open_store",
     "prepare_resume",
     "read_idea_file",
+    "store_path",
     "verify_run",
 ]
 
@@ -47,22 +48,33 @@ async def open_store(reference: str | None) -> Store:
         UsageError: the reference is not a store this build can open.
         StoreError: the store cannot be opened or migrated.
     """
-    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
-    if "://" in reference and not reference.startswith("sqlite://"):
-        scheme = reference.split("://", 1)[0]
-        raise UsageError(f"unsupported store {scheme}://…",
-                         hint="pass a SQLite file path such as ./ideamine.db")
-    path = Path(reference.removeprefix("sqlite://")).expanduser()
-    if path.is_dir():
-        raise UsageError(f"--store {path} is a folder", hint="name a file, e.g. "
-                         f"{path / DEFAULT_STORE}")
-    store = SqliteStore(path)
+    store = SqliteStore(store_path(reference))
     try:
         await store.migrate()
     except BaseException:
         await store.close()
         raise
     return store
+
+
+def store_path(reference: str | None) -> Path:
+    """The SQLite file a ``--store`` reference names (``$IDEAMINE_STORE``, else the default).
+
+    Raises:
+        UsageError: the reference is a URL of another kind, or a folder.
+    """
+    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if "://" in reference and not reference.startswith("sqlite://"):
+        scheme = reference.split("://", 1)[0]
+        raise UsageError(
+            f"unsupported store {scheme}://…", hint="pass a SQLite file path such as ./ideamine.db"
+        )
+    path = Path(reference.removeprefix("sqlite://")).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"--store {path} is a folder", hint=f"name a file, e.g. {path / DEFAULT_STORE}"
+        )
+    return path
 
 
 def check_idea(text: str) -> str:
@@ -73,19 +85,25 @@ def check_idea(text: str) -> str:
     """
     idea = text.strip()
     if not idea:
-        raise InvalidIdeaError("the idea is empty",
-                               hint='describe it in a sentence: ideamine run "a marketplace '
-                                    'for local farmers"')
+        raise InvalidIdeaError(
+            "the idea is empty",
+            hint='describe it in a sentence: ideamine run "a marketplace for local farmers"',
+        )
     if len(idea) < MIN_IDEA_CHARS:
-        raise InvalidIdeaError(f"the idea is too short ({len(idea)} characters)",
-                               hint="describe it in a sentence or more")
+        raise InvalidIdeaError(
+            f"the idea is too short ({len(idea)} characters)",
+            hint="describe it in a sentence or more",
+        )
     if len(idea) > MAX_IDEA_CHARS:
-        raise InvalidIdeaError(f"the idea is {len(idea):,} characters; the limit is "
-                               f"{MAX_IDEA_CHARS:,}",
-                               hint="summarise it; put long material into later phases' inputs")
+        raise InvalidIdeaError(
+            f"the idea is {len(idea):,} characters; the limit is {MAX_IDEA_CHARS:,}",
+            hint="summarise it; put long material into later phases' inputs",
+        )
     if "\x00" in idea or any("\udc80" <= ch <= "\udcff" for ch in idea):
-        raise InvalidIdeaError("the idea holds NUL or bytes that are not UTF-8",
-                               hint="save the text as UTF-8 (e.g. iconv -t UTF-8)")
+        raise InvalidIdeaError(
+            "the idea holds NUL or bytes that are not UTF-8",
+            hint="save the text as UTF-8 (e.g. iconv -t UTF-8)",
+        )
     return idea
 
 
@@ -94,26 +112,47 @@ def read_idea_file(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InvalidIdeaError(f"cannot read {path}: {exc.strerror}",
-                               hint="check the path") from exc
+        raise InvalidIdeaError(
+            f"cannot read {path}: {exc.strerror}", hint="check the path"
+        ) from exc
     if len(raw) > MAX_IDEA_CHARS * 4:
-        raise InvalidIdeaError(f"{path} is {len(raw):,} bytes; ideas are limited to "
-                               f"{MAX_IDEA_CHARS:,} characters", hint="summarise it")
+        raise InvalidIdeaError(
+            f"{path} is {len(raw):,} bytes; ideas are limited to {MAX_IDEA_CHARS:,} characters",
+            hint="summarise it",
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidIdeaError(f"{path} is not UTF-8 text (byte {exc.start})",
-                               hint="convert it, e.g. iconv -t UTF-8") from exc
+        raise InvalidIdeaError(
+            f"{path} is not UTF-8 text (byte {exc.start})", hint="convert it, e.g. iconv -t UTF-8"
+        ) from exc
 
 
-async def create_run(store: Store, pipeline: PipelineSpec, idea: str, *,
-                     constraints: Mapping[str, object], source: str,
-                     config_dir: Path | None) -> RunRecord:
+async def create_run(
+    store: Store,
+    pipeline: PipelineSpec,
+    idea: str,
+    *,
+    constraints: Mapping[str, object],
+    source: str,
+    config_dir: Path | None,
+) -> RunRecord:
     """Pin a new run to ``pipeline``'s manifest and store it (status ``created``)."""
-    return await store.create_run(NewRun(
-        id=uuid.uuid4().hex[:12], idea=check_idea(idea), constraints=dict(constraints),
-        source=source, config_dir=str(config_dir.resolve()) if config_dir else None,
-        manifest=dict(pipeline.manifest), manifest_hash=pipeline.manifest_hash))
+    return await store.create_run(
+        NewRun(
+            id=uuid.uuid4().hex[:12],
+            idea=check_idea(idea),
+            constraints=dict(constraints),
+            source=source,
+            config_dir=_absolute(config_dir),
+            manifest=dict(pipeline.manifest),
+            manifest_hash=pipeline.manifest_hash,
+        )
+    )
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.resolve()) if path is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,27 +172,40 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
     """
     run = await store.get_run(run_id)
     if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
-        raise RunStateError(run_id, f"run {run_id} is {run.status}; there is nothing to resume",
-                            hint="start a new run with `ideamine run`")
+        raise RunStateError(
+            run_id,
+            f"run {run_id} is {run.status}; there is nothing to resume",
+            hint="start a new run with `ideamine run`",
+        )
     if run.driver and run.status is RunStatus.RUNNING and owner_alive(run.driver):
-        raise RunStateError(run_id, f"run {run_id} is being driven by {run.driver}",
-                            hint="wait for it, or stop that process first")
+        raise RunStateError(
+            run_id,
+            f"run {run_id} is being driven by {run.driver}",
+            hint="wait for it, or stop that process first",
+        )
     pipeline = load_pipeline(Path(run.config_dir) if run.config_dir else None)
     if pipeline.manifest_hash != run.manifest_hash and not migrate:
         raise ManifestChangedError(run_id, _manifest_diff(run.manifest, pipeline.manifest))
     _, _, tasks = await store.run_rows(run_id)
-    owners = sorted({t.lease_owner for t in tasks
-                     if t.status is TaskStatus.RUNNING and t.lease_owner
-                     and owner_alive(t.lease_owner) is False})
-    reclaimed = await store.reopen_run(run_id, driver=process_owner(), dead_owners=owners,
-                                       now=time.time())
-    return Prepared(run=await store.get_run(run_id), pipeline=pipeline,
-                    reclaimed=len(reclaimed))
+    owners = sorted(
+        {
+            t.lease_owner
+            for t in tasks
+            if t.status is TaskStatus.RUNNING
+            and t.lease_owner
+            and owner_alive(t.lease_owner) is False
+        }
+    )
+    reclaimed = await store.reopen_run(
+        run_id, driver=process_owner(), dead_owners=owners, now=time.time()
+    )
+    return Prepared(run=await store.get_run(run_id), pipeline=pipeline, reclaimed=len(reclaimed))
 
 
 def _manifest_diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
-    changes = [f"{name} changed" for name in sorted(old.keys() & new.keys())
-               if old[name] != new[name]]
+    changes = [
+        f"{name} changed" for name in sorted(old.keys() & new.keys()) if old[name] != new[name]
+    ]
     changes += [f"{name} removed" for name in sorted(old.keys() - new.keys())]
     changes += [f"{name} added" for name in sorted(new.keys() - old.keys())]
     return changes or ["the manifest hash differs"]

@@ -19,9 +19,14 @@ def _log(ctx: AgentContext, what: str) -> None:
 
 
 async def echo(ctx: AgentContext) -> dict[str, object]:
-    """Return the key, phase and what earlier agents produced; sleep $IDEAMINE_TEST_SLEEP s."""
+    """Return the key, phase and upstream artifact types.
+
+    Sleeps $IDEAMINE_TEST_SLEEP seconds times (1 + the agent's index in its phase), so the
+    agents of a fan-out finish one after another and tests can stop a run between them.
+    """
     _log(ctx, "start")
-    await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_SLEEP", "0")))
+    index = int(ctx.key.split(".")[-2])
+    await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_SLEEP", "0")) * (1 + index))
     _log(ctx, "end")
     upstream = sorted(ctx.values["artifacts"])  # type: ignore[call-overload]
     return {"value": {ctx.key: {"phase": ctx.phase, "upstream": upstream}}}

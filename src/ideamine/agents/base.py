@@ -39,8 +39,9 @@ class AgentContext:
     resumed_from: object | None = None
     _save: Callable[[object], Awaitable[None]] | None = field(default=None, repr=False)
     _beat: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
-    _emit: Callable[[Mapping[str, object]], Awaitable[None]] | None = field(default=None,
-                                                                            repr=False)
+    _emit: Callable[[Mapping[str, object]], Awaitable[None]] | None = field(
+        default=None, repr=False
+    )
 
     async def checkpoint(self, data: object) -> None:
         """Durably keep intermediate progress; a later try of this task gets it back."""

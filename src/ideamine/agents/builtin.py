@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import time
@@ -24,11 +25,14 @@ __all__ = ["CallableAgent", "ModelAgent", "build_agent", "validate_output"]
 
 def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> None:
     """Raise ``OutputSchemaError`` naming the first problems if ``output`` does not match."""
-    errors = sorted(Draft202012Validator(schema).iter_errors(output),
-                    key=lambda error: list(map(str, error.absolute_path)))
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(output),
+        key=lambda error: list(map(str, error.absolute_path)),
+    )
     if errors:
-        shown = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-                          for e in errors[:3])
+        shown = "; ".join(
+            f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:3]
+        )
         raise OutputSchemaError(agent, shown)
 
 
@@ -44,22 +48,31 @@ class ModelAgent:
     async def run(self, ctx: AgentContext) -> AgentResult:
         assert self.spec.prompt is not None  # guaranteed by config validation
         prompt = render_prompt(self.spec.prompt, ctx.values, agent=self.spec.name)
-        request = ModelRequest(agent=self.spec.name, model=self._model, prompt=prompt,
-                               schema=self.spec.output_schema,
-                               temperature=self.spec.temperature,
-                               max_tokens=self.spec.max_tokens,
-                               timeout_seconds=self.spec.timeout_seconds,
-                               offline_template=self.spec.offline, context=ctx.values)
+        request = ModelRequest(
+            agent=self.spec.name,
+            model=self._model,
+            prompt=prompt,
+            schema=self.spec.output_schema,
+            temperature=self.spec.temperature,
+            max_tokens=self.spec.max_tokens,
+            timeout_seconds=self.spec.timeout_seconds,
+            offline_template=self.spec.offline,
+            context=ctx.values,
+        )
         started = time.perf_counter()
         response = await self._provider.complete(request)
         latency = (time.perf_counter() - started) * 1000
         call = ModelCallRecord(
-            provider=self._provider.name, model=self._model,
+            provider=self._provider.name,
+            model=self._model,
             prompt_hash=sha256_hex(prompt),
             params={"temperature": self.spec.temperature, "max_tokens": self.spec.max_tokens},
-            tokens_in=response.tokens_in, tokens_out=response.tokens_out,
+            tokens_in=response.tokens_in,
+            tokens_out=response.tokens_out,
             cost_usd=cost_usd(self._price, response.tokens_in, response.tokens_out),
-            latency_ms=round(latency, 3), outcome="ok")
+            latency_ms=round(latency, 3),
+            outcome="ok",
+        )
         validate_output(self.spec.name, self.spec.output_schema, response.output)
         return AgentResult(output=response.output, calls=(call,))
 
@@ -76,8 +89,6 @@ class CallableAgent:
         if inspect.iscoroutinefunction(self._function):
             output = await self._function(ctx)
         else:
-            import asyncio
-
             output = await asyncio.to_thread(self._function, ctx)
         try:
             canonical_json(output)
@@ -93,9 +104,10 @@ def _import(reference: str, agent: str) -> Any:
         module = importlib.import_module(module_name)
         return getattr(module, attribute)
     except (ImportError, AttributeError) as exc:
-        raise UsageError(f"agent {agent}: cannot import callable {reference!r} ({exc})",
-                         hint="check the module is importable (on PYTHONPATH) and the name"
-                         ) from exc
+        raise UsageError(
+            f"agent {agent}: cannot import callable {reference!r} ({exc})",
+            hint="check the module is importable (on PYTHONPATH) and the name",
+        ) from exc
 
 
 def build_agent(spec: AgentSpec, pipeline: PipelineSpec, providers: Providers) -> Agent:

@@ -15,8 +15,17 @@ from rich.markup import escape
 
 from ideamine.errors import ConfigError, IdeaMineError, StoreError, UsageError
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "Exit", "console", "err",
-           "print_json", "runs_async"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_STORE",
+    "EXIT_USAGE",
+    "Exit",
+    "console",
+    "err",
+    "print_json",
+    "runs_async",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed or needs attention; verify found a broken chain

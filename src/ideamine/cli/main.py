@@ -22,16 +22,31 @@ from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
+from ideamine.stores.records import RunRecord
 
 __all__ = ["cli", "main"]
 
-STORE_OPTION = click.option("--store", "store_ref", metavar="PATH", default=None,
-                            help="SQLite file (default ./ideamine.db or $IDEAMINE_STORE).")
-CONFIG_OPTION = click.option("--config", "config_dir", metavar="DIR", default=None,
-                             type=click.Path(path_type=Path),
-                             help="Folder overlaying the shipped config ($IDEAMINE_CONFIG).")
-JSON_OPTION = click.option("--json", "as_json", is_flag=True,
-                           help="Print machine-readable JSON (fields documented in docs/cli.md).")
+STORE_OPTION = click.option(
+    "--store",
+    "store_ref",
+    metavar="PATH",
+    default=None,
+    help="SQLite file (default ./ideamine.db or $IDEAMINE_STORE).",
+)
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_dir",
+    metavar="DIR",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder overlaying the shipped config ($IDEAMINE_CONFIG).",
+)
+JSON_OPTION = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print machine-readable JSON (fields documented in docs/cli.md).",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,8 +60,9 @@ def main() -> None:
     cli()
 
 
-async def _finish_drive(store: Store, pipeline: PipelineSpec, runner: Runner, run_id: str,
-                        quiet: bool) -> None:
+async def _finish_drive(
+    store: Store, pipeline: PipelineSpec, runner: Runner, run_id: str, quiet: bool
+) -> None:
     driver: asyncio.Task[object] = asyncio.create_task(runner.drive(run_id))
     if quiet:
         await asyncio.wait([driver])
@@ -65,44 +81,69 @@ async def _summary(store: Store, run_id: str, quiet: bool) -> None:
     calls = await store.model_calls(run_id)
     tokens = sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls)
     colour = "green" if run.status is RunStatus.COMPLETED else "red"
-    console.print(f"run [bold]{run.id}[/] [{colour}]{run.status}[/]: "
-                  f"{len({a.type for a in artifacts})} artifact types, {len(calls)} model calls, "
-                  f"{tokens:,} tokens, ${sum(float(str(c['cost_usd'])) for c in calls):.4f}")
+    console.print(
+        f"run [bold]{run.id}[/] [{colour}]{run.status}[/]: "
+        f"{len({a.type for a in artifacts})} artifact types, {len(calls)} model calls, "
+        f"{tokens:,} tokens, ${sum(float(str(c['cost_usd'])) for c in calls):.4f}"
+    )
     if run.error:
         console.print(f"[red]reason:[/] {escape(run.error)}")
     if not quiet:
-        console.print(f"artifacts: ideamine artifacts {run.id}   ledger: ideamine events "
-                      f"{run.id}   resume: ideamine resume {run.id}")
+        console.print(
+            f"artifacts: ideamine artifacts {run.id}   ledger: ideamine events "
+            f"{run.id}   resume: ideamine resume {run.id}"
+        )
 
 
 @cli.command()
 @click.argument("idea", required=False)
-@click.option("--file", "idea_file", type=click.Path(path_type=Path), help="Read the idea "
-              "from a UTF-8 text file.")
+@click.option(
+    "--file",
+    "idea_file",
+    type=click.Path(path_type=Path),
+    help="Read the idea from a UTF-8 text file.",
+)
 @STORE_OPTION
 @CONFIG_OPTION
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY,
-              show_default=True, help="Tasks run at once in this process.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Tasks run at once in this process.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
 @runs_async
-async def run(idea: str | None, idea_file: Path | None, store_ref: str | None,
-              config_dir: Path | None, concurrency: int, quiet: bool) -> None:
+async def run(
+    idea: str | None,
+    idea_file: Path | None,
+    store_ref: str | None,
+    config_dir: Path | None,
+    concurrency: int,
+    quiet: bool,
+) -> None:
     """Run the pipeline on IDEA (or --file) to completion."""
     if (idea is None) == (idea_file is None):
-        raise UsageError("give the idea as an argument or with --file, not both or neither",
-                         hint='ideamine run "a marketplace for local farmers"')
+        raise UsageError(
+            "give the idea as an argument or with --file, not both or neither",
+            hint='ideamine run "a marketplace for local farmers"',
+        )
     text = service.read_idea_file(idea_file) if idea_file else str(idea)
     text = service.check_idea(text)
     pipeline = load_pipeline(config_dir)
     store = await service.open_store(store_ref)
     try:
-        record = await service.create_run(store, pipeline, text, constraints={}, source="cli",
-                                          config_dir=config_dir)
+        record = await service.create_run(
+            store, pipeline, text, constraints={}, source="cli", config_dir=config_dir
+        )
         if not quiet:
-            console.print(f"run [bold]{record.id}[/] started on the [cyan]offline[/] model "
-                          f"(deterministic templates; see docs/models.md)")
-        await _finish_drive(store, pipeline, Runner(store, pipeline, concurrency=concurrency),
-                            record.id, quiet)
+            console.print(
+                f"run [bold]{record.id}[/] started on the [cyan]offline[/] model "
+                f"(deterministic templates; see docs/models.md)"
+            )
+        await _finish_drive(
+            store, pipeline, Runner(store, pipeline, concurrency=concurrency), record.id, quiet
+        )
     finally:
         await store.close()
 
@@ -111,19 +152,23 @@ async def run(idea: str | None, idea_file: Path | None, store_ref: str | None,
 @click.argument("run_id")
 @STORE_OPTION
 @click.option("--migrate", is_flag=True, help="Adopt the current config even if it changed.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY,
-              show_default=True)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY, show_default=True
+)
 @click.option("--quiet", "-q", is_flag=True)
 @runs_async
-async def resume(run_id: str, store_ref: str | None, migrate: bool, concurrency: int,
-                 quiet: bool) -> None:
+async def resume(
+    run_id: str, store_ref: str | None, migrate: bool, concurrency: int, quiet: bool
+) -> None:
     """Resume RUN_ID after a crash or failure; finished tasks are not run again."""
     store = await service.open_store(store_ref)
     try:
         prepared = await service.prepare_resume(store, run_id, migrate=migrate)
         if not quiet:
-            console.print(f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) "
-                          "reclaimed from a dead process")
+            console.print(
+                f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) "
+                "reclaimed from a dead process"
+            )
         runner = Runner(store, prepared.pipeline, concurrency=concurrency)
         await _finish_drive(store, prepared.pipeline, runner, run_id, quiet)
     finally:
@@ -139,27 +184,49 @@ async def plan(config_dir: Path | None, as_json: bool) -> None:
     pipeline = load_pipeline(config_dir)
     result = forecast(pipeline)
     if as_json:
-        print_json({"levels": [list(level) for level in result.levels],
-                    "critical_path": list(result.critical_path),
-                    "minutes": result.minutes, "sequential_minutes": result.sequential_minutes,
-                    "tokens": result.tokens, "usd": result.usd,
-                    "phases": [{"phase": p.phase, "level": p.level, "minutes": p.minutes,
-                                "tokens": p.tokens, "usd": p.usd} for p in result.phases]})
+        print_json(
+            {
+                "levels": [list(level) for level in result.levels],
+                "critical_path": list(result.critical_path),
+                "minutes": result.minutes,
+                "sequential_minutes": result.sequential_minutes,
+                "tokens": result.tokens,
+                "usd": result.usd,
+                "phases": [
+                    {
+                        "phase": p.phase,
+                        "level": p.level,
+                        "minutes": p.minutes,
+                        "tokens": p.tokens,
+                        "usd": p.usd,
+                    }
+                    for p in result.phases
+                ],
+            }
+        )
         return
-    table = Table(title=f"{pipeline.name} {pipeline.version}: {len(pipeline.phases)} phases "
-                        f"in {len(result.levels)} levels", title_justify="left")
+    table = Table(
+        title=f"{pipeline.name} {pipeline.version}: {len(pipeline.phases)} phases "
+        f"in {len(result.levels)} levels",
+        title_justify="left",
+    )
     for column in ("level", "phases", "minutes (budget)", "tokens (max)"):
         table.add_column(column)
     by_phase = {p.phase: p for p in result.phases}
     for index, level in enumerate(result.levels):
-        table.add_row(str(index + 1), " ∥ ".join(level),
-                      f"{max(by_phase[n].minutes for n in level):g}",
-                      f"{sum(by_phase[n].tokens for n in level):,}")
+        table.add_row(
+            str(index + 1),
+            " ∥ ".join(level),
+            f"{max(by_phase[n].minutes for n in level):g}",
+            f"{sum(by_phase[n].tokens for n in level):,}",
+        )
     console.print(table)
     console.print(f"critical path: {' → '.join(result.critical_path)}")
-    console.print(f"forecast (upper bounds from budgets): {result.minutes:g} min on the critical "
-                  f"path (vs {result.sequential_minutes:g} min one phase at a time), "
-                  f"{result.tokens:,} tokens, ${result.usd:.2f} at the configured prices")
+    console.print(
+        f"forecast (upper bounds from budgets): {result.minutes:g} min on the critical "
+        f"path (vs {result.sequential_minutes:g} min one phase at a time), "
+        f"{result.tokens:,} tokens, ${result.usd:.2f} at the configured prices"
+    )
 
 
 @cli.command()
@@ -174,41 +241,47 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         if run_id is None:
             runs = await store.list_runs(1)
             if not runs:
-                raise UsageError("this store holds no runs yet",
-                                 hint='start one with ideamine run "your idea"')
+                raise UsageError(
+                    "this store holds no runs yet", hint='start one with ideamine run "your idea"'
+                )
             run_id = runs[0].id
         run, phases, tasks = await store.run_rows(run_id)
-        pipeline_order = _phase_order(run.manifest)
-        view = run_view(run, phases, tasks, await store.model_calls(run_id), pipeline_order)
+        view = run_view(run, phases, tasks, await store.model_calls(run_id), _phase_order(run))
     finally:
         await store.close()
     if as_json:
         print_json(view)
         return
-    console.print(f"run [bold]{view['id']}[/] {view['status']} · {view['tokens']:,} tokens · "
-                  f"${float(str(view['cost_usd'])):.4f} · {escape(str(view['idea'])[:80])}")
+    console.print(
+        f"run [bold]{view['id']}[/] {view['status']} · {view['tokens']:,} tokens · "
+        f"${float(str(view['cost_usd'])):.4f} · {escape(str(view['idea'])[:80])}"
+    )
     table = Table()
     for column in ("phase", "status", "attempt", "tasks", "started", "finished"):
         table.add_column(column)
     for phase in view["phases"]:  # type: ignore[attr-defined]
-        table.add_row(phase["phase"], phase["status"], str(phase["attempt"] or ""),
-                      f"{phase['tasks_succeeded']}/{phase['tasks_total']}",
-                      (phase["started_at"] or "")[11:19], (phase["finished_at"] or "")[11:19])
+        table.add_row(
+            phase["phase"],
+            phase["status"],
+            str(phase["attempt"] or ""),
+            f"{phase['tasks_succeeded']}/{phase['tasks_total']}",
+            (phase["started_at"] or "")[11:19],
+            (phase["finished_at"] or "")[11:19],
+        )
     console.print(table)
     if view["error"]:
         console.print(f"[red]error:[/] {escape(str(view['error']))}")
 
 
-def _phase_order(manifest: dict[str, str] | object) -> list[str]:
-    """Phase names in pipeline order, from the run's manifest keys (phases/<name>.yaml)."""
-    names = [key[len("phases/"):-len(".yaml")] for key in manifest  # type: ignore[attr-defined]
-             if key.startswith("phases/")]
+def _phase_order(run: RunRecord) -> list[str]:
+    """The run's phases in pipeline order; from its manifest if its config no longer loads."""
     try:
-        pipeline = load_pipeline(None)
-        order = [spec.name for spec in pipeline.phases]
-        return [n for n in order if n in names] + [n for n in names if n not in order]
+        pipeline = load_pipeline(Path(run.config_dir) if run.config_dir else None)
     except UsageError:
-        return names
+        return sorted(
+            key[len("phases/") : -len(".yaml")] for key in run.manifest if key.startswith("phases/")
+        )
+    return [spec.name for spec in pipeline.phases]
 
 
 @cli.command()
@@ -241,8 +314,9 @@ async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
 @click.option("--after", type=click.IntRange(0), default=0, help="Only events after this id.")
 @JSON_OPTION
 @runs_async
-async def events(run_id: str, store_ref: str | None, follow: bool, after: int,
-                 as_json: bool) -> None:
+async def events(
+    run_id: str, store_ref: str | None, follow: bool, after: int, as_json: bool
+) -> None:
     """Print a run's ledger events (JSON Lines with --json)."""
     store = await service.open_store(store_ref)
     try:
@@ -256,7 +330,10 @@ async def events(run_id: str, store_ref: str | None, follow: bool, after: int,
             if len(page) == 1000:
                 continue
             if not follow or (await store.get_run(run_id)).status not in (
-                    RunStatus.CREATED, RunStatus.RUNNING, RunStatus.PAUSED):
+                RunStatus.CREATED,
+                RunStatus.RUNNING,
+                RunStatus.PAUSED,
+            ):
                 break
             await asyncio.sleep(0.5)
     finally:
@@ -269,8 +346,10 @@ def _print_event(view: dict[str, object], as_json: bool) -> None:
         return
     payload = view["payload"]
     detail = payload.get("key") or payload.get("reason") or ""  # type: ignore[attr-defined]
-    console.print(f"{view['id']:>6} {str(view['at'])[11:23]} {view['type']:<16} "
-                  f"{view['phase'] or '':<12} {escape(str(detail))}")
+    console.print(
+        f"{view['id']:>6} {str(view['at'])[11:23]} {view['type']:<16} "
+        f"{view['phase'] or '':<12} {escape(str(detail))}"
+    )
 
 
 @cli.command()
@@ -279,8 +358,9 @@ def _print_event(view: dict[str, object], as_json: bool) -> None:
 @click.option("--show", "show_type", metavar="TYPE", help="Print the latest content of TYPE.")
 @JSON_OPTION
 @runs_async
-async def artifacts(run_id: str, store_ref: str | None, show_type: str | None,
-                    as_json: bool) -> None:
+async def artifacts(
+    run_id: str, store_ref: str | None, show_type: str | None, as_json: bool
+) -> None:
     """List a run's artifacts, or print one with --show TYPE."""
     store = await service.open_store(store_ref)
     try:
@@ -290,8 +370,10 @@ async def artifacts(run_id: str, store_ref: str | None, show_type: str | None,
             matching = [r for r in records if r.type == show_type]
             if not matching:
                 known = ", ".join(sorted({r.type for r in records})) or "none yet"
-                raise UsageError(f"run {run_id} has no artifact of type {show_type!r}",
-                                 hint=f"types in this run: {known}")
+                raise UsageError(
+                    f"run {run_id} has no artifact of type {show_type!r}",
+                    hint=f"types in this run: {known}",
+                )
             print_json(await store.blob(max(matching, key=lambda r: r.version).content_hash))
             return
     finally:
@@ -322,8 +404,10 @@ async def verify(run_id: str, store_ref: str | None) -> None:
     if report.ok:
         console.print(f"[green]ledger intact[/]: {report.checked} events of run {run_id} verify")
         raise Exit(EXIT_OK)
-    err.print(f"[red]ledger broken[/] at event {report.broken_at}: {report.reason} "
-              f"({report.checked} events before it verify)")
+    err.print(
+        f"[red]ledger broken[/] at event {report.broken_at}: {report.reason} "
+        f"({report.checked} events before it verify)"
+    )
     raise Exit(EXIT_FAILED)
 
 
@@ -338,5 +422,7 @@ def config() -> None:
 async def config_check(config_dir: Path | None) -> None:
     """Validate the shipped defaults overlaid with CONFIG_DIR."""
     pipeline = load_pipeline(config_dir)
-    console.print(f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
-                  f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}")
+    console.print(
+        f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
+        f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}"
+    )

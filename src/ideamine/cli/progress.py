@@ -18,8 +18,13 @@ from ideamine.stores.base import Store
 __all__ = ["watch"]
 
 REFRESH_SECONDS = 0.25
-_STYLE = {"passed": "green", "running": "yellow", "ready": "cyan", "failed": "red",
-          "waiting": "dim"}
+_STYLE = {
+    "passed": "green",
+    "running": "yellow",
+    "ready": "cyan",
+    "failed": "red",
+    "waiting": "dim",
+}
 
 
 async def _view(store: Store, pipeline: PipelineSpec, run_id: str) -> dict[str, object]:
@@ -29,22 +34,29 @@ async def _view(store: Store, pipeline: PipelineSpec, run_id: str) -> dict[str, 
 
 
 def _table(view: Mapping[str, object], started: float) -> Table:
-    table = Table(title=f"run {view['id']} · {view['status']} · {time.monotonic() - started:.1f} s"
-                        f" · {view['tokens']:,} tokens", title_justify="left")
+    table = Table(
+        title=f"run {view['id']} · {view['status']} · {time.monotonic() - started:.1f} s"
+        f" · {view['tokens']:,} tokens",
+        title_justify="left",
+    )
     for column in ("phase", "status", "tasks", "attempt"):
         table.add_column(column)
     phases: Sequence[Mapping[str, object]] = view["phases"]  # type: ignore[assignment]
     for phase in phases:
         status = str(phase["status"])
-        tasks = f"{phase['tasks_succeeded']}/{phase['tasks_total']}" if phase["tasks_total"] \
-            else ""
-        table.add_row(str(phase["phase"]), f"[{_STYLE.get(status, 'white')}]{status}[/]", tasks,
-                      str(phase["attempt"] or ""))
+        tasks = f"{phase['tasks_succeeded']}/{phase['tasks_total']}" if phase["tasks_total"] else ""
+        table.add_row(
+            str(phase["phase"]),
+            f"[{_STYLE.get(status, 'white')}]{status}[/]",
+            tasks,
+            str(phase["attempt"] or ""),
+        )
     return table
 
 
-async def watch(store: Store, pipeline: PipelineSpec, run_id: str, driver: asyncio.Task[object]
-                ) -> None:
+async def watch(
+    store: Store, pipeline: PipelineSpec, run_id: str, driver: asyncio.Task[object]
+) -> None:
     """Show progress until ``driver`` finishes (its result or error is the caller's)."""
     started = time.monotonic()
     if console.is_terminal:
@@ -63,9 +75,11 @@ async def watch(store: Store, pipeline: PipelineSpec, run_id: str, driver: async
             status = str(phase["status"])
             if status != "waiting" and seen.get(str(phase["phase"])) != status:
                 seen[str(phase["phase"])] = status
-                console.print(f"{time.monotonic() - started:7.2f}s  {escape(str(phase['phase'])):<13}"
-                              f" {status:<8} tasks {phase['tasks_succeeded']}/"
-                              f"{phase['tasks_total']}")
+                name = escape(str(phase["phase"]))
+                console.print(
+                    f"{time.monotonic() - started:7.2f}s  {name:<13} {status:<8} tasks "
+                    f"{phase['tasks_succeeded']}/{phase['tasks_total']}"
+                )
         if finished:
             return
         await asyncio.wait([driver], timeout=REFRESH_SECONDS)

@@ -15,6 +15,7 @@ from ideamine.stores.records import (
     PhaseRecord,
     RunRecord,
     TaskRecord,
+    latest_attempts,
 )
 
 __all__ = ["artifact_view", "event_view", "run_summary", "run_view"]
@@ -22,49 +23,77 @@ __all__ = ["artifact_view", "event_view", "run_summary", "run_view"]
 
 def run_summary(run: RunRecord) -> dict[str, object]:
     """A run as listed by ``ideamine runs --json``."""
-    return {"id": run.id, "status": run.status.value, "idea": run.idea,
-            "created_at": run.created_at, "updated_at": run.updated_at, "error": run.error,
-            "manifest_hash": run.manifest_hash}
+    return {
+        "id": run.id,
+        "status": run.status.value,
+        "idea": run.idea,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "error": run.error,
+        "manifest_hash": run.manifest_hash,
+    }
 
 
-def run_view(run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord],
-             calls: Sequence[Mapping[str, object]], order: Sequence[str]) -> dict[str, object]:
+def run_view(
+    run: RunRecord,
+    phases: Sequence[PhaseRecord],
+    tasks: Sequence[TaskRecord],
+    calls: Sequence[Mapping[str, object]],
+    order: Sequence[str],
+) -> dict[str, object]:
     """A run with its phases as shown by ``ideamine status --json``."""
-    latest: dict[str, PhaseRecord] = {}
-    for record in phases:
-        if record.phase not in latest or record.attempt > latest[record.phase].attempt:
-            latest[record.phase] = record
+    latest = latest_attempts(phases)
     views = []
     for name in order:
         record = latest.get(name)
         own = [t for t in tasks if record and t.phase == name and t.attempt == record.attempt]
-        views.append({
-            "phase": name,
-            "status": record.status.value if record else "waiting",
-            "attempt": record.attempt if record else 0,
-            "tasks_total": len(own),
-            "tasks_succeeded": sum(1 for t in own if t.status is TaskStatus.SUCCEEDED),
-            "tasks_running": sum(1 for t in own if t.status is TaskStatus.RUNNING),
-            "started_at": record.started_at if record else None,
-            "finished_at": record.finished_at if record else None,
-            "error": record.error if record else None,
-        })
-    return {**run_summary(run), "phases": views,
-            "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
-            "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
-            "model_calls": len(calls)}
+        views.append(
+            {
+                "phase": name,
+                "status": record.status.value if record else "waiting",
+                "attempt": record.attempt if record else 0,
+                "tasks_total": len(own),
+                "tasks_succeeded": sum(1 for t in own if t.status is TaskStatus.SUCCEEDED),
+                "tasks_running": sum(1 for t in own if t.status is TaskStatus.RUNNING),
+                "started_at": record.started_at if record else None,
+                "finished_at": record.finished_at if record else None,
+                "error": record.error if record else None,
+            }
+        )
+    return {
+        **run_summary(run),
+        "phases": views,
+        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
+        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
+        "model_calls": len(calls),
+    }
 
 
 def event_view(event: EventRecord) -> dict[str, object]:
     """One ledger event as printed by ``ideamine events --json``."""
-    return {"id": event.id, "run_id": event.run_id, "at": event.at, "type": event.type,
-            "kind": event.kind, "phase": event.phase, "task_id": event.task_id,
-            "payload": dict(event.payload), "prev_hash": event.prev_hash, "hash": event.hash}
+    return {
+        "id": event.id,
+        "run_id": event.run_id,
+        "at": event.at,
+        "type": event.type,
+        "kind": event.kind,
+        "phase": event.phase,
+        "task_id": event.task_id,
+        "payload": dict(event.payload),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
 
 
 def artifact_view(record: ArtifactRecord) -> dict[str, object]:
     """One artifact version as listed by ``ideamine artifacts --json``."""
-    return {"id": record.id, "type": record.type, "version": record.version,
-            "phase": record.phase, "attempt": record.attempt,
-            "content_hash": record.content_hash, "provenance": dict(record.provenance),
-            "created_at": record.created_at}
+    return {
+        "id": record.id,
+        "type": record.type,
+        "version": record.version,
+        "phase": record.phase,
+        "attempt": record.attempt,
+        "content_hash": record.content_hash,
+        "provenance": dict(record.provenance),
+        "created_at": record.created_at,
+    }

@@ -34,9 +34,14 @@ def artifact_types(agent: AgentFile) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def pipeline_spec(pipeline: PipelineFile, phases: Mapping[str, PhaseFile],
-                  agents: Mapping[str, AgentFile], schemas: Mapping[str, Any],
-                  manifest: Mapping[str, str], manifest_hash: str) -> PipelineSpec:
+def pipeline_spec(
+    pipeline: PipelineFile,
+    phases: Mapping[str, PhaseFile],
+    agents: Mapping[str, AgentFile],
+    schemas: Mapping[str, Any],
+    manifest: Mapping[str, str],
+    manifest_hash: str,
+) -> PipelineSpec:
     """Freeze a validated configuration."""
     agent_specs = {name: _agent(agent) for name, agent in agents.items()}
     return PipelineSpec(
@@ -45,8 +50,10 @@ def pipeline_spec(pipeline: PipelineFile, phases: Mapping[str, PhaseFile],
         default_model=pipeline.default_model,
         phases=tuple(_phase(phases[name], agent_specs, schemas) for name in pipeline.phases),
         agents=agent_specs,
-        pricing={model: Price(input_per_mtok=p.input_per_mtok, output_per_mtok=p.output_per_mtok)
-                 for model, p in pipeline.pricing.items()},
+        pricing={
+            model: Price(input_per_mtok=p.input_per_mtok, output_per_mtok=p.output_per_mtok)
+            for model, p in pipeline.pricing.items()
+        },
         manifest=manifest,
         manifest_hash=manifest_hash,
     )
@@ -54,11 +61,19 @@ def pipeline_spec(pipeline: PipelineFile, phases: Mapping[str, PhaseFile],
 
 def _agent(agent: AgentFile) -> AgentSpec:
     return AgentSpec(
-        name=agent.name, phase=agent.phase, role=agent.role,
-        artifact_types=artifact_types(agent), output_schema=agent.output_schema,
-        prompt=agent.prompt, offline=agent.offline, callable=agent.callable, model=agent.model,
-        temperature=agent.temperature, max_tokens=agent.max_tokens,
-        timeout_seconds=agent.timeout_seconds, budget_tokens=agent.budget,
+        name=agent.name,
+        phase=agent.phase,
+        role=agent.role,
+        artifact_types=artifact_types(agent),
+        output_schema=agent.output_schema,
+        prompt=agent.prompt,
+        offline=agent.offline,
+        callable=agent.callable,
+        model=agent.model,
+        temperature=agent.temperature,
+        max_tokens=agent.max_tokens,
+        timeout_seconds=agent.timeout_seconds,
+        budget_tokens=agent.budget,
         tools=tuple(agent.tools),
     )
 
@@ -79,19 +94,26 @@ def _aggregation(value: str | CustomAggregation) -> Aggregation:
     return Aggregation(kind=AggregationKind(value))
 
 
-def _phase(phase: PhaseFile, agents: Mapping[str, AgentSpec],
-           schemas: Mapping[str, Any]) -> PhaseSpec:
+def _phase(
+    phase: PhaseFile, agents: Mapping[str, AgentSpec], schemas: Mapping[str, Any]
+) -> PhaseSpec:
     aggregation = _aggregation(phase.aggregation)
     listed = {a.type: a.required for a in phase.artifacts}
     produced = [t for name in phase.agents for t in agents[name].artifact_types]
     artifacts = tuple(
-        ArtifactSpec(type=t, required=listed.get(t, False),
-                     schema=_artifact_schema(t, phase, agents, schemas, aggregation))
+        ArtifactSpec(
+            type=t,
+            required=listed.get(t, False),
+            schema=_artifact_schema(t, phase, agents, schemas, aggregation),
+        )
         for t in dict.fromkeys([*listed, *produced])
     )
     return PhaseSpec(
-        name=phase.phase, description=phase.description, depends_on=tuple(phase.depends_on),
-        fan_out=_fan_out(phase.parallelism, len(phase.agents)), aggregation=aggregation,
+        name=phase.phase,
+        description=phase.description,
+        depends_on=tuple(phase.depends_on),
+        fan_out=_fan_out(phase.parallelism, len(phase.agents)),
+        aggregation=aggregation,
         agents=tuple(phase.agents),
         budgets=Budgets(**phase.budgets.model_dump()),
         guards=tuple(GuardSpec(type=g.type, config=g.config) for g in phase.guards),
@@ -105,17 +127,26 @@ def _phase(phase: PhaseFile, agents: Mapping[str, AgentSpec],
     )
 
 
-def _artifact_schema(artifact_type: str, phase: PhaseFile, agents: Mapping[str, AgentSpec],
-                     schemas: Mapping[str, Any], aggregation: Aggregation) -> Mapping[str, Any]:
+def _artifact_schema(
+    artifact_type: str,
+    phase: PhaseFile,
+    agents: Mapping[str, AgentSpec],
+    schemas: Mapping[str, Any],
+    aggregation: Aggregation,
+) -> Mapping[str, Any]:
     """The schema an artifact validates against: its schemas/ file, else its producer's."""
     if artifact_type in schemas:
         return dict(schemas[artifact_type])
-    producer = next(agents[name] for name in phase.agents
-                    if artifact_type in agents[name].artifact_types)
+    producer = next(
+        agents[name] for name in phase.agents if artifact_type in agents[name].artifact_types
+    )
     schema: Mapping[str, Any] = producer.output_schema
     if len(producer.artifact_types) > 1:
         schema = dict(schema.get("properties", {}).get(artifact_type, {}))
     if aggregation.kind is AggregationKind.CONCAT:
-        return {"type": "object", "required": ["items"],
-                "properties": {"items": {"type": "array", "items": schema}}}
+        return {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": schema}},
+        }
     return schema

@@ -7,7 +7,7 @@ Every problem found is collected (not just the first) and raised together as a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -73,29 +73,43 @@ def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
     if overlay is None and os.environ.get(CONFIG_ENV):
         overlay = Path(os.environ[CONFIG_ENV])
     if overlay is not None and not overlay.is_dir():
-        raise ConfigError([ConfigProblem(
-            file=str(overlay), line=1, field="(folder)", problem="not a folder",
-            hint="pass a folder shaped like the defaults: pipeline.yaml, phases/, agents/")])
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file=str(overlay),
+                    line=1,
+                    field="(folder)",
+                    problem="not a folder",
+                    hint="pass a folder shaped like the defaults: pipeline.yaml, phases/, agents/",
+                )
+            ]
+        )
     files = _Files(overlay)
     pipeline_source = files.read("pipeline.yaml")
     pipeline = _parse(pipeline_source, PipelineFile, files.problems) if pipeline_source else None
     if pipeline is None:
         if pipeline_source is None and not files.problems:
-            files.problems.append(ConfigProblem(file="pipeline.yaml", line=1, field="(file)",
-                                                problem="missing"))
+            files.problems.append(
+                ConfigProblem(file="pipeline.yaml", line=1, field="(file)", problem="missing")
+            )
         raise ConfigError(files.problems)
     phases = _read_phases(files, pipeline_source, pipeline)  # type: ignore[arg-type]
     agents = _read_agents(files, phases)
     schemas = _read_schemas(files, phases, agents)
-    _check_graph(phases, pipeline_source, files.problems)  # type: ignore[arg-type]
+    _check_graph(phases, pipeline.phases, files.problems)
     for source, phase in phases.values():
         files.problems.extend(_check_phase(source, phase, agents, schemas))
     if files.problems:
         raise ConfigError(files.problems)
     manifest = dict(sorted(files.manifest.items()))
-    return build.pipeline_spec(pipeline, {name: pf for name, (_, pf) in phases.items()},
-                               {name: af for name, (_, af) in agents.items()}, schemas,
-                               manifest, content_hash(manifest))
+    return build.pipeline_spec(
+        pipeline,
+        {name: pf for name, (_, pf) in phases.items()},
+        {name: af for name, (_, af) in agents.items()},
+        schemas,
+        manifest,
+        content_hash(manifest),
+    )
 
 
 _M = TypeVar("_M", PipelineFile, PhaseFile, AgentFile)
@@ -109,8 +123,9 @@ def _parse(source: SourceFile, model: type[_M], problems: list[ConfigProblem]) -
         return None
 
 
-def _translate(source: SourceFile, model: type[Any], exc: ValidationError
-               ) -> Iterator[ConfigProblem]:
+def _translate(
+    source: SourceFile, model: type[Any], exc: ValidationError
+) -> Iterator[ConfigProblem]:
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
         kind = error["type"]
@@ -128,77 +143,109 @@ def _translate(source: SourceFile, model: type[Any], exc: ValidationError
 
 def _is_union_tag(part: object) -> bool:
     """pydantic puts the union member's name into error locations; files don't have it."""
-    return isinstance(part, str) and (part in {"int", "str", "list[str]", "CustomAggregation"}
-                                      or part.startswith(("literal[", "function-")))
+    return isinstance(part, str) and (
+        part in {"int", "str", "list[str]", "CustomAggregation"}
+        or part.startswith(("literal[", "function-"))
+    )
 
 
 def _fields_at(model: type[Any], loc: tuple[str | int, ...]) -> list[str]:
     current: Any = model
     for part in loc:
-        if isinstance(part, int) or not hasattr(current, "model_fields"):
-            continue
+        fields = getattr(current, "model_fields", None)
+        if isinstance(part, int) or fields is None or part not in fields:
+            continue  # a list index or a mapping key: stay on the element's model
         info = current.model_fields.get(part)
         annotation = getattr(info, "annotation", None)
-        current = next((arg for arg in getattr(annotation, "__args__", (annotation,))
-                        if hasattr(arg, "model_fields")), annotation)
+        current = next(
+            (
+                arg
+                for arg in getattr(annotation, "__args__", (annotation,))
+                if hasattr(arg, "model_fields")
+            ),
+            annotation,
+        )
     return list(getattr(current, "model_fields", {}))
 
 
-def _read_phases(files: _Files, pipeline_source: SourceFile, pipeline: PipelineFile
-                 ) -> dict[str, tuple[SourceFile, PhaseFile]]:
+def _read_phases(
+    files: _Files, pipeline_source: SourceFile, pipeline: PipelineFile
+) -> dict[str, tuple[SourceFile, PhaseFile]]:
     phases: dict[str, tuple[SourceFile, PhaseFile]] = {}
     for index, name in enumerate(pipeline.phases):
         if name in phases:
-            files.problems.append(pipeline_source.problem(("phases", index),
-                                                          f"phase {name!r} is listed twice"))
+            files.problems.append(
+                pipeline_source.problem(("phases", index), f"phase {name!r} is listed twice")
+            )
             continue
         source = files.read(f"phases/{name}.yaml")
         if source is None:
             if files.path(f"phases/{name}.yaml") is None:
-                files.problems.append(pipeline_source.problem(
-                    ("phases", index), f"no file phases/{name}.yaml for phase {name!r}",
-                    "create it, or remove the phase from the list"))
+                files.problems.append(
+                    pipeline_source.problem(
+                        ("phases", index),
+                        f"no file phases/{name}.yaml for phase {name!r}",
+                        "create it, or remove the phase from the list",
+                    )
+                )
             continue
         parsed = _parse(source, PhaseFile, files.problems)
         if parsed is None:
             continue
         if parsed.phase != name:
-            files.problems.append(source.problem(("phase",), f"says {parsed.phase!r} but the "
-                                                 f"file is phases/{name}.yaml",
-                                                 "make the name and the file name agree"))
+            files.problems.append(
+                source.problem(
+                    ("phase",),
+                    f"says {parsed.phase!r} but the file is phases/{name}.yaml",
+                    "make the name and the file name agree",
+                )
+            )
         phases[name] = (source, parsed)
     return phases
 
 
-def _read_agents(files: _Files, phases: Mapping[str, tuple[SourceFile, PhaseFile]]
-                 ) -> dict[str, tuple[SourceFile, AgentFile]]:
+def _read_agents(
+    files: _Files, phases: Mapping[str, tuple[SourceFile, PhaseFile]]
+) -> dict[str, tuple[SourceFile, AgentFile]]:
     agents: dict[str, tuple[SourceFile, AgentFile]] = {}
     for phase_name, (phase_source, phase) in phases.items():
         for index, name in enumerate(phase.agents):
             relative = f"agents/{name}.yaml"
             if files.path(relative) is None:
-                files.problems.append(phase_source.problem(
-                    ("agents", index), f"unknown agent {name!r} (no file {relative})",
-                    f"create {relative} in your --config folder or fix the name"))
+                files.problems.append(
+                    phase_source.problem(
+                        ("agents", index),
+                        f"unknown agent {name!r} (no file {relative})",
+                        f"create {relative} in your --config folder or fix the name",
+                    )
+                )
                 continue
             source = files.read(relative)
             parsed = _parse(source, AgentFile, files.problems) if source else None
             if source is None or parsed is None:
                 continue
             if parsed.name != name:
-                files.problems.append(source.problem(("name",), f"says {parsed.name!r} but the "
-                                                     f"file is {relative}"))
+                files.problems.append(
+                    source.problem(("name",), f"says {parsed.name!r} but the file is {relative}")
+                )
             if parsed.phase != phase_name:
-                files.problems.append(source.problem(
-                    ("phase",), f"says {parsed.phase!r} but phases/{phase_name}.yaml lists it",
-                    "an agent belongs to the one phase that lists it"))
+                files.problems.append(
+                    source.problem(
+                        ("phase",),
+                        f"says {parsed.phase!r} but phases/{phase_name}.yaml lists it",
+                        "an agent belongs to the one phase that lists it",
+                    )
+                )
             files.problems.extend(_check_agent(source, parsed))
             agents[name] = (source, parsed)
     return agents
 
 
-def _read_schemas(files: _Files, phases: Mapping[str, tuple[SourceFile, PhaseFile]],
-                  agents: Mapping[str, tuple[SourceFile, AgentFile]]) -> dict[str, Any]:
+def _read_schemas(
+    files: _Files,
+    phases: Mapping[str, tuple[SourceFile, PhaseFile]],
+    agents: Mapping[str, tuple[SourceFile, AgentFile]],
+) -> dict[str, Any]:
     types = {t for _, pf in phases.values() for t in (a.type for a in pf.artifacts)}
     types |= {t for _, af in agents.values() for t in build.artifact_types(af)}
     schemas: dict[str, Any] = {}
@@ -229,11 +276,17 @@ _SYNTAX = ImmutableSandboxedEnvironment()
 
 def _check_agent(source: SourceFile, agent: AgentFile) -> Iterator[ConfigProblem]:
     if agent.callable is None and (agent.prompt is None or agent.offline is None):
-        yield source.problem((), "a model agent needs both `prompt` and `offline`",
-                             "add them, or name a Python function with `callable: module:fn`")
+        yield source.problem(
+            (),
+            "a model agent needs both `prompt` and `offline`",
+            "add them, or name a Python function with `callable: module:fn`",
+        )
     if agent.callable is not None and (agent.prompt or agent.offline):
-        yield source.problem(("callable",), "a callable agent takes no prompt or offline "
-                             "template", "remove `prompt` and `offline`")
+        yield source.problem(
+            ("callable",),
+            "a callable agent takes no prompt or offline template",
+            "remove `prompt` and `offline`",
+        )
     if problem := _schema_problem(agent.output_schema):
         yield source.problem(("output_schema",), problem, "fix the JSON Schema")
     for key in ("prompt", "offline"):
@@ -243,57 +296,90 @@ def _check_agent(source: SourceFile, agent: AgentFile) -> Iterator[ConfigProblem
         try:
             _SYNTAX.parse(text)
         except TemplateSyntaxError as exc:
-            line = source.line_of((key,)) + (exc.lineno or 0)
-            yield ConfigProblem(file=source.path, line=line, field=key,
-                                problem=f"template syntax error: {exc.message}",
-                                hint="check the Jinja2 tags near that line")
+            start = source.text_lines.get((key,), source.line_of((key,)))
+            line = start + (exc.lineno or 1) - 1
+            yield ConfigProblem(
+                file=source.path,
+                line=line,
+                field=key,
+                problem=f"template syntax error: {exc.message}",
+                hint="check the Jinja2 tags near that line",
+            )
 
 
-def _check_graph(phases: Mapping[str, tuple[SourceFile, PhaseFile]], pipeline: SourceFile,
-                 problems: list[ConfigProblem]) -> None:
+def _check_graph(
+    phases: Mapping[str, tuple[SourceFile, PhaseFile]],
+    listed: Sequence[str],
+    problems: list[ConfigProblem],
+) -> None:
+    """Self and unknown dependencies (against every listed phase, parsed or not), cycles."""
     for name, (source, phase) in phases.items():
         for index, dep in enumerate(phase.depends_on):
             if dep == name:
-                problems.append(source.problem(("depends_on", index),
-                                               "a phase cannot depend on itself"))
-            elif dep not in phases:
-                problems.append(source.problem(
-                    ("depends_on", index), f"unknown phase {dep!r}",
-                    f"known phases: {', '.join(phases)}"))
+                problems.append(
+                    source.problem(("depends_on", index), "a phase cannot depend on itself")
+                )
+            elif dep not in listed:
+                problems.append(
+                    source.problem(
+                        ("depends_on", index),
+                        f"unknown phase {dep!r}",
+                        f"known phases: {', '.join(listed)}",
+                    )
+                )
     graph = {name: [d for d in pf.depends_on if d != name] for name, (_, pf) in phases.items()}
     cycle = find_cycle(graph)
     if cycle:
         source = phases[cycle[0]][0]
-        problems.append(source.problem(("depends_on",), "dependency cycle: "
-                                       + " → ".join(cycle), "remove one of these dependencies"))
+        problems.append(
+            source.problem(
+                ("depends_on",),
+                "dependency cycle: " + " → ".join(cycle),
+                "remove one of these dependencies",
+            )
+        )
 
 
-def _check_phase(source: SourceFile, phase: PhaseFile,
-                 agents: Mapping[str, tuple[SourceFile, AgentFile]],
-                 schemas: Mapping[str, Any]) -> Iterator[ConfigProblem]:
+def _check_phase(
+    source: SourceFile,
+    phase: PhaseFile,
+    agents: Mapping[str, tuple[SourceFile, AgentFile]],
+    schemas: Mapping[str, Any],
+) -> Iterator[ConfigProblem]:
     total = sum(phase.gate.rubrics.values())
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        yield source.problem(("gate", "rubrics"), f"weights sum to {total:g}, not 1",
-                             "adjust the weights so they add up to 1 (± 0.001)")
+        yield source.problem(
+            ("gate", "rubrics"),
+            f"weights sum to {total:g}, not 1",
+            "adjust the weights so they add up to 1 (± 0.001)",
+        )
     if isinstance(phase.parallelism, int) and phase.parallelism < 1:
         yield source.problem(("parallelism",), "must be at least 1")
     if (phase.parallelism == "iterative") != (phase.loop is not None):
-        yield source.problem(("loop",), "`loop` goes with `parallelism: iterative`, and only "
-                             "with it", "add or remove the `loop` block")
-    produced = {t for name in phase.agents if name in agents
-                for t in build.artifact_types(agents[name][1])}
+        yield source.problem(
+            ("loop",) if phase.loop else ("parallelism",),
+            "`loop` goes with `parallelism: iterative`, and only with it",
+            "add or remove the `loop` block",
+        )
+    if any(name not in agents for name in phase.agents):
+        return  # a missing or broken agent file is reported already; its outputs are unknown
+    produced = {t for name in phase.agents for t in build.artifact_types(agents[name][1])}
     for index, artifact in enumerate(phase.artifacts):
         if artifact.type not in produced:
-            yield source.problem(("artifacts", index, "type"),
-                                 f"no agent of this phase produces {artifact.type!r}",
-                                 "add an agent whose artifact_type names it")
-    producers = [t for name in phase.agents if name in agents
-                 for t in build.artifact_types(agents[name][1])]
+            yield source.problem(
+                ("artifacts", index, "type"),
+                f"no agent of this phase produces {artifact.type!r}",
+                "add an agent whose artifact_type names it",
+            )
+    producers = [t for name in phase.agents for t in build.artifact_types(agents[name][1])]
     for artifact_type in sorted({t for t in producers if producers.count(t) > 1}):
         if artifact_type not in schemas and phase.aggregation == "merge":
-            yield source.problem(("agents",), f"several agents produce {artifact_type!r}, so "
-                                 "their merged artifact needs a schema",
-                                 f"add schemas/{artifact_type}.yaml")
+            yield source.problem(
+                ("agents",),
+                f"several agents produce {artifact_type!r}, so "
+                "their merged artifact needs a schema",
+                f"add schemas/{artifact_type}.yaml",
+            )
     if len(set(phase.agents)) != len(phase.agents):
         yield source.problem(("agents",), "an agent is listed twice")
 

@@ -6,12 +6,12 @@ from a value's location (a tuple of keys and list indexes) to its line number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ideamine.errors import ConfigProblem
+from ideamine.errors import ConfigError, ConfigProblem
 
 __all__ = ["SourceFile", "read_yaml"]
 
@@ -25,6 +25,7 @@ class SourceFile:
     path: str  # as shown in messages
     data: object
     lines: dict[Loc, int]
+    text_lines: dict[Loc, int] = field(default_factory=dict)  # where a scalar's text starts
 
     def line_of(self, loc: Loc) -> int:
         """The line of the deepest known prefix of ``loc`` (1 when nothing matches)."""
@@ -48,45 +49,87 @@ def read_yaml(path: Path, shown_as: str) -> SourceFile:
     Raises:
         ConfigError: the file cannot be read, is not UTF-8, or is not valid YAML.
     """
-    from ideamine.errors import ConfigError
-
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigProblem(file=shown_as, line=1, field="(file)",
-                                         problem=f"not UTF-8 text ({exc.reason})",
-                                         hint="save the file as UTF-8")]) from exc
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file=shown_as,
+                    line=1,
+                    field="(file)",
+                    problem=f"not UTF-8 text ({exc.reason})",
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from exc
     except OSError as exc:
-        raise ConfigError([ConfigProblem(file=shown_as, line=1, field="(file)",
-                                         problem=f"cannot read: {exc.strerror}",
-                                         hint="check the path and its permissions")]) from exc
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file=shown_as,
+                    line=1,
+                    field="(file)",
+                    problem=f"cannot read: {exc.strerror}",
+                    hint="check the path and its permissions",
+                )
+            ]
+        ) from exc
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise ConfigError([ConfigProblem(file=shown_as, line=line, field="(file)",
-                                         problem=f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                                         hint="check indentation and quoting near that line")
-                           ]) from exc
-    lines: dict[Loc, int] = {}
-    data = _convert(node, (), lines) if node is not None else None
-    return SourceFile(path=shown_as, data=data, lines=lines)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    file=shown_as,
+                    line=line,
+                    field="(file)",
+                    problem=f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                    hint="check indentation and quoting near that line",
+                )
+            ]
+        ) from exc
+    source = SourceFile(path=shown_as, data=None, lines={}, text_lines={})
+    duplicates: list[ConfigProblem] = []
+    data = _convert(node, (), source, duplicates) if node is not None else None
+    if duplicates:
+        raise ConfigError(duplicates)
+    return SourceFile(path=shown_as, data=data, lines=source.lines, text_lines=source.text_lines)
 
 
-def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> object:
-    lines[loc] = node.start_mark.line + 1
+def _convert(
+    node: yaml.Node, loc: Loc, source: SourceFile, duplicates: list[ConfigProblem]
+) -> object:
+    source.lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[object, object] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node)
             key_loc = (*loc, str(key))
-            lines[key_loc] = key_node.start_mark.line + 1
-            result[key] = _convert(value_node, key_loc, lines)
-            lines[key_loc] = key_node.start_mark.line + 1
+            if key in result:
+                duplicates.append(
+                    ConfigProblem(
+                        file=source.path,
+                        line=key_node.start_mark.line + 1,
+                        field=".".join(map(str, key_loc)),
+                        problem=f"duplicate key (first at line {source.lines[key_loc]})",
+                        hint="YAML keys must be unique; merge the two blocks",
+                    )
+                )
+                continue
+            result[key] = _convert(value_node, key_loc, source, duplicates)
+            source.lines[key_loc] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, index), lines) for index, item in enumerate(node.value)]
+        return [
+            _convert(item, (*loc, index), source, duplicates)
+            for index, item in enumerate(node.value)
+        ]
+    # A block scalar (| or >) starts its text on the line after its indicator.
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    source.text_lines[loc] = node.start_mark.line + 1 + (1 if block else 0)
     return _scalar(node)
 
 

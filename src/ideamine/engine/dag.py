@@ -28,7 +28,7 @@ def find_cycle(graph: Graph) -> list[str] | None:
             if dep not in graph:
                 continue
             if state.get(dep) == 1:
-                return [*path[path.index(dep):], dep]
+                return [*path[path.index(dep) :], dep]
             if dep not in state and (found := visit(dep)):
                 return found
         path.pop()
@@ -73,8 +73,11 @@ def critical_path(graph: Graph, duration: Mapping[str, float]) -> tuple[list[str
 
     def longest_to(node: str) -> tuple[float, list[str]]:
         if node not in best:
-            before = max((longest_to(dep) for dep in graph[node]),
-                         key=lambda item: item[0], default=(0.0, []))
+            before = max(
+                (longest_to(dep) for dep in graph[node]),
+                key=lambda item: item[0],
+                default=(0.0, []),
+            )
             best[node] = (before[0] + duration[node], [*before[1], node])
         return best[node]
 

@@ -62,8 +62,9 @@ def vote(outputs: Outputs) -> object:
     return next(value for value in ordered if counts[canonical_json(value)] == best)
 
 
-def aggregate(kind: AggregationKind, outputs: Outputs,
-              custom: Callable[[list[Any]], object] | None = None) -> object:
+def aggregate(
+    kind: AggregationKind, outputs: Outputs, custom: Callable[[list[Any]], object] | None = None
+) -> object:
     """Fan ``outputs`` in with the phase's aggregation ``kind``.
 
     A ``custom`` function receives the outputs as a list already in branch-key order.

@@ -25,8 +25,10 @@ def branch_key(index: int, agent: str, iteration: int | None = None) -> str:
 
 
 def _plans(phase: PhaseSpec, iteration: int | None) -> list[TaskPlan]:
-    return [TaskPlan(key=branch_key(i, agent, iteration), agent=agent, iteration=iteration or 1)
-            for i, agent in enumerate(phase.agents)]
+    return [
+        TaskPlan(key=branch_key(i, agent, iteration), agent=agent, iteration=iteration or 1)
+        for i, agent in enumerate(phase.agents)
+    ]
 
 
 def next_tasks(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) -> list[TaskPlan]:
@@ -58,8 +60,9 @@ def _next_sequential(plans: list[TaskPlan], existing: dict[str, TaskState]) -> l
     return []
 
 
-def _next_in_loop(phase: PhaseSpec, existing: dict[str, TaskState],
-                  loop_done: bool) -> list[TaskPlan]:
+def _next_in_loop(
+    phase: PhaseSpec, existing: dict[str, TaskState], loop_done: bool
+) -> list[TaskPlan]:
     assert phase.loop is not None  # guaranteed by config validation
     current = max((task.iteration for task in existing.values()), default=0)
     if current == 0:
@@ -85,5 +88,8 @@ def fan_out_complete(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bo
         return iteration_complete(phase, tasks, 1) if tasks else False
     assert phase.loop is not None
     current = max((task.iteration for task in tasks), default=0)
-    return (current > 0 and iteration_complete(phase, tasks, current)
-            and (loop_done or current >= phase.loop.max_iterations))
+    return (
+        current > 0
+        and iteration_complete(phase, tasks, current)
+        and (loop_done or current >= phase.loop.max_iterations)
+    )

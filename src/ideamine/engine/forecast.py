@@ -69,5 +69,10 @@ def _phase(pipeline: PipelineSpec, spec: PhaseSpec, level: int) -> PhaseForecast
     if spec.budgets.tokens and tokens > spec.budgets.tokens:
         usd *= spec.budgets.tokens / tokens
         tokens = spec.budgets.tokens
-    return PhaseForecast(phase=spec.name, level=level, minutes=spec.budgets.wallclock_minutes,
-                         tokens=tokens, usd=round(usd, 4))
+    return PhaseForecast(
+        phase=spec.name,
+        level=level,
+        minutes=spec.budgets.wallclock_minutes,
+        tokens=tokens,
+        usd=round(usd, 4),
+    )

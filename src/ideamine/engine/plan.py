@@ -53,8 +53,13 @@ def _advance_phase(pipeline: PipelineSpec, name: str, state: PhaseState) -> list
     failed = [task for task in state.tasks if task.status is TaskStatus.FAILED]
     if failed:
         first = min(failed, key=lambda task: task.key)
-        return [FailPhase(phase=name, attempt=state.attempt,
-                          reason=f"task {first.key} failed: {first.error or 'unknown error'}")]
+        return [
+            FailPhase(
+                phase=name,
+                attempt=state.attempt,
+                reason=f"task {first.key} failed: {first.error or 'unknown error'}",
+            )
+        ]
     spec = pipeline.phase(name)
     new = next_tasks(spec, state.tasks, state.loop_done)
     if new:

@@ -28,4 +28,4 @@ def retry_delay(policy: RetrySpec, *, tries: int, retryable: bool, task_id: str)
         delay = base
     delay = min(delay, policy.max_delay_ms / 1000)
     jitter = int(sha256_hex(f"{task_id}:{tries}")[:8], 16) / 0xFFFFFFFF  # 0..1
-    return delay * (0.5 + jitter / 2)
+    return float(delay * (0.5 + jitter / 2))

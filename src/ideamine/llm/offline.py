@@ -22,9 +22,16 @@ class OfflineProvider:
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         if request.offline_template is None:
-            raise AgentError(request.agent, "has no `offline` template",
-                             hint="add one to the agent's YAML or configure a real model")
+            raise AgentError(
+                request.agent,
+                "has no `offline` template",
+                hint="add one to the agent's YAML or configure a real model",
+            )
         output = render_offline(request.offline_template, request.context, agent=request.agent)
         text = canonical_json(output)
-        return ModelResponse(output=output, text=text, tokens_in=estimate_tokens(request.prompt),
-                             tokens_out=estimate_tokens(text))
+        return ModelResponse(
+            output=output,
+            text=text,
+            tokens_in=estimate_tokens(request.prompt),
+            tokens_out=estimate_tokens(text),
+        )

@@ -25,6 +25,8 @@ class Providers:
         provider = self._providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self._providers))
-            raise UsageError(f"unknown model provider {name!r} in {reference!r}",
-                             hint=f"use one of: {known} (e.g. offline:template)")
+            raise UsageError(
+                f"unknown model provider {name!r} in {reference!r}",
+                hint=f"use one of: {known} (e.g. offline:template)",
+            )
         return provider, model

@@ -25,23 +25,43 @@ __all__ = ["apply_action"]
 log = logging.getLogger(__name__)
 
 
-async def apply_action(store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str,
-                       action: Action) -> None:
+async def apply_action(
+    store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str, action: Action
+) -> None:
     """Carry out one action."""
     if isinstance(action, StartPhase):
         spec = pipeline.phase(action.phase)
-        await store.start_phase(run_id, action.phase, action.attempt, EventDraft(
-            type="phase.started", phase=action.phase,
-            payload={"attempt": action.attempt, "depends_on": list(spec.depends_on),
-                     "agents": list(spec.agents), "fan_out": spec.fan_out.kind.value}))
+        await store.start_phase(
+            run_id,
+            action.phase,
+            action.attempt,
+            EventDraft(
+                type="phase.started",
+                phase=action.phase,
+                payload={
+                    "attempt": action.attempt,
+                    "depends_on": list(spec.depends_on),
+                    "agents": list(spec.agents),
+                    "fan_out": spec.fan_out.kind.value,
+                },
+            ),
+        )
     elif isinstance(action, CreateTasks):
         await _create_tasks(store, run_id, action)
     elif isinstance(action, FanIn):
         await _fan_in(store, pipeline, blobs, run_id, action)
     elif isinstance(action, CompletePhase):
-        await store.set_phase_status(run_id, action.phase, action.attempt, PhaseStatus.PASSED,
-                                     [EventDraft(type="phase.completed", phase=action.phase,
-                                                 payload={"attempt": action.attempt})])
+        await store.set_phase_status(
+            run_id,
+            action.phase,
+            action.attempt,
+            PhaseStatus.PASSED,
+            [
+                EventDraft(
+                    type="phase.completed", phase=action.phase, payload={"attempt": action.attempt}
+                )
+            ],
+        )
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
@@ -49,46 +69,83 @@ async def apply_action(store: Store, pipeline: PipelineSpec, blobs: BlobCache, r
 
 
 async def _create_tasks(store: Store, run_id: str, action: CreateTasks) -> None:
-    tasks = [NewTask(id=f"{run_id}.{action.phase}.{action.attempt}.{plan.key}", key=plan.key,
-                     agent=plan.agent, iteration=plan.iteration) for plan in action.tasks]
-    await store.create_tasks(run_id, action.phase, action.attempt, tasks, EventDraft(
-        type="phase.progress", phase=action.phase,
-        payload={"attempt": action.attempt, "created": [plan.key for plan in action.tasks]}))
+    tasks = [
+        NewTask(
+            id=f"{run_id}.{action.phase}.{action.attempt}.{plan.key}",
+            key=plan.key,
+            agent=plan.agent,
+            iteration=plan.iteration,
+        )
+        for plan in action.tasks
+    ]
+    await store.create_tasks(
+        run_id,
+        action.phase,
+        action.attempt,
+        tasks,
+        EventDraft(
+            type="phase.progress",
+            phase=action.phase,
+            payload={"attempt": action.attempt, "created": [plan.key for plan in action.tasks]},
+        ),
+    )
 
 
-async def _fan_in(store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str,
-                  action: FanIn) -> None:
+async def _fan_in(
+    store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str, action: FanIn
+) -> None:
     spec = pipeline.phase(action.phase)
     outputs = await store.outputs(run_id, action.phase, action.attempt)
     calls = await store.model_calls(run_id)
     _, input_ids = await upstream_artifacts(store, blobs, pipeline, run_id, action.phase)
     try:
-        artifacts = assemble_artifacts(pipeline, spec, action.attempt, outputs, calls,
-                                       input_ids)
+        artifacts = assemble_artifacts(pipeline, spec, action.attempt, outputs, calls, input_ids)
     except ArtifactProblem as exc:
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return
-    await store.record_artifacts(run_id, action.phase, action.attempt, artifacts, EventDraft(
-        type="phase.ready", phase=action.phase,
-        payload={"attempt": action.attempt, "tasks": len(outputs)}))
+    await store.record_artifacts(
+        run_id,
+        action.phase,
+        action.attempt,
+        artifacts,
+        EventDraft(
+            type="phase.ready",
+            phase=action.phase,
+            payload={"attempt": action.attempt, "tasks": len(outputs)},
+        ),
+    )
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:
     log.error("phase %s of run %s failed: %s", phase, run_id, reason)
     await store.set_phase_status(
-        run_id, phase, attempt, PhaseStatus.FAILED,
-        [EventDraft(type="phase.error", phase=phase, payload={"attempt": attempt,
-                                                                "reason": reason}),
-         EventDraft(type="run.failed", payload={"phase": phase, "reason": reason})],
-        error=reason, run_status=RunStatus.FAILED)
+        run_id,
+        phase,
+        attempt,
+        PhaseStatus.FAILED,
+        [
+            EventDraft(
+                type="phase.error", phase=phase, payload={"attempt": attempt, "reason": reason}
+            ),
+            EventDraft(type="run.failed", payload={"phase": phase, "reason": reason}),
+        ],
+        error=reason,
+        run_status=RunStatus.FAILED,
+    )
 
 
 async def _finish(store: Store, run_id: str, action: FinishRun) -> None:
     calls = await store.model_calls(run_id)
-    payload = {"tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"]))
-                             for c in calls),
-               "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
-               "model_calls": len(calls)}
+    payload = {
+        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
+        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
+        "model_calls": len(calls),
+    }
     kind = "run.completed" if action.status is RunStatus.COMPLETED else f"run.{action.status}"
-    await store.set_run_status(run_id, action.status, EventDraft(
-        type=kind, payload={**payload, "reason": action.reason} if action.reason else payload))
+    await store.set_run_status(
+        run_id,
+        action.status,
+        EventDraft(
+            type=kind, payload={**payload, "reason": action.reason} if action.reason else payload
+        ),
+    )

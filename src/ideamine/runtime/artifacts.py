@@ -30,9 +30,14 @@ def _custom(reference: str | None) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def assemble_artifacts(pipeline: PipelineSpec, spec: PhaseSpec, attempt: int,
-                       outputs: Mapping[str, object], calls: Sequence[Mapping[str, object]],
-                       input_ids: Sequence[str]) -> list[NewArtifact]:
+def assemble_artifacts(
+    pipeline: PipelineSpec,
+    spec: PhaseSpec,
+    attempt: int,
+    outputs: Mapping[str, object],
+    calls: Sequence[Mapping[str, object]],
+    input_ids: Sequence[str],
+) -> list[NewArtifact]:
     """The phase's artifacts, each the fan-in of the outputs that contribute to its type.
 
     Raises:
@@ -54,14 +59,19 @@ def assemble_artifacts(pipeline: PipelineSpec, spec: PhaseSpec, attempt: int,
             validate_output(f"{spec.name}/{artifact.type}", artifact.schema, content)
         except AgentError as exc:
             raise ArtifactProblem(str(exc)) from exc
-        artifacts.append(NewArtifact(type=artifact.type, content=content,
-                                     provenance=_provenance(spec, attempt, parts, calls,
-                                                            input_ids)))
+        artifacts.append(
+            NewArtifact(
+                type=artifact.type,
+                content=content,
+                provenance=_provenance(spec, attempt, parts, calls, input_ids),
+            )
+        )
     return artifacts
 
 
-def _parts(pipeline: PipelineSpec, artifact_type: str, outputs: Mapping[str, object]
-           ) -> dict[str, object]:
+def _parts(
+    pipeline: PipelineSpec, artifact_type: str, outputs: Mapping[str, object]
+) -> dict[str, object]:
     parts: dict[str, object] = {}
     for key, output in outputs.items():
         agent = pipeline.agents[_agent_of(key)]
@@ -75,12 +85,19 @@ def _parts(pipeline: PipelineSpec, artifact_type: str, outputs: Mapping[str, obj
     return parts
 
 
-def _provenance(spec: PhaseSpec, attempt: int, parts: Mapping[str, object],
-                calls: Sequence[Mapping[str, object]], input_ids: Sequence[str]
-                ) -> dict[str, object]:
+def _provenance(
+    spec: PhaseSpec,
+    attempt: int,
+    parts: Mapping[str, object],
+    calls: Sequence[Mapping[str, object]],
+    input_ids: Sequence[str],
+) -> dict[str, object]:
     keys = sorted(parts)
-    own = [call for call in calls if call["phase"] == spec.name and call["attempt"] == attempt
-           and call["key"] in parts]
+    own = [
+        call
+        for call in calls
+        if call["phase"] == spec.name and call["attempt"] == attempt and call["key"] in parts
+    ]
     return {
         "phase": spec.name,
         "attempt": attempt,

@@ -35,21 +35,24 @@ def _graph(pipeline: PipelineSpec) -> dict[str, tuple[str, ...]]:
     return {spec.name: spec.depends_on for spec in pipeline.phases}
 
 
-async def upstream_artifacts(store: Store, blobs: BlobCache, pipeline: PipelineSpec,
-                             run_id: str, phase: str) -> tuple[dict[str, Any], list[str]]:
+async def upstream_artifacts(
+    store: Store, blobs: BlobCache, pipeline: PipelineSpec, run_id: str, phase: str
+) -> tuple[dict[str, Any], list[str]]:
     """The latest artifact of each type from ``phase``'s dependencies, and their ids."""
     closure = set(ancestors(_graph(pipeline), phase))
     latest: dict[str, ArtifactRecord] = {}
     for record in await store.artifacts(run_id):
-        if record.phase in closure and (record.type not in latest
-                                        or record.version > latest[record.type].version):
+        if record.phase in closure and (
+            record.type not in latest or record.version > latest[record.type].version
+        ):
             latest[record.type] = record
     contents = {t: await blobs.get(latest[t].content_hash) for t in sorted(latest)}
     return contents, sorted(record.id for record in latest.values())
 
 
-async def task_values(store: Store, blobs: BlobCache, pipeline: PipelineSpec, run: RunRecord,
-                      task: TaskRecord) -> tuple[dict[str, object], list[str]]:
+async def task_values(
+    store: Store, blobs: BlobCache, pipeline: PipelineSpec, run: RunRecord, task: TaskRecord
+) -> tuple[dict[str, object], list[str]]:
     """The template context for ``task`` and the ids of the artifacts it was built from."""
     spec = pipeline.phase(task.phase)
     artifacts, input_ids = await upstream_artifacts(store, blobs, pipeline, run.id, task.phase)
@@ -68,15 +71,20 @@ async def task_values(store: Store, blobs: BlobCache, pipeline: PipelineSpec, ru
         "phase": task.phase,
         "attempt": task.attempt,
         "feedback": [],
-        "agent": {"name": agent.name, "role": agent.role,
-                  "artifact_type": list(agent.artifact_types)
-                  if len(agent.artifact_types) > 1 else agent.artifact_types[0]},
+        "agent": {
+            "name": agent.name,
+            "role": agent.role,
+            "artifact_type": list(agent.artifact_types)
+            if len(agent.artifact_types) > 1
+            else agent.artifact_types[0],
+        },
     }
     return values, input_ids
 
 
-def _earlier(recorded: Mapping[str, object], pipeline: PipelineSpec, task: TaskRecord
-             ) -> tuple[dict[str, object], list[dict[str, object]]]:
+def _earlier(
+    recorded: Mapping[str, object], pipeline: PipelineSpec, task: TaskRecord
+) -> tuple[dict[str, object], list[dict[str, object]]]:
     """Outputs of earlier keys in this iteration (by agent) and of earlier iterations."""
     spec = pipeline.phase(task.phase)
     by_iteration: dict[int, dict[str, object]] = {}

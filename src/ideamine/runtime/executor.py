@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 class TaskExecutor:
     """Runs claimed tasks of one pipeline."""
 
-    def __init__(self, store: Store, pipeline: PipelineSpec, agents: Mapping[str, Agent],
-                 blobs: BlobCache, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pipeline: PipelineSpec,
+        agents: Mapping[str, Agent],
+        blobs: BlobCache,
+        clock: Clock,
+    ) -> None:
         self._store = store
         self._pipeline = pipeline
         self._agents = agents
@@ -57,22 +63,35 @@ class TaskExecutor:
         agent = self._agents[task.agent]
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
         ctx = AgentContext(
-            run_id=run.id, phase=task.phase, attempt=task.attempt, key=task.key,
-            iteration=task.iteration, spec=agent.spec, values=values,
+            run_id=run.id,
+            phase=task.phase,
+            attempt=task.attempt,
+            key=task.key,
+            iteration=task.iteration,
+            spec=agent.spec,
+            values=values,
             resumed_from=claimed.checkpoint,
             _save=lambda data: self._store.save_checkpoint(task.id, token, data),
             _beat=lambda: self._renew(claimed),
-            _emit=lambda payload: self._store.append_event(run.id, EventDraft(
-                type="phase.progress", phase=task.phase, task_id=task.id,
-                payload={"key": task.key, **payload})))
+            _emit=lambda payload: self._store.append_event(
+                run.id,
+                EventDraft(
+                    type="phase.progress",
+                    phase=task.phase,
+                    task_id=task.id,
+                    payload={"key": task.key, **payload},
+                ),
+            ),
+        )
         try:
             async with asyncio.timeout(agent.spec.timeout_seconds):
                 result = await agent.run(ctx)
         except (AgentError, UsageError) as exc:
             await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable=False)
         except TimeoutError:
-            await self._fail(claimed, f"timed out after {agent.spec.timeout_seconds:g} s",
-                             retryable=True)
+            await self._fail(
+                claimed, f"timed out after {agent.spec.timeout_seconds:g} s", retryable=True
+            )
         except StaleLeaseError:
             raise
         except Exception as exc:  # an agent's own bug: recorded in the ledger, then retried
@@ -80,23 +99,35 @@ class TaskExecutor:
             await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable=True)
         else:
             tokens = sum(call.tokens_in + call.tokens_out for call in result.calls)
-            await self._store.record_output(task.id, token, result.output, result.calls, {
-                "output_hash": content_hash(result.output), "tokens": tokens,
-                "cost_usd": round(sum(call.cost_usd for call in result.calls), 6),
-                "inputs": input_ids})
+            await self._store.record_output(
+                task.id,
+                token,
+                result.output,
+                result.calls,
+                {
+                    "output_hash": content_hash(result.output),
+                    "tokens": tokens,
+                    "cost_usd": round(sum(call.cost_usd for call in result.calls), 6),
+                    "inputs": input_ids,
+                },
+            )
 
     async def _fail(self, claimed: ClaimedTask, error: str, *, retryable: bool) -> None:
         task = claimed.task
         policy = self._pipeline.phase(task.phase).retries
         delay = retry_delay(policy, tries=task.tries, retryable=retryable, task_id=task.id)
         retry_at = None if delay is None else self._clock.now() + delay
-        await self._store.fail_task(task.id, claimed.lease_token, error=error,
-                                    retry_at=retry_at, strategy="backoff")
+        await self._store.fail_task(
+            task.id, claimed.lease_token, error=error, retry_at=retry_at, strategy="backoff"
+        )
 
     async def _renew(self, claimed: ClaimedTask) -> None:
-        await self._store.renew_lease(claimed.task.id, claimed.lease_token,
-                                      lease_seconds=self.lease_seconds(claimed.task.phase),
-                                      now=self._clock.now())
+        await self._store.renew_lease(
+            claimed.task.id,
+            claimed.lease_token,
+            lease_seconds=self.lease_seconds(claimed.task.phase),
+            now=self._clock.now(),
+        )
 
     async def _heartbeat(self, claimed: ClaimedTask) -> None:
         interval = self._pipeline.phase(claimed.task.phase).heartbeat.interval_seconds

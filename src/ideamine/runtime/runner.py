@@ -26,7 +26,13 @@ from ideamine.runtime.context import BlobCache, task_values
 from ideamine.runtime.executor import TaskExecutor
 from ideamine.runtime.identity import process_owner
 from ideamine.stores.base import Store
-from ideamine.stores.records import EventDraft, PhaseRecord, RunRecord, TaskRecord
+from ideamine.stores.records import (
+    EventDraft,
+    PhaseRecord,
+    RunRecord,
+    TaskRecord,
+    latest_attempts,
+)
 
 __all__ = ["Runner"]
 
@@ -38,17 +44,25 @@ IDLE_POLL_SECONDS = 0.5
 class Runner:
     """Drives runs of one pinned pipeline in this process with bounded concurrency."""
 
-    def __init__(self, store: Store, pipeline: PipelineSpec, *,
-                 concurrency: int = DEFAULT_CONCURRENCY, clock: Clock | None = None,
-                 providers: Providers | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pipeline: PipelineSpec,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Clock | None = None,
+        providers: Providers | None = None,
+        owner: str | None = None,
+    ) -> None:
         self.store = store
         self.pipeline = pipeline
         self.concurrency = concurrency
         self.owner = owner or process_owner()
         self._clock = clock or SystemClock()
         providers = providers or Providers()
-        agents: dict[str, Agent] = {name: build_agent(spec, pipeline, providers)
-                                    for name, spec in pipeline.agents.items()}
+        agents: dict[str, Agent] = {
+            name: build_agent(spec, pipeline, providers) for name, spec in pipeline.agents.items()
+        }
         self._blobs = BlobCache(store)
         self._executor = TaskExecutor(store, pipeline, agents, self._blobs, self._clock)
         self._loop_checks: dict[tuple[str, int, int], bool] = {}
@@ -57,10 +71,15 @@ class Runner:
         """Run ``run_id`` until it completes, fails or stops being ``running``."""
         run = await self.store.get_run(run_id)
         if run.status is RunStatus.CREATED:
-            await self.store.set_run_status(run_id, RunStatus.RUNNING, EventDraft(
-                type="run.started", payload={"driver": self.owner,
-                                             "concurrency": self.concurrency}),
-                driver=self.owner)
+            await self.store.set_run_status(
+                run_id,
+                RunStatus.RUNNING,
+                EventDraft(
+                    type="run.started",
+                    payload={"driver": self.owner, "concurrency": self.concurrency},
+                ),
+                driver=self.owner,
+            )
         inflight: set[asyncio.Task[None]] = set()
         try:
             while True:
@@ -75,8 +94,13 @@ class Runner:
             await asyncio.gather(*inflight, return_exceptions=True)
         return run
 
-    async def _step(self, run: RunRecord, phases: Sequence[PhaseRecord],
-                    tasks: Sequence[TaskRecord], inflight: set[asyncio.Task[None]]) -> bool:
+    async def _step(
+        self,
+        run: RunRecord,
+        phases: Sequence[PhaseRecord],
+        tasks: Sequence[TaskRecord],
+        inflight: set[asyncio.Task[None]],
+    ) -> bool:
         """Apply the engine's actions and claim tasks; False when there is nothing to do."""
         snapshot = await self._snapshot(run, phases, tasks)
         actions = plan(self.pipeline, snapshot)
@@ -85,8 +109,13 @@ class Runner:
             if isinstance(action, FailPhase | FinishRun):
                 return True
         free = self.concurrency - len(inflight)
-        claimed = await self.store.claim_tasks(run.id, owner=self.owner, now=self._clock.now(),
-                                               lease_seconds=self._lease_seconds(), limit=free)
+        claimed = await self.store.claim_tasks(
+            run.id,
+            owner=self.owner,
+            now=self._clock.now(),
+            lease_seconds=self._lease_seconds(),
+            limit=free,
+        )
         for item in claimed:
             job = asyncio.create_task(self._executor.execute(run, item), name=item.task.key)
             inflight.add(job)
@@ -107,32 +136,41 @@ class Runner:
         if any(t.status is TaskStatus.RUNNING for t in tasks):
             await asyncio.sleep(IDLE_POLL_SECONDS)  # held by another process; poll
             return
-        raise RunStateError(tasks[0].run_id if tasks else "?",
-                            "the run has nothing to do but is not finished",
-                            hint="this is a bug in IdeaMine; `ideamine events RUN` shows "
-                                 "the ledger so far")
+        raise RunStateError(
+            tasks[0].run_id if tasks else "?",
+            "the run has nothing to do but is not finished",
+            hint="this is a bug in IdeaMine; `ideamine events RUN` shows the ledger so far",
+        )
 
     def _lease_seconds(self) -> float:
         return min(self._executor.lease_seconds(spec.name) for spec in self.pipeline.phases)
 
-    async def _snapshot(self, run: RunRecord, phases: Sequence[PhaseRecord],
-                        tasks: Sequence[TaskRecord]) -> RunSnapshot:
-        latest: dict[str, PhaseRecord] = {}
-        for record in phases:
-            if record.phase not in latest or record.attempt > latest[record.phase].attempt:
-                latest[record.phase] = record
+    async def _snapshot(
+        self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
+    ) -> RunSnapshot:
         states = {}
-        for name, record in latest.items():
-            own = tuple(TaskState(key=t.key, agent=t.agent, iteration=t.iteration,
-                                  status=t.status, error=t.error)
-                        for t in tasks if t.phase == name and t.attempt == record.attempt)
+        for name, record in latest_attempts(phases).items():
+            own = tuple(
+                TaskState(
+                    key=t.key, agent=t.agent, iteration=t.iteration, status=t.status, error=t.error
+                )
+                for t in tasks
+                if t.phase == name and t.attempt == record.attempt
+            )
             done = await self._loop_done(run, name, record.attempt, own, tasks)
-            states[name] = PhaseState(attempt=record.attempt, status=record.status, tasks=own,
-                                      loop_done=done)
+            states[name] = PhaseState(
+                attempt=record.attempt, status=record.status, tasks=own, loop_done=done
+            )
         return RunSnapshot(run_id=run.id, status=run.status, phases=states)
 
-    async def _loop_done(self, run: RunRecord, phase: str, attempt: int,
-                         own: Sequence[TaskState], tasks: Sequence[TaskRecord]) -> bool:
+    async def _loop_done(
+        self,
+        run: RunRecord,
+        phase: str,
+        attempt: int,
+        own: Sequence[TaskState],
+        tasks: Sequence[TaskRecord],
+    ) -> bool:
         """Evaluate an iterative phase's ``until`` after its latest finished iteration."""
         spec = self.pipeline.phase(phase)
         if spec.fan_out.kind is not FanOutKind.ITERATIVE or not own or spec.loop is None:
@@ -142,10 +180,14 @@ class Runner:
             return False
         cache_key = (phase, attempt, current)
         if cache_key not in self._loop_checks:
-            last = next(t for t in tasks if t.phase == phase and t.attempt == attempt
-                        and t.iteration == current)
+            last = next(
+                t
+                for t in tasks
+                if t.phase == phase and t.attempt == attempt and t.iteration == current
+            )
             values, _ = await task_values(self.store, self._blobs, self.pipeline, run, last)
             values = {**values, "iteration": current}
-            self._loop_checks[cache_key] = evaluate_condition(spec.loop.until, values,
-                                                              where=f"{phase}.loop.until")
+            self._loop_checks[cache_key] = evaluate_condition(
+                spec.loop.until, values, where=f"{phase}.loop.until"
+            )
         return self._loop_checks[cache_key]

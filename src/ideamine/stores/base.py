@@ -54,37 +54,53 @@ class Store(Protocol):
         """The newest runs first."""
         ...
 
-    async def set_run_status(self, run_id: str, status: RunStatus, event: EventDraft, *,
-                             error: str | None = None, driver: str | None = None) -> None:
+    async def set_run_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        event: EventDraft,
+        *,
+        error: str | None = None,
+        driver: str | None = None,
+    ) -> None:
         """Move the run to ``status`` (checked against the run state machine) with ``event``."""
         ...
 
-    async def reopen_run(self, run_id: str, *, driver: str, dead_owners: Sequence[str],
-                         now: float) -> list[str]:
+    async def reopen_run(
+        self, run_id: str, *, driver: str, dead_owners: Sequence[str], now: float
+    ) -> list[str]:
         """Resume: set the run running, reclaim tasks whose lease expired or whose owner is in
         ``dead_owners`` and reopen failed tasks and phases, each with a ``task.retry`` event
         (strategy ``resume``), and append ``run.resumed``. Returns the reclaimed task ids."""
         ...
 
-    async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft
-                          ) -> None:
+    async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft) -> None:
         """Insert a running phase attempt with its ``phase.started`` event."""
         ...
 
-    async def set_phase_status(self, run_id: str, phase: str, attempt: int,
-                               status: PhaseStatus, events: Sequence[EventDraft], *,
-                               error: str | None = None,
-                               run_status: RunStatus | None = None) -> None:
+    async def set_phase_status(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        status: PhaseStatus,
+        events: Sequence[EventDraft],
+        *,
+        error: str | None = None,
+        run_status: RunStatus | None = None,
+    ) -> None:
         """Move a phase attempt (and optionally the run) on, with ``events``, atomically."""
         ...
 
-    async def create_tasks(self, run_id: str, phase: str, attempt: int,
-                           tasks: Sequence[NewTask], event: EventDraft) -> None:
+    async def create_tasks(
+        self, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], event: EventDraft
+    ) -> None:
         """Insert pending tasks of a phase attempt (keys are unique per attempt)."""
         ...
 
-    async def claim_tasks(self, run_id: str, *, owner: str, lease_seconds: float, now: float,
-                          limit: int) -> list[ClaimedTask]:
+    async def claim_tasks(
+        self, run_id: str, *, owner: str, lease_seconds: float, now: float, limit: int
+    ) -> list[ClaimedTask]:
         """Atomically claim up to ``limit`` pending tasks of the run whose ``not_before`` has
         passed, each with a fresh lease token and its ``task.started`` event."""
         ...
@@ -93,8 +109,9 @@ class Store(Protocol):
         """Append an event that records no state change of its own (e.g. progress)."""
         ...
 
-    async def renew_lease(self, task_id: str, token: str, *, lease_seconds: float, now: float
-                          ) -> None:
+    async def renew_lease(
+        self, task_id: str, token: str, *, lease_seconds: float, now: float
+    ) -> None:
         """Extend a held lease with a ``task.heartbeat`` event; ``StaleLeaseError`` if the
         token no longer owns the task."""
         ...
@@ -103,24 +120,35 @@ class Store(Protocol):
         """Durably keep a task's intermediate progress (fenced by the lease token)."""
         ...
 
-    async def record_output(self, task_id: str, token: str, output: object,
-                            calls: Sequence[ModelCallRecord], payload: Mapping[str, object]
-                            ) -> None:
+    async def record_output(
+        self,
+        task_id: str,
+        token: str,
+        output: object,
+        calls: Sequence[ModelCallRecord],
+        payload: Mapping[str, object],
+    ) -> None:
         """Write the task's output once, its model calls, and ``task.succeeded``.
 
         Raises ``StaleLeaseError`` for a stale token and ``OutputExistsError`` if an output
         for the task's (run, phase, attempt, key) exists already."""
         ...
 
-    async def fail_task(self, task_id: str, token: str, *, error: str,
-                        retry_at: float | None, strategy: str,
-                        calls: Sequence[ModelCallRecord] = ()) -> None:
+    async def fail_task(
+        self,
+        task_id: str,
+        token: str,
+        *,
+        error: str,
+        retry_at: float | None,
+        strategy: str,
+        calls: Sequence[ModelCallRecord] = (),
+    ) -> None:
         """Record a failed try: back to pending at ``retry_at`` with ``task.retry``, or (when
         ``retry_at`` is ``None``) failed for good with ``task.failed``."""
         ...
 
-    async def run_rows(self, run_id: str
-                       ) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
+    async def run_rows(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
         """The run, all its phase attempts and all its tasks, read in one transaction."""
         ...
 
@@ -128,9 +156,14 @@ class Store(Protocol):
         """Recorded task outputs of a phase attempt by branch key."""
         ...
 
-    async def record_artifacts(self, run_id: str, phase: str, attempt: int,
-                               artifacts: Sequence[NewArtifact], event: EventDraft
-                               ) -> list[ArtifactRecord]:
+    async def record_artifacts(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        event: EventDraft,
+    ) -> list[ArtifactRecord]:
         """Store the fanned-in artifacts (content-addressed), set the attempt ``ready``."""
         ...
 
@@ -142,8 +175,9 @@ class Store(Protocol):
         """The content with that SHA-256; ``StoreCorruptError`` if missing or altered."""
         ...
 
-    async def events(self, run_id: str, *, after_id: int = 0, limit: int = 1000
-                     ) -> list[EventRecord]:
+    async def events(
+        self, run_id: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[EventRecord]:
         """A page of the run's ledger in id order."""
         ...
 

@@ -18,11 +18,29 @@ __all__ = ["GENESIS", "ChainReport", "event_hash", "ledger_kind", "verify_chain"
 GENESIS = "0" * 64
 
 
-def event_hash(prev_hash: str, *, id: int, run_id: str, phase: str | None, task_id: str | None,
-               type: str, at: str, payload: Mapping[str, object]) -> str:
+def event_hash(
+    prev_hash: str,
+    *,
+    id: int,
+    run_id: str,
+    phase: str | None,
+    task_id: str | None,
+    type: str,
+    at: str,
+    payload: Mapping[str, object],
+) -> str:
     """The hash of one event, chained to ``prev_hash``."""
-    body = canonical_json({"id": id, "run_id": run_id, "phase": phase, "task_id": task_id,
-                           "type": type, "at": at, "payload": payload})
+    body = canonical_json(
+        {
+            "id": id,
+            "run_id": run_id,
+            "phase": phase,
+            "task_id": task_id,
+            "type": type,
+            "at": at,
+            "payload": payload,
+        }
+    )
     return sha256_hex(prev_hash + body)
 
 
@@ -56,18 +74,33 @@ def verify_chain(events: Iterable[EventRecord]) -> ChainReport:
     last_id = 0
     for event in events:
         if event.id <= last_id:
-            return ChainReport(ok=False, checked=checked, broken_at=event.id,
-                               reason="event ids are not increasing")
+            return ChainReport(
+                ok=False, checked=checked, broken_at=event.id, reason="event ids are not increasing"
+            )
         if event.prev_hash != prev:
-            return ChainReport(ok=False, checked=checked, broken_at=event.id,
-                               reason="prev_hash does not match the previous event's hash "
-                                      "(an event was removed or reordered)")
-        expected = event_hash(prev, id=event.id, run_id=event.run_id, phase=event.phase,
-                              task_id=event.task_id, type=event.type, at=event.at,
-                              payload=event.payload)
+            return ChainReport(
+                ok=False,
+                checked=checked,
+                broken_at=event.id,
+                reason="prev_hash does not match the previous event's hash "
+                "(an event was removed or reordered)",
+            )
+        expected = event_hash(
+            prev,
+            id=event.id,
+            run_id=event.run_id,
+            phase=event.phase,
+            task_id=event.task_id,
+            type=event.type,
+            at=event.at,
+            payload=event.payload,
+        )
         if expected != event.hash:
-            return ChainReport(ok=False, checked=checked, broken_at=event.id,
-                               reason="the event's content does not match its hash "
-                                      "(the row was edited)")
+            return ChainReport(
+                ok=False,
+                checked=checked,
+                broken_at=event.id,
+                reason="the event's content does not match its hash (the row was edited)",
+            )
         prev, last_id, checked = event.hash, event.id, checked + 1
     return ChainReport(ok=True, checked=checked)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ideamine.canonical import canonical_json, content_hash
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
@@ -48,52 +48,119 @@ def _load(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise StoreCorruptError(f"{where}: stored JSON does not decode ({exc})",
-                                hint="restore the database from a backup") from exc
+        raise StoreCorruptError(
+            f"{where}: stored JSON does not decode ({exc})",
+            hint="restore the database from a backup",
+        ) from exc
 
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
     """Append one event to the run's chain."""
-    rows = db.query("SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1",
-                    (run_id,))
+    rows = db.query("SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,))
     prev = rows[0][0] if rows else GENESIS
     event_id = db.next_event_id()
     payload = dict(draft.payload)
-    digest = event_hash(prev, id=event_id, run_id=run_id, phase=draft.phase,
-                        task_id=draft.task_id, type=draft.type, at=at, payload=payload)
+    digest = event_hash(
+        prev,
+        id=event_id,
+        run_id=run_id,
+        phase=draft.phase,
+        task_id=draft.task_id,
+        type=draft.type,
+        at=at,
+        payload=payload,
+    )
     kind = ledger_kind(draft.type)
-    db.query("INSERT INTO events (id, run_id, phase, task_id, type, kind, at, payload, "
-             "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (event_id, run_id, draft.phase, draft.task_id, draft.type, kind, at,
-              canonical_json(payload), prev, digest))
-    return EventRecord(id=event_id, run_id=run_id, phase=draft.phase, task_id=draft.task_id,
-                       type=draft.type, kind=kind, at=at, payload=payload, prev_hash=prev,
-                       hash=digest)
+    db.query(
+        "INSERT INTO events (id, run_id, phase, task_id, type, kind, at, payload, "
+        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event_id,
+            run_id,
+            draft.phase,
+            draft.task_id,
+            draft.type,
+            kind,
+            at,
+            canonical_json(payload),
+            prev,
+            digest,
+        ),
+    )
+    return EventRecord(
+        id=event_id,
+        run_id=run_id,
+        phase=draft.phase,
+        task_id=draft.task_id,
+        type=draft.type,
+        kind=kind,
+        at=at,
+        payload=payload,
+        prev_hash=prev,
+        hash=digest,
+    )
 
 
 # -- runs ---------------------------------------------------------------------------------
 
-_RUN_COLUMNS = ("id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
-                "driver, error, created_at, updated_at")
+_RUN_COLUMNS = (
+    "id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
+    "driver, error, created_at, updated_at"
+)
 
 
 def insert_run(db: Db, run: NewRun, at: str) -> None:
-    db.query(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (run.id, run.idea, canonical_json(run.constraints), run.source,
-              RunStatus.CREATED.value, run.config_dir, canonical_json(run.manifest),
-              run.manifest_hash, None, None, at, at))
+    db.query(
+        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run.id,
+            run.idea,
+            canonical_json(run.constraints),
+            run.source,
+            RunStatus.CREATED.value,
+            run.config_dir,
+            canonical_json(run.manifest),
+            run.manifest_hash,
+            None,
+            None,
+            at,
+            at,
+        ),
+    )
+
+
+S = TypeVar("S", RunStatus, PhaseStatus, TaskStatus)
+
+
+def _status(kind: type[S], value: object, where: str) -> S:
+    """Decode a stored status; an unknown one means the row was damaged or edited."""
+    try:
+        return kind(str(value))
+    except ValueError as exc:
+        raise StoreCorruptError(
+            f"{where}: unknown status {value!r}",
+            hint="restore the database from a backup, or fix the row by "
+            "hand to a status listed in docs/cli.md",
+        ) from exc
 
 
 def _run(row: Row) -> RunRecord:
     where = f"runs row {row[0]!r}"
-    try:
-        status = RunStatus(row[4])
-    except ValueError as exc:
-        raise StoreCorruptError(f"{where}: unknown status {row[4]!r}") from exc
-    return RunRecord(id=row[0], idea=row[1], constraints=_load(row[2], where), source=row[3],
-                     status=status, config_dir=row[5], manifest=_load(row[6], where),
-                     manifest_hash=row[7], driver=row[8], error=row[9], created_at=row[10],
-                     updated_at=row[11])
+    status = _status(RunStatus, row[4], where)
+    return RunRecord(
+        id=row[0],
+        idea=row[1],
+        constraints=_load(row[2], where),
+        source=row[3],
+        status=status,
+        config_dir=row[5],
+        manifest=_load(row[6], where),
+        manifest_hash=row[7],
+        driver=row[8],
+        error=row[9],
+        created_at=row[10],
+        updated_at=row[11],
+    )
 
 
 def select_run(db: Db, run_id: str) -> RunRecord | None:
@@ -102,15 +169,19 @@ def select_run(db: Db, run_id: str) -> RunRecord | None:
 
 
 def select_runs(db: Db, limit: int) -> list[RunRecord]:
-    rows = db.query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id LIMIT ?",
-                    (limit,))
+    rows = db.query(
+        f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id LIMIT ?", (limit,)
+    )
     return [_run(row) for row in rows]
 
 
-def update_run(db: Db, run_id: str, status: RunStatus, at: str, *, error: str | None,
-               driver: str | None) -> None:
-    db.query("UPDATE runs SET status = ?, error = ?, driver = ?, updated_at = ? WHERE id = ?",
-             (status.value, error, driver, at, run_id))
+def update_run(
+    db: Db, run_id: str, status: RunStatus, at: str, *, error: str | None, driver: str | None
+) -> None:
+    db.query(
+        "UPDATE runs SET status = ?, error = ?, driver = ?, updated_at = ? WHERE id = ?",
+        (status.value, error, driver, at, run_id),
+    )
 
 
 # -- phases -------------------------------------------------------------------------------
@@ -119,51 +190,104 @@ _PHASE_COLUMNS = "run_id, phase, attempt, status, started_at, finished_at, error
 
 
 def insert_phase(db: Db, run_id: str, phase: str, attempt: int, at: str) -> None:
-    db.query(f"INSERT INTO phases ({_PHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-             (run_id, phase, attempt, PhaseStatus.RUNNING.value, at, None, None))
+    db.query(
+        f"INSERT INTO phases ({_PHASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run_id, phase, attempt, PhaseStatus.RUNNING.value, at, None, None),
+    )
 
 
-def update_phase(db: Db, run_id: str, phase: str, attempt: int, status: PhaseStatus,
-                 at: str | None, error: str | None) -> None:
-    db.query("UPDATE phases SET status = ?, finished_at = ?, error = ? "
-             "WHERE run_id = ? AND phase = ? AND attempt = ?",
-             (status.value, at, error, run_id, phase, attempt))
+def update_phase(
+    db: Db,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    status: PhaseStatus,
+    at: str | None,
+    error: str | None,
+) -> None:
+    db.query(
+        "UPDATE phases SET status = ?, finished_at = ?, error = ? "
+        "WHERE run_id = ? AND phase = ? AND attempt = ?",
+        (status.value, at, error, run_id, phase, attempt),
+    )
 
 
 def select_phases(db: Db, run_id: str) -> list[PhaseRecord]:
-    rows = db.query(f"SELECT {_PHASE_COLUMNS} FROM phases WHERE run_id = ? "
-                    "ORDER BY started_at, phase, attempt", (run_id,))
-    return [PhaseRecord(run_id=r[0], phase=r[1], attempt=r[2], status=PhaseStatus(r[3]),
-                        started_at=r[4], finished_at=r[5], error=r[6]) for r in rows]
+    rows = db.query(
+        f"SELECT {_PHASE_COLUMNS} FROM phases WHERE run_id = ? ORDER BY started_at, phase, attempt",
+        (run_id,),
+    )
+    return [
+        PhaseRecord(
+            run_id=r[0],
+            phase=r[1],
+            attempt=r[2],
+            status=_status(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
+            started_at=r[4],
+            finished_at=r[5],
+            error=r[6],
+        )
+        for r in rows
+    ]
 
 
 # -- tasks --------------------------------------------------------------------------------
 
-_TASK_COLUMNS = ("id, run_id, phase, attempt, key, agent, iteration, status, tries, "
-                 "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
-                 "finished_at")
+_TASK_COLUMNS = (
+    "id, run_id, phase, attempt, key, agent, iteration, status, tries, "
+    "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
+    "finished_at"
+)
 
 
 def _task(row: Row) -> TaskRecord:
-    return TaskRecord(id=row[0], run_id=row[1], phase=row[2], attempt=row[3], key=row[4],
-                      agent=row[5], iteration=row[6], status=TaskStatus(row[7]), tries=row[8],
-                      lease_owner=row[9], lease_expires_at=row[10], not_before=row[11],
-                      error=row[12], created_at=row[13], started_at=row[14],
-                      finished_at=row[15])
+    return TaskRecord(
+        id=row[0],
+        run_id=row[1],
+        phase=row[2],
+        attempt=row[3],
+        key=row[4],
+        agent=row[5],
+        iteration=row[6],
+        status=_status(TaskStatus, row[7], f"tasks row {row[0]!r}"),
+        tries=row[8],
+        lease_owner=row[9],
+        lease_expires_at=row[10],
+        not_before=row[11],
+        error=row[12],
+        created_at=row[13],
+        started_at=row[14],
+        finished_at=row[15],
+    )
 
 
-def insert_tasks(db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask],
-                 at: str) -> None:
+def insert_tasks(
+    db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
+) -> None:
     for task in tasks:
-        db.query("INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
-                 "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (task.id, run_id, phase, attempt, task.key, task.agent, task.iteration,
-                  canonical_json(task.input), TaskStatus.PENDING.value, at))
+        db.query(
+            "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
+            "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                task.id,
+                run_id,
+                phase,
+                attempt,
+                task.key,
+                task.agent,
+                task.iteration,
+                canonical_json(task.input),
+                TaskStatus.PENDING.value,
+                at,
+            ),
+        )
 
 
 def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
-    rows = db.query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? "
-                    "ORDER BY phase, attempt, key", (run_id,))
+    rows = db.query(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY phase, attempt, key",
+        (run_id,),
+    )
     return [_task(row) for row in rows]
 
 
@@ -173,16 +297,19 @@ def select_task(db: Db, task_id: str) -> TaskRecord | None:
 
 
 def lease_token_of(db: Db, task_id: str) -> str | None:
-    rows = db.query("SELECT lease_token FROM tasks WHERE id = ? AND status = ?",
-                    (task_id, TaskStatus.RUNNING.value))
+    rows = db.query(
+        "SELECT lease_token FROM tasks WHERE id = ? AND status = ?",
+        (task_id, TaskStatus.RUNNING.value),
+    )
     return rows[0][0] if rows else None
 
 
-def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: float,
-               at: str) -> None:
-    db.query("UPDATE tasks SET status = ?, lease_owner = ?, lease_token = ?, "
-             "lease_expires_at = ?, tries = tries + 1, started_at = ? WHERE id = ?",
-             (TaskStatus.RUNNING.value, owner, token, expires_at, at, task_id))
+def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: float, at: str) -> None:
+    db.query(
+        "UPDATE tasks SET status = ?, lease_owner = ?, lease_token = ?, "
+        "lease_expires_at = ?, tries = tries + 1, started_at = ? WHERE id = ?",
+        (TaskStatus.RUNNING.value, owner, token, expires_at, at, task_id),
+    )
 
 
 def checkpoint_of(db: Db, task_id: str) -> object | None:
@@ -190,81 +317,163 @@ def checkpoint_of(db: Db, task_id: str) -> object | None:
     return _load(rows[0][0], f"tasks row {task_id!r}") if rows and rows[0][0] else None
 
 
-def finish_task(db: Db, task_id: str, status: TaskStatus, at: str, *, error: str | None,
-                not_before: float = 0.0) -> None:
+def finish_task(
+    db: Db, task_id: str, status: TaskStatus, at: str, *, error: str | None, not_before: float = 0.0
+) -> None:
     finished = at if status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else None
-    db.query("UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
-             "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
-             (status.value, error, finished, not_before, task_id))
+    db.query(
+        "UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
+        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
+        (status.value, error, finished, not_before, task_id),
+    )
 
 
 # -- outputs, model calls, artifacts ------------------------------------------------------
 
+
 def output_exists(db: Db, task: TaskRecord) -> bool:
-    return bool(db.query("SELECT 1 FROM task_outputs WHERE run_id = ? AND phase = ? AND "
-                         "attempt = ? AND key = ?",
-                         (task.run_id, task.phase, task.attempt, task.key)))
+    return bool(
+        db.query(
+            "SELECT 1 FROM task_outputs WHERE run_id = ? AND phase = ? AND attempt = ? AND key = ?",
+            (task.run_id, task.phase, task.attempt, task.key),
+        )
+    )
 
 
 def insert_output(db: Db, task: TaskRecord, output: object, at: str) -> None:
-    db.query("INSERT INTO task_outputs (run_id, phase, attempt, key, task_id, output, "
-             "output_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (task.run_id, task.phase, task.attempt, task.key, task.id, canonical_json(output),
-              content_hash(output), at))
+    db.query(
+        "INSERT INTO task_outputs (run_id, phase, attempt, key, task_id, output, "
+        "output_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            task.run_id,
+            task.phase,
+            task.attempt,
+            task.key,
+            task.id,
+            canonical_json(output),
+            content_hash(output),
+            at,
+        ),
+    )
 
 
 def select_outputs(db: Db, run_id: str, phase: str, attempt: int) -> dict[str, object]:
-    rows = db.query("SELECT key, output FROM task_outputs WHERE run_id = ? AND phase = ? AND "
-                    "attempt = ? ORDER BY key", (run_id, phase, attempt))
+    rows = db.query(
+        "SELECT key, output FROM task_outputs WHERE run_id = ? AND phase = ? AND "
+        "attempt = ? ORDER BY key",
+        (run_id, phase, attempt),
+    )
     return {key: _load(text, f"task output {run_id}/{phase}/{key}") for key, text in rows}
 
 
-def insert_model_call(db: Db, run_id: str, task_id: str, call: ModelCallRecord,
-                      at: str) -> None:
-    db.query("INSERT INTO model_calls (run_id, task_id, provider, model, prompt_hash, params, "
-             "tokens_in, tokens_out, cost_usd, latency_ms, outcome, created_at) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (run_id, task_id, call.provider, call.model, call.prompt_hash,
-              canonical_json(call.params), call.tokens_in, call.tokens_out, call.cost_usd,
-              call.latency_ms, call.outcome, at))
+def insert_model_call(db: Db, run_id: str, task_id: str, call: ModelCallRecord, at: str) -> None:
+    db.query(
+        "INSERT INTO model_calls (run_id, task_id, provider, model, prompt_hash, params, "
+        "tokens_in, tokens_out, cost_usd, latency_ms, outcome, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            task_id,
+            call.provider,
+            call.model,
+            call.prompt_hash,
+            canonical_json(call.params),
+            call.tokens_in,
+            call.tokens_out,
+            call.cost_usd,
+            call.latency_ms,
+            call.outcome,
+            at,
+        ),
+    )
 
 
 def select_model_calls(db: Db, run_id: str) -> list[dict[str, object]]:
-    rows = db.query("SELECT m.task_id, t.phase, t.attempt, t.key, m.provider, m.model, m.prompt_hash, "
-                    "m.tokens_in, m.tokens_out, m.cost_usd, m.latency_ms, m.outcome "
-                    "FROM model_calls m JOIN tasks t ON t.id = m.task_id WHERE m.run_id = ? "
-                    "ORDER BY m.id", (run_id,))
-    names = ("task_id", "phase", "attempt", "key", "provider", "model", "prompt_hash", "tokens_in",
-             "tokens_out", "cost_usd", "latency_ms", "outcome")
+    rows = db.query(
+        "SELECT m.task_id, t.phase, t.attempt, t.key, m.provider, m.model, "
+        "m.prompt_hash, m.tokens_in, m.tokens_out, m.cost_usd, m.latency_ms, m.outcome "
+        "FROM model_calls m JOIN tasks t ON t.id = m.task_id WHERE m.run_id = ? "
+        "ORDER BY m.id",
+        (run_id,),
+    )
+    names = (
+        "task_id",
+        "phase",
+        "attempt",
+        "key",
+        "provider",
+        "model",
+        "prompt_hash",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "latency_ms",
+        "outcome",
+    )
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
-def insert_artifact(db: Db, run_id: str, phase: str, attempt: int, artifact: NewArtifact,
-                    artifact_id: str, at: str) -> ArtifactRecord:
+def insert_artifact(
+    db: Db, run_id: str, phase: str, attempt: int, artifact: NewArtifact, artifact_id: str, at: str
+) -> ArtifactRecord:
     text = canonical_json(artifact.content)
     digest = content_hash(artifact.content)
     if not db.query("SELECT 1 FROM blobs WHERE hash = ?", (digest,)):
         db.query("INSERT INTO blobs (hash, content) VALUES (?, ?)", (digest, text))
-    rows = db.query("SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts "
-                    "WHERE run_id = ? AND type = ?", (run_id, artifact.type))
+    rows = db.query(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts WHERE run_id = ? AND type = ?",
+        (run_id, artifact.type),
+    )
     version = int(rows[0][0])
-    db.query("INSERT INTO artifacts (id, run_id, phase, attempt, type, version, content_hash, "
-             "provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             (artifact_id, run_id, phase, attempt, artifact.type, version, digest,
-              canonical_json(artifact.provenance), at))
-    return ArtifactRecord(id=artifact_id, run_id=run_id, phase=phase, attempt=attempt,
-                          type=artifact.type, version=version, content_hash=digest,
-                          provenance=artifact.provenance, created_at=at)
+    db.query(
+        "INSERT INTO artifacts (id, run_id, phase, attempt, type, version, content_hash, "
+        "provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            artifact_id,
+            run_id,
+            phase,
+            attempt,
+            artifact.type,
+            version,
+            digest,
+            canonical_json(artifact.provenance),
+            at,
+        ),
+    )
+    return ArtifactRecord(
+        id=artifact_id,
+        run_id=run_id,
+        phase=phase,
+        attempt=attempt,
+        type=artifact.type,
+        version=version,
+        content_hash=digest,
+        provenance=artifact.provenance,
+        created_at=at,
+    )
 
 
 def select_artifacts(db: Db, run_id: str) -> list[ArtifactRecord]:
-    rows = db.query("SELECT id, run_id, phase, attempt, type, version, content_hash, "
-                    "provenance, created_at FROM artifacts WHERE run_id = ? "
-                    "ORDER BY created_at, type, version", (run_id,))
-    return [ArtifactRecord(id=r[0], run_id=r[1], phase=r[2], attempt=r[3], type=r[4],
-                           version=r[5], content_hash=r[6],
-                           provenance=_load(r[7], f"artifact {r[0]}"), created_at=r[8])
-            for r in rows]
+    rows = db.query(
+        "SELECT id, run_id, phase, attempt, type, version, content_hash, "
+        "provenance, created_at FROM artifacts WHERE run_id = ? "
+        "ORDER BY created_at, type, version",
+        (run_id,),
+    )
+    return [
+        ArtifactRecord(
+            id=r[0],
+            run_id=r[1],
+            phase=r[2],
+            attempt=r[3],
+            type=r[4],
+            version=r[5],
+            content_hash=r[6],
+            provenance=_load(r[7], f"artifact {r[0]}"),
+            created_at=r[8],
+        )
+        for r in rows
+    ]
 
 
 def select_blob(db: Db, digest: str) -> object:
@@ -273,24 +482,40 @@ def select_blob(db: Db, digest: str) -> object:
         raise StoreCorruptError(f"blob {digest} is missing", hint="restore from a backup")
     value = _load(rows[0][0], f"blob {digest}")
     if content_hash(value) != digest:
-        raise StoreCorruptError(f"blob {digest} does not match its hash (edited?)",
-                                hint="restore from a backup")
+        raise StoreCorruptError(
+            f"blob {digest} does not match its hash (edited?)", hint="restore from a backup"
+        )
     return value
 
 
 # -- events -------------------------------------------------------------------------------
 
+
 def select_events(db: Db, run_id: str, after_id: int, limit: int) -> list[EventRecord]:
-    rows = db.query("SELECT id, run_id, phase, task_id, type, kind, at, payload, prev_hash, "
-                    "hash FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-                    (run_id, after_id, limit))
-    return [EventRecord(id=r[0], run_id=r[1], phase=r[2], task_id=r[3], type=r[4], kind=r[5],
-                        at=r[6], payload=_payload(r[7]), prev_hash=r[8], hash=r[9])
-            for r in rows]
+    rows = db.query(
+        "SELECT id, run_id, phase, task_id, type, kind, at, payload, prev_hash, "
+        "hash FROM events WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+        (run_id, after_id, limit),
+    )
+    return [
+        EventRecord(
+            id=r[0],
+            run_id=r[1],
+            phase=r[2],
+            task_id=r[3],
+            type=r[4],
+            kind=r[5],
+            at=r[6],
+            payload=_payload(r[7]),
+            prev_hash=r[8],
+            hash=r[9],
+        )
+        for r in rows
+    ]
 
 
 def _payload(text: str) -> Mapping[str, object]:
-    """A payload that no longer decodes still verifies as broken rather than crashing."""
+    """A payload that no longer decodes still verifies (as broken) instead of crashing."""
     try:
         value = json.loads(text)
     except ValueError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
@@ -19,6 +19,7 @@ __all__ = [
     "PhaseRecord",
     "RunRecord",
     "TaskRecord",
+    "latest_attempts",
 ]
 
 
@@ -153,3 +154,12 @@ class ArtifactRecord:
     content_hash: str
     provenance: Mapping[str, object]
     created_at: str
+
+
+def latest_attempts(phases: Iterable[PhaseRecord]) -> dict[str, PhaseRecord]:
+    """The newest attempt of each phase, by phase name."""
+    latest: dict[str, PhaseRecord] = {}
+    for record in phases:
+        if record.phase not in latest or record.attempt > latest[record.phase].attempt:
+            latest[record.phase] = record
+    return latest

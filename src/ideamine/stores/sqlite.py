@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote
 
 from ideamine.clock import Clock, SystemClock
 from ideamine.engine.states import TaskStatus
@@ -35,9 +36,11 @@ BUSY_TIMEOUT_SECONDS = 30.0
 def migrations(dialect: str) -> list[tuple[int, str]]:
     """The numbered migrations shipped for ``dialect``, in order: (version, SQL)."""
     folder = resources.files("ideamine.stores") / "migrations" / dialect
-    found = sorted((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
-                   for entry in folder.iterdir() if entry.name.endswith(".sql"))
-    return found
+    return sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
 
 
 class _Db:
@@ -73,49 +76,92 @@ class SqliteStore(SqlStore):
         if self._connection is not None:
             return self._connection
         if not self.path.parent.is_dir():
-            raise StoreUnavailableError(f"cannot open {self.path}: folder "
-                                        f"{self.path.parent} does not exist",
-                                        hint="create the folder or pass another --store path")
+            raise StoreUnavailableError(
+                f"cannot open {self.path}: folder {self.path.parent} does not exist",
+                hint="create the folder or pass another --store path",
+            )
         try:
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
-                                         isolation_level=None, check_same_thread=False)
+            connection = self._open_writable()
+        except StoreUnavailableError:
+            if not self.path.is_file():
+                raise
+            # A read-only file or folder: reads (status, events, verify) still work; any
+            # write fails with a StoreUnavailableError that says the store is read-only.
+            connection = self._open_read_only()
+        self._connection = connection
+        return connection
+
+    def _open_writable(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         try:
+            _check_identity(connection)  # before WAL: never touch another program's file
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA synchronous = NORMAL")
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
         except sqlite3.Error as exc:
             connection.close()
             raise self._translate(exc) from exc
+        except StoreError:
+            connection.close()
+            raise
         if mode is None or str(mode[0]).lower() != "wal":
             connection.close()
-            raise StoreUnavailableError(f"cannot switch {self.path} to WAL mode (got {mode})",
-                                        hint="is the file on a network file system?")
-        self._connection = connection
+            raise StoreUnavailableError(
+                f"cannot switch {self.path} to WAL mode (got {mode})",
+                hint="is the file on a network file system?",
+            )
+        return connection
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro&immutable=1"
+        try:
+            connection = sqlite3.connect(
+                uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
         return connection
 
     def _translate(self, exc: sqlite3.Error) -> StoreError:
         text = str(exc)
         lowered = text.lower()
         if "not a database" in lowered or "malformed" in lowered:
-            return StoreCorruptError(f"{self.path} is not an IdeaMine database ({text})",
-                                     hint="point --store at another file; this one was left "
-                                          "untouched")
+            return StoreCorruptError(
+                f"{self.path} is not an IdeaMine database ({text})",
+                hint="point --store at another file; this one was left untouched",
+            )
         if "readonly" in lowered or "read-only" in lowered:
-            return StoreUnavailableError(f"{self.path} is read-only ({text})",
-                                         hint="make the file and its folder writable, or use "
-                                              "another --store path")
+            return StoreUnavailableError(
+                f"{self.path} is read-only ({text})",
+                hint="make the file and its folder writable, or use another --store path",
+            )
         if "unable to open" in lowered:
-            return StoreUnavailableError(f"cannot open {self.path} ({text})",
-                                         hint="check that the path is a writable file")
+            return StoreUnavailableError(
+                f"cannot open {self.path} ({text})", hint="check that the path is a writable file"
+            )
         if "locked" in lowered or "busy" in lowered:
-            return StoreUnavailableError(f"{self.path} stayed locked for "
-                                         f"{BUSY_TIMEOUT_SECONDS:g} s ({text})",
-                                         hint="another process holds a long write; try again")
+            return StoreUnavailableError(
+                f"{self.path} stayed locked for {BUSY_TIMEOUT_SECONDS:g} s ({text})",
+                hint="another process holds a long write; try again",
+            )
         if isinstance(exc, sqlite3.IntegrityError):
-            return StoreError(f"integrity constraint failed in {self.path}: {text}")
-        return StoreError(f"SQLite error on {self.path}: {text}")
+            return StoreError(
+                f"integrity constraint failed in {self.path}: {text}",
+                hint="the write conflicts with stored rows; nothing was written",
+            )
+        return StoreError(
+            f"SQLite error on {self.path}: {text}",
+            hint="check the file with `sqlite3 FILE 'PRAGMA integrity_check'`",
+        )
 
     def _run(self, work: Callable[[q.Db], T]) -> T:
         with self._lock:
@@ -140,9 +186,11 @@ class SqliteStore(SqlStore):
 
     def _claimable(self, db: q.Db, run_id: str, now: float, limit: int) -> list[str]:
         # BEGIN IMMEDIATE already serialises claimers, so a plain SELECT is race-free here.
-        rows = db.query("SELECT id FROM tasks WHERE run_id = ? AND status = ? AND "
-                        "not_before <= ? ORDER BY created_at, phase, key LIMIT ?",
-                        (run_id, TaskStatus.PENDING.value, now, limit))
+        rows = db.query(
+            "SELECT id FROM tasks WHERE run_id = ? AND status = ? AND "
+            "not_before <= ? ORDER BY created_at, phase, key LIMIT ?",
+            (run_id, TaskStatus.PENDING.value, now, limit),
+        )
         return [str(row[0]) for row in rows]
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -166,29 +214,48 @@ class SqliteStore(SqlStore):
                 self._connection = None
 
 
+def _check_identity(connection: sqlite3.Connection) -> None:
+    """Refuse a database that holds tables but no IdeaMine ``schema_version``."""
+    tables = {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if tables and "schema_version" not in tables:
+        raise StoreCorruptError(
+            "the database has tables but no IdeaMine schema_version "
+            f"({', '.join(sorted(tables)[:5])})",
+            hint="point --store at a new file; this one was left untouched",
+        )
+
+
 def _rollback(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         connection.execute("ROLLBACK")
 
 
 def _apply_migrations(connection: sqlite3.Connection) -> int:
-    connection.execute("BEGIN IMMEDIATE")
-    connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-                       " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
-    tables = {row[0] for row in connection.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    current = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version"
-                                 ).fetchone()[0]
     known = migrations("sqlite")
     latest = known[-1][0] if known else 0
+    if _version(connection) == latest:
+        return latest  # nothing to write (also lets a read-only store open)
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+        " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
+    tables = {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    current = _version(connection)
     if current > latest:
         connection.execute("ROLLBACK")
         raise SchemaTooNewError(found=current, known=latest)
     if current == 0 and tables - {"schema_version"}:
         connection.execute("ROLLBACK")
-        raise StoreCorruptError("the database has tables but no IdeaMine schema_version "
-                                f"({', '.join(sorted(tables)[:5])})",
-                                hint="point --store at a new file; this one was left untouched")
+        raise StoreCorruptError(
+            "the database has tables but no IdeaMine schema_version "
+            f"({', '.join(sorted(tables)[:5])})",
+            hint="point --store at a new file; this one was left untouched",
+        )
     for version, sql in known:
         if version > current:
             for statement in _statements(sql):
@@ -198,8 +265,17 @@ def _apply_migrations(connection: sqlite3.Connection) -> int:
     return max(current, latest)
 
 
+def _version(connection: sqlite3.Connection) -> int:
+    has_table = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if not has_table:
+        return 0
+    row = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    return int(row[0])
+
+
 def _statements(sql: str) -> list[str]:
     """Split a migration into statements (they hold no semicolons inside literals)."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
-

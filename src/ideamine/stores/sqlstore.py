@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+from ideamine.canonical import canonical_json
 from ideamine.clock import Clock, iso
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
 from ideamine.errors import OutputExistsError, RunNotFoundError, StaleLeaseError
@@ -28,6 +29,7 @@ from ideamine.stores.records import (
     PhaseRecord,
     RunRecord,
     TaskRecord,
+    latest_attempts,
 )
 
 __all__ = ["SqlStore"]
@@ -59,10 +61,21 @@ class SqlStore(ABC):
         def work(db: q.Db) -> RunRecord:
             at = self._now()
             q.insert_run(db, run, at)
-            q.append_event(db, run.id, EventDraft(type="run.created", payload={
-                "idea_chars": len(run.idea), "source": run.source,
-                "manifest_hash": run.manifest_hash}), at)
+            q.append_event(
+                db,
+                run.id,
+                EventDraft(
+                    type="run.created",
+                    payload={
+                        "idea_chars": len(run.idea),
+                        "source": run.source,
+                        "manifest_hash": run.manifest_hash,
+                    },
+                ),
+                at,
+            )
             return _require_run(db, run.id)
+
         return await self._transaction(work)
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -71,55 +84,97 @@ class SqlStore(ABC):
     async def list_runs(self, limit: int = 50) -> list[RunRecord]:
         return await self._transaction(lambda db: q.select_runs(db, limit))
 
-    async def set_run_status(self, run_id: str, status: RunStatus, event: EventDraft, *,
-                             error: str | None = None, driver: str | None = None) -> None:
+    async def set_run_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        event: EventDraft,
+        *,
+        error: str | None = None,
+        driver: str | None = None,
+    ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             run = _require_run(db, run_id)
             check_transition(run.status, status)
             q.update_run(db, run_id, status, at, error=error, driver=driver or run.driver)
             q.append_event(db, run_id, event, at)
+
         await self._transaction(work)
 
-    async def reopen_run(self, run_id: str, *, driver: str, dead_owners: Sequence[str],
-                         now: float) -> list[str]:
+    async def reopen_run(
+        self, run_id: str, *, driver: str, dead_owners: Sequence[str], now: float
+    ) -> list[str]:
         def work(db: q.Db) -> list[str]:
             at = self._now()
             run = _require_run(db, run_id)
             if run.status is not RunStatus.RUNNING:
                 check_transition(run.status, RunStatus.RUNNING)
             q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=driver)
-            reopened = _reopen_phases(db, run_id, at)
-            reclaimed = [task for task in q.select_tasks(db, run_id)
-                         if _needs_reclaim(task, dead_owners, now)
-                         or (task.status is TaskStatus.FAILED and task.phase in reopened)]
+            reopened = _reopen_phases(db, run_id)
+            reclaimed = [
+                task
+                for task in q.select_tasks(db, run_id)
+                if _needs_reclaim(task, dead_owners, now)
+                or (task.status is TaskStatus.FAILED and (task.phase, task.attempt) in reopened)
+            ]
             for task in reclaimed:
                 q.finish_task(db, task.id, TaskStatus.PENDING, at, error=None)
-                q.append_event(db, run_id, EventDraft(
-                    type="task.retry", phase=task.phase, task_id=task.id,
-                    payload={"key": task.key, "strategy": "resume",
-                             "previous_status": task.status.value,
-                             "previous_owner": task.lease_owner}), at)
-            q.append_event(db, run_id, EventDraft(type="run.resumed", payload={
-                "driver": driver, "reclaimed": len(reclaimed),
-                "reopened_phases": sorted(reopened), "previous_status": run.status.value}), at)
+                q.append_event(
+                    db,
+                    run_id,
+                    EventDraft(
+                        type="task.retry",
+                        phase=task.phase,
+                        task_id=task.id,
+                        payload={
+                            "key": task.key,
+                            "strategy": "resume",
+                            "previous_status": task.status.value,
+                            "previous_owner": task.lease_owner,
+                        },
+                    ),
+                    at,
+                )
+            q.append_event(
+                db,
+                run_id,
+                EventDraft(
+                    type="run.resumed",
+                    payload={
+                        "driver": driver,
+                        "reclaimed": len(reclaimed),
+                        "reopened_phases": sorted(name for name, _ in reopened),
+                        "previous_status": run.status.value,
+                    },
+                ),
+                at,
+            )
             return [task.id for task in reclaimed]
+
         return await self._transaction(work)
 
     # -- phases ---------------------------------------------------------------------------
 
-    async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft
-                          ) -> None:
+    async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             q.insert_phase(db, run_id, phase, attempt, at)
             q.append_event(db, run_id, event, at)
+
         await self._transaction(work)
 
-    async def set_phase_status(self, run_id: str, phase: str, attempt: int,
-                               status: PhaseStatus, events: Sequence[EventDraft], *,
-                               error: str | None = None,
-                               run_status: RunStatus | None = None) -> None:
+    async def set_phase_status(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        status: PhaseStatus,
+        events: Sequence[EventDraft],
+        *,
+        error: str | None = None,
+        run_status: RunStatus | None = None,
+    ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             current = _require_phase(db, run_id, phase, attempt)
@@ -132,36 +187,58 @@ class SqlStore(ABC):
                 q.update_run(db, run_id, run_status, at, error=error, driver=run.driver)
             for event in events:
                 q.append_event(db, run_id, event, at)
+
         await self._transaction(work)
 
     # -- tasks ----------------------------------------------------------------------------
 
-    async def create_tasks(self, run_id: str, phase: str, attempt: int,
-                           tasks: Sequence[NewTask], event: EventDraft) -> None:
+    async def create_tasks(
+        self, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], event: EventDraft
+    ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             q.insert_tasks(db, run_id, phase, attempt, tasks, at)
             q.append_event(db, run_id, event, at)
+
         await self._transaction(work)
 
-    async def claim_tasks(self, run_id: str, *, owner: str, lease_seconds: float, now: float,
-                          limit: int) -> list[ClaimedTask]:
+    async def claim_tasks(
+        self, run_id: str, *, owner: str, lease_seconds: float, now: float, limit: int
+    ) -> list[ClaimedTask]:
         def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
             claimed = []
             for task_id in self._claimable(db, run_id, now, limit):
                 token = uuid.uuid4().hex
-                q.lease_task(db, task_id, owner=owner, token=token,
-                             expires_at=now + lease_seconds, at=at)
+                q.lease_task(
+                    db, task_id, owner=owner, token=token, expires_at=now + lease_seconds, at=at
+                )
                 task = q.select_task(db, task_id)
                 assert task is not None
-                q.append_event(db, run_id, EventDraft(
-                    type="task.started", phase=task.phase, task_id=task.id,
-                    payload={"key": task.key, "agent": task.agent, "attempt": task.attempt,
-                             "try": task.tries, "owner": owner}), at)
-                claimed.append(ClaimedTask(task=task, lease_token=token,
-                                           checkpoint=q.checkpoint_of(db, task_id)))
+                q.append_event(
+                    db,
+                    run_id,
+                    EventDraft(
+                        type="task.started",
+                        phase=task.phase,
+                        task_id=task.id,
+                        payload={
+                            "key": task.key,
+                            "agent": task.agent,
+                            "attempt": task.attempt,
+                            "try": task.tries,
+                            "owner": owner,
+                        },
+                    ),
+                    at,
+                )
+                claimed.append(
+                    ClaimedTask(
+                        task=task, lease_token=token, checkpoint=q.checkpoint_of(db, task_id)
+                    )
+                )
             return claimed
+
         if limit <= 0:
             return []
         return await self._transaction(work)
@@ -170,35 +247,58 @@ class SqlStore(ABC):
         def work(db: q.Db) -> None:
             _require_run(db, run_id)
             q.append_event(db, run_id, event, self._now())
+
         await self._transaction(work)
 
-    async def renew_lease(self, task_id: str, token: str, *, lease_seconds: float, now: float
-                          ) -> None:
+    async def renew_lease(
+        self, task_id: str, token: str, *, lease_seconds: float, now: float
+    ) -> None:
         def work(db: q.Db) -> None:
             task = _fenced(db, task_id, token)
-            db.query("UPDATE tasks SET lease_expires_at = ? WHERE id = ?",
-                     (now + lease_seconds, task_id))
-            q.append_event(db, task.run_id, EventDraft(
-                type="task.heartbeat", phase=task.phase, task_id=task_id,
-                payload={"key": task.key, "lease_expires_at": now + lease_seconds}),
-                self._now())
+            db.query(
+                "UPDATE tasks SET lease_expires_at = ? WHERE id = ?", (now + lease_seconds, task_id)
+            )
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="task.heartbeat",
+                    phase=task.phase,
+                    task_id=task_id,
+                    payload={"key": task.key, "lease_expires_at": now + lease_seconds},
+                ),
+                self._now(),
+            )
+
         await self._transaction(work)
 
     async def save_checkpoint(self, task_id: str, token: str, data: object) -> None:
-        from ideamine.canonical import canonical_json
-
         def work(db: q.Db) -> None:
             task = _fenced(db, task_id, token)
             text = canonical_json(data)
             db.query("UPDATE tasks SET checkpoint = ? WHERE id = ?", (text, task_id))
-            q.append_event(db, task.run_id, EventDraft(
-                type="task.checkpoint", phase=task.phase, task_id=task_id,
-                payload={"key": task.key, "bytes": len(text.encode())}), self._now())
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="task.checkpoint",
+                    phase=task.phase,
+                    task_id=task_id,
+                    payload={"key": task.key, "bytes": len(text.encode())},
+                ),
+                self._now(),
+            )
+
         await self._transaction(work)
 
-    async def record_output(self, task_id: str, token: str, output: object,
-                            calls: Sequence[ModelCallRecord], payload: Mapping[str, object]
-                            ) -> None:
+    async def record_output(
+        self,
+        task_id: str,
+        token: str,
+        output: object,
+        calls: Sequence[ModelCallRecord],
+        payload: Mapping[str, object],
+    ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             task = _fenced(db, task_id, token)
@@ -208,14 +308,30 @@ class SqlStore(ABC):
             for call in calls:
                 q.insert_model_call(db, task.run_id, task_id, call, at)
             q.finish_task(db, task_id, TaskStatus.SUCCEEDED, at, error=None)
-            q.append_event(db, task.run_id, EventDraft(
-                type="task.succeeded", phase=task.phase, task_id=task_id,
-                payload={"key": task.key, "agent": task.agent, **payload}), at)
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="task.succeeded",
+                    phase=task.phase,
+                    task_id=task_id,
+                    payload={"key": task.key, "agent": task.agent, **payload},
+                ),
+                at,
+            )
+
         await self._transaction(work)
 
-    async def fail_task(self, task_id: str, token: str, *, error: str,
-                        retry_at: float | None, strategy: str,
-                        calls: Sequence[ModelCallRecord] = ()) -> None:
+    async def fail_task(
+        self,
+        task_id: str,
+        token: str,
+        *,
+        error: str,
+        retry_at: float | None,
+        strategy: str,
+        calls: Sequence[ModelCallRecord] = (),
+    ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             task = _fenced(db, task_id, token)
@@ -224,44 +340,63 @@ class SqlStore(ABC):
             base = {"key": task.key, "agent": task.agent, "try": task.tries, "error": error}
             if retry_at is None:
                 q.finish_task(db, task_id, TaskStatus.FAILED, at, error=error)
-                draft = EventDraft(type="task.failed", phase=task.phase, task_id=task_id,
-                                   payload=base)
+                draft = EventDraft(
+                    type="task.failed", phase=task.phase, task_id=task_id, payload=base
+                )
             else:
-                q.finish_task(db, task_id, TaskStatus.PENDING, at, error=error,
-                              not_before=retry_at)
-                draft = EventDraft(type="task.retry", phase=task.phase, task_id=task_id,
-                                   payload={**base, "strategy": strategy,
-                                            "retry_at": iso(retry_at)})
+                q.finish_task(db, task_id, TaskStatus.PENDING, at, error=error, not_before=retry_at)
+                draft = EventDraft(
+                    type="task.retry",
+                    phase=task.phase,
+                    task_id=task_id,
+                    payload={**base, "strategy": strategy, "retry_at": iso(retry_at)},
+                )
             q.append_event(db, task.run_id, draft, at)
+
         await self._transaction(work)
 
     # -- reads and artifacts --------------------------------------------------------------
 
-    async def run_rows(self, run_id: str
-                       ) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
+    async def run_rows(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
         def work(db: q.Db) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
-            return (_require_run(db, run_id), q.select_phases(db, run_id),
-                    q.select_tasks(db, run_id))
+            return (
+                _require_run(db, run_id),
+                q.select_phases(db, run_id),
+                q.select_tasks(db, run_id),
+            )
+
         return await self._transaction(work)
 
     async def outputs(self, run_id: str, phase: str, attempt: int) -> dict[str, object]:
         return await self._transaction(lambda db: q.select_outputs(db, run_id, phase, attempt))
 
-    async def record_artifacts(self, run_id: str, phase: str, attempt: int,
-                               artifacts: Sequence[NewArtifact], event: EventDraft
-                               ) -> list[ArtifactRecord]:
+    async def record_artifacts(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        event: EventDraft,
+    ) -> list[ArtifactRecord]:
         def work(db: q.Db) -> list[ArtifactRecord]:
             at = self._now()
-            check_transition(_require_phase(db, run_id, phase, attempt).status,
-                             PhaseStatus.READY)
-            records = [q.insert_artifact(db, run_id, phase, attempt, artifact,
-                                         uuid.uuid4().hex, at) for artifact in artifacts]
+            check_transition(_require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
+            records = [
+                q.insert_artifact(db, run_id, phase, attempt, artifact, uuid.uuid4().hex, at)
+                for artifact in artifacts
+            ]
             q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
             ids = {record.type: record.id for record in records}
-            q.append_event(db, run_id, EventDraft(type=event.type, phase=event.phase,
-                                                  payload={**event.payload, "artifacts": ids}),
-                           at)
+            q.append_event(
+                db,
+                run_id,
+                EventDraft(
+                    type=event.type, phase=event.phase, payload={**event.payload, "artifacts": ids}
+                ),
+                at,
+            )
             return records
+
         return await self._transaction(work)
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:
@@ -270,8 +405,9 @@ class SqlStore(ABC):
     async def blob(self, content_hash: str) -> object:
         return await self._transaction(lambda db: q.select_blob(db, content_hash))
 
-    async def events(self, run_id: str, *, after_id: int = 0, limit: int = 1000
-                     ) -> list[EventRecord]:
+    async def events(
+        self, run_id: str, *, after_id: int = 0, limit: int = 1000
+    ) -> list[EventRecord]:
         return await self._transaction(lambda db: q.select_events(db, run_id, after_id, limit))
 
     async def model_calls(self, run_id: str) -> list[dict[str, object]]:
@@ -309,13 +445,10 @@ def _needs_reclaim(task: TaskRecord, dead_owners: Sequence[str], now: float) -> 
     return expired or task.lease_owner in dead_owners
 
 
-def _reopen_phases(db: q.Db, run_id: str, at: str) -> set[str]:
+def _reopen_phases(db: q.Db, run_id: str) -> set[tuple[str, int]]:
     """Failed latest phase attempts go back to running so their failed tasks can retry."""
-    latest: dict[str, PhaseRecord] = {}
-    for record in q.select_phases(db, run_id):
-        if record.phase not in latest or record.attempt > latest[record.phase].attempt:
-            latest[record.phase] = record
-    reopened = {name for name, record in latest.items() if record.status is PhaseStatus.FAILED}
-    for name in reopened:
-        q.update_phase(db, run_id, name, latest[name].attempt, PhaseStatus.RUNNING, None, None)
+    latest = latest_attempts(q.select_phases(db, run_id)).values()
+    reopened = {(r.phase, r.attempt) for r in latest if r.status is PhaseStatus.FAILED}
+    for name, attempt in reopened:
+        q.update_phase(db, run_id, name, attempt, PhaseStatus.RUNNING, None, None)
     return reopened

@@ -1,0 +1,5 @@
+"""``python -m ideamine`` runs the command line."""
+
+from ideamine.cli.main import main
+
+main()
