@@ -7,7 +7,7 @@
     │   ├── InvalidIdeaError           empty, too long or undecodable idea text
     │   ├── ConfigError                one or more ``ConfigProblem`` in the YAML files
     │   └── RunNotFoundError           no run with that id in the store
-    ├── RunStateError                  the run cannot do that now (e.g. resume a completed run)
+    ├── RunStateError                  the run cannot do that now (exit code 2)
     │   └── ManifestChangedError       resume under a changed configuration manifest
     ├── IllegalTransitionError         a state machine refused a transition
     ├── AgentError                     an agent could not produce a valid output

@@ -3,6 +3,8 @@ idea, start, resume and verify runs. No printing here; errors are raised, not re
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 import uuid
@@ -17,7 +19,7 @@ from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateErro
 from ideamine.runtime.identity import owner_alive, process_owner
 from ideamine.stores.base import Store
 from ideamine.stores.ledger import ChainReport, verify_chain
-from ideamine.stores.records import EventRecord, NewRun, RunRecord
+from ideamine.stores.records import ArtifactRecord, EventRecord, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "all_events",
     "check_idea",
     "create_run",
+    "export_artifacts",
     "open_store",
     "prepare_resume",
     "read_idea_file",
@@ -209,6 +212,44 @@ def _manifest_diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     changes += [f"{name} removed" for name in sorted(old.keys() - new.keys())]
     changes += [f"{name} added" for name in sorted(new.keys() - old.keys())]
     return changes or ["the manifest hash differs"]
+
+
+async def export_artifacts(store: Store, run_id: str, folder: Path) -> list[Path]:
+    """Write the latest version of each artifact to ``folder/<Type>.json`` (canonical order,
+    indented) plus ``provenance.json``; returns the files written.
+
+    Raises:
+        UsageError: ``folder`` exists and is not a folder, or cannot be written.
+    """
+    latest: dict[str, ArtifactRecord] = {}
+    for record in await store.artifacts(run_id):
+        if record.type not in latest or record.version > latest[record.type].version:
+            latest[record.type] = record
+    files = {f"{t}.json": await store.blob(r.content_hash) for t, r in sorted(latest.items())}
+    files["provenance.json"] = {
+        t: {"artifact_id": r.id, "version": r.version, "sha256": r.content_hash, **r.provenance}
+        for t, r in sorted(latest.items())
+    }
+    return await asyncio.to_thread(_write_json_files, folder, files)
+
+
+def _write_json_files(folder: Path, files: Mapping[str, object]) -> list[Path]:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, value in files.items():
+            path = folder / name
+            path.write_text(
+                json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                encoding="utf-8",
+            )
+            written.append(path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to {folder}: {exc.strerror}",
+            hint="choose a writable folder for --export",
+        ) from exc
+    return written
 
 
 async def all_events(store: Store, run_id: str) -> list[EventRecord]:

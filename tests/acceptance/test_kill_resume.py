@@ -91,3 +91,29 @@ def test_sigkill_then_resume_redoes_no_finished_task(
     assert all(starts[key] == 1 for key in finished_keys)
     assert artifact_hashes(folder, run_id) == reference_hashes
     assert ideamine("verify", run_id, cwd=folder).returncode == 0
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_changed_config_unless_migrating(
+    tmp_path: Path, callable_config: Path
+) -> None:
+    """A run is pinned to its config manifest: resuming under an edited config names the
+    changed file and stops; --migrate adopts the new config and finishes."""
+    env = cli_env({"IDEAMINE_TEST_SLEEP": "0.1"})
+    process = start("run", IDEA, "--config", str(callable_config), "-q", cwd=tmp_path, env=env)
+    db = tmp_path / "ideamine.db"
+    try:
+        wait_for(lambda: db.exists() and _started(read_events(db), "ideation") > 0,
+                 timeout=60, what="ideation to start")
+    finally:
+        kill(process)
+    run_id = read_events(db)[0].run_id
+    qa = callable_config / "phases" / "qa.yaml"
+    qa.write_text(qa.read_text().replace("test phase qa", "edited after the run started"))
+
+    refused = ideamine("resume", run_id, cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "phases/qa.yaml changed" in refused.stderr and "--migrate" in refused.stderr
+
+    migrated = ideamine("resume", run_id, "--migrate", "-q", cwd=tmp_path, env=env)
+    assert migrated.returncode == 0, migrated.stderr

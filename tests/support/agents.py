@@ -43,3 +43,8 @@ async def flaky(ctx: AgentContext) -> dict[str, object]:
         await ctx.checkpoint({"tried": 1})
         raise RuntimeError("first try fails on purpose")
     return {"value": {ctx.key: "second try"}}
+
+
+def wrong_shape(ctx: AgentContext) -> dict[str, object]:
+    """Returns an output that breaks the test output schema (no ``value``)."""
+    return {"unexpected": ctx.key}

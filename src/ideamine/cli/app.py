@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from ideamine.errors import ConfigError, IdeaMineError, StoreError, UsageError
+from ideamine.errors import ConfigError, IdeaMineError, RunStateError, StoreError, UsageError
 
 __all__ = [
     "EXIT_FAILED",
@@ -29,7 +29,7 @@ __all__ = [
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the run failed or needs attention; verify found a broken chain
-EXIT_USAGE = 2  # bad flags, idea, config, or unknown run
+EXIT_USAGE = 2  # bad flags, idea, config, unknown run, or a run that cannot do that now
 EXIT_STORE = 3  # the store cannot be opened or used
 EXIT_INTERRUPTED = 130
 
@@ -52,7 +52,7 @@ def exit_code(error: IdeaMineError) -> int:
     """The documented exit code for an error."""
     if isinstance(error, StoreError):
         return EXIT_STORE
-    if isinstance(error, UsageError):
+    if isinstance(error, UsageError | RunStateError | ConfigError):
         return EXIT_USAGE
     return EXIT_FAILED
 

@@ -89,10 +89,10 @@ async def _summary(store: Store, run_id: str, quiet: bool) -> None:
     if run.error:
         console.print(f"[red]reason:[/] {escape(run.error)}")
     if not quiet:
-        console.print(
-            f"artifacts: ideamine artifacts {run.id}   ledger: ideamine events "
-            f"{run.id}   resume: ideamine resume {run.id}"
-        )
+        console.print(f"  artifacts: ideamine artifacts {run.id} [--export DIR]")
+        console.print(f"  ledger:    ideamine events {run.id}   (verify: ideamine verify {run.id})")
+        if run.status is not RunStatus.COMPLETED:
+            console.print(f"  resume:    ideamine resume {run.id}")
 
 
 @cli.command()
@@ -356,16 +356,31 @@ def _print_event(view: dict[str, object], as_json: bool) -> None:
 @click.argument("run_id")
 @STORE_OPTION
 @click.option("--show", "show_type", metavar="TYPE", help="Print the latest content of TYPE.")
+@click.option(
+    "--export",
+    "export_dir",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="Write the latest version of every artifact to DIR/<Type>.json.",
+)
 @JSON_OPTION
 @runs_async
 async def artifacts(
-    run_id: str, store_ref: str | None, show_type: str | None, as_json: bool
+    run_id: str,
+    store_ref: str | None,
+    show_type: str | None,
+    export_dir: Path | None,
+    as_json: bool,
 ) -> None:
-    """List a run's artifacts, or print one with --show TYPE."""
+    """List a run's artifacts, print one with --show TYPE, or write them all with --export."""
     store = await service.open_store(store_ref)
     try:
         await store.get_run(run_id)
         records = await store.artifacts(run_id)
+        if export_dir is not None:
+            written = await service.export_artifacts(store, run_id, export_dir)
+            console.print(f"wrote {len(written)} files to {escape(str(export_dir))}")
+            return
         if show_type:
             matching = [r for r in records if r.type == show_type]
             if not matching:

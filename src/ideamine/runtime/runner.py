@@ -17,9 +17,16 @@ from ideamine.clock import Clock, SystemClock
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
 from ideamine.engine.plan import plan
-from ideamine.engine.snapshot import FailPhase, FinishRun, PhaseState, RunSnapshot, TaskState
+from ideamine.engine.snapshot import (
+    Action,
+    FailPhase,
+    FinishRun,
+    PhaseState,
+    RunSnapshot,
+    TaskState,
+)
 from ideamine.engine.states import RunStatus, TaskStatus
-from ideamine.errors import RunStateError
+from ideamine.errors import AgentError, RunStateError
 from ideamine.llm.registry import Providers
 from ideamine.runtime.actions import apply_action
 from ideamine.runtime.context import BlobCache, task_values
@@ -102,8 +109,12 @@ class Runner:
         inflight: set[asyncio.Task[None]],
     ) -> bool:
         """Apply the engine's actions and claim tasks; False when there is nothing to do."""
-        snapshot = await self._snapshot(run, phases, tasks)
-        actions = plan(self.pipeline, snapshot)
+        try:
+            snapshot = await self._snapshot(run, phases, tasks)
+        except _LoopConditionError as problem:
+            await apply_action(self.store, self.pipeline, self._blobs, run.id, problem.action)
+            return True
+        actions: list[Action] = plan(self.pipeline, snapshot)
         for action in actions:
             await apply_action(self.store, self.pipeline, self._blobs, run.id, action)
             if isinstance(action, FailPhase | FinishRun):
@@ -187,7 +198,20 @@ class Runner:
             )
             values, _ = await task_values(self.store, self._blobs, self.pipeline, run, last)
             values = {**values, "iteration": current}
-            self._loop_checks[cache_key] = evaluate_condition(
-                spec.loop.until, values, where=f"{phase}.loop.until"
-            )
+            try:
+                self._loop_checks[cache_key] = evaluate_condition(
+                    spec.loop.until, values, where=f"phases/{phase}.yaml loop.until"
+                )
+            except AgentError as exc:
+                raise _LoopConditionError(
+                    FailPhase(phase=phase, attempt=attempt, reason=str(exc))
+                ) from exc
         return self._loop_checks[cache_key]
+
+
+class _LoopConditionError(Exception):
+    """A loop's ``until`` could not be evaluated: the phase fails with this action."""
+
+    def __init__(self, action: FailPhase) -> None:
+        super().__init__(action.reason)
+        self.action = action

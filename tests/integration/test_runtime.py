@@ -1,0 +1,95 @@
+"""The runner's behaviour on retries, bad outputs, loop conditions and changed configs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import yaml
+
+from ideamine import service
+from ideamine.config.loader import load_pipeline
+from ideamine.engine.states import RunStatus
+from ideamine.runtime.runner import Runner
+from ideamine.stores.records import EventRecord
+from tests.support.configs import write_callable_pipeline
+
+DAG = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
+
+
+def _set_agent(config: Path, agent: str, function: str) -> None:
+    path = config / "agents" / f"{agent}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["callable"] = function
+    path.write_text(yaml.safe_dump(document))
+
+
+def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, str | None, list[EventRecord]]:
+    async def go() -> tuple[RunStatus, str | None, list[EventRecord]]:
+        pipeline = load_pipeline(config)
+        store = await service.open_store(str(tmp_path / "x.db"))
+        try:
+            run = await service.create_run(store, pipeline, "an idea for farmers",
+                                           constraints={}, source="cli", config_dir=config)
+            await Runner(store, pipeline).drive(run.id)
+            final = await store.get_run(run.id)
+            return final.status, final.error, await service.all_events(store, run.id)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def test_a_raising_agent_is_retried_with_backoff_and_keeps_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The first try raises after saving a checkpoint; the retry sees it and succeeds."""
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+    _set_agent(config, "IdeationAgent1", "tests.support.agents:flaky")
+    status, _, events = _run(tmp_path, config)
+    assert status is RunStatus.COMPLETED
+    retries = [e for e in events if e.type == "task.retry"]
+    assert len(retries) == 1
+    assert retries[0].payload["strategy"] == "backoff"
+    assert "first try fails on purpose" in str(retries[0].payload["error"])
+    assert [e.type for e in events if e.task_id == retries[0].task_id] == [
+        "task.started", "task.checkpoint", "task.retry", "task.started", "task.succeeded"]
+
+
+def test_an_output_that_breaks_its_schema_fails_the_run_without_retrying(
+    tmp_path: Path,
+) -> None:
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+    _set_agent(config, "IdeationAgent0", "tests.support.agents:wrong_shape")
+    status, error, events = _run(tmp_path, config)
+    assert status is RunStatus.FAILED
+    assert error is not None and "IdeationAgent0" in error and "output_schema" in error
+    types = [e.type for e in events]
+    assert "task.retry" not in types
+    assert types.index("task.failed") < types.index("phase.error") < types.index("run.failed")
+    assert types[-1] == "run.failed"
+    assert not any(e.phase == "critique" for e in events)
+
+
+def test_an_until_condition_that_cannot_be_evaluated_fails_its_phase(tmp_path: Path) -> None:
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=1,
+                                     parallelism={"critique": "iterative"})
+    phase = config / "phases" / "critique.yaml"
+    document = yaml.safe_load(phase.read_text())
+    document["loop"]["until"] = "artifacts.NoSuchArtifact.items | length > 0"
+    phase.write_text(yaml.safe_dump(document))
+    status, error, _ = _run(tmp_path, config)
+    assert status is RunStatus.FAILED
+    assert error is not None and "loop.until" in error and "NoSuchArtifact" in error
+
+
+def test_a_loop_runs_until_its_condition_holds(tmp_path: Path) -> None:
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2,
+                                     parallelism={"critique": "iterative"})
+    status, _, events = _run(tmp_path, config)
+    assert status is RunStatus.COMPLETED
+    keys = [e.payload["key"] for e in events
+            if e.type == "task.succeeded" and e.phase == "critique"]
+    assert keys == ["001.00.CritiqueAgent0", "001.01.CritiqueAgent1",
+                    "002.00.CritiqueAgent0", "002.01.CritiqueAgent1",
+                    "003.00.CritiqueAgent0", "003.01.CritiqueAgent1"]
