@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ideamine.config.loader import load_pipeline
+from ideamine.config.loader import load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
@@ -139,6 +139,7 @@ async def create_run(
     constraints: Mapping[str, object],
     source: str,
     config_dir: Path | None,
+    project: str | None = None,
 ) -> RunRecord:
     """Pin a new run to ``pipeline``'s manifest and store it (status ``created``)."""
     return await store.create_run(
@@ -150,6 +151,8 @@ async def create_run(
             config_dir=_absolute(config_dir),
             manifest=dict(pipeline.manifest),
             manifest_hash=pipeline.manifest_hash,
+            config_files=dict(pipeline.files),
+            project=project,
         )
     )
 
@@ -186,9 +189,20 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
             f"run {run_id} is being driven by {run.driver}",
             hint="wait for it, or stop that process first",
         )
-    pipeline = load_pipeline(Path(run.config_dir) if run.config_dir else None)
-    if pipeline.manifest_hash != run.manifest_hash and not migrate:
-        raise ManifestChangedError(run_id, _manifest_diff(run.manifest, pipeline.manifest))
+    current = load_pipeline(Path(run.config_dir) if run.config_dir else None)
+    if current.manifest_hash == run.manifest_hash:
+        pipeline = load_pinned(await store.run_config(run_id))
+    elif migrate:
+        await store.repin_run(
+            run_id,
+            manifest=current.manifest,
+            manifest_hash=current.manifest_hash,
+            files=current.files,
+            changes=_manifest_diff(run.manifest, current.manifest),
+        )
+        pipeline = current
+    else:
+        raise ManifestChangedError(run_id, _manifest_diff(run.manifest, current.manifest))
     _, _, tasks = await store.run_rows(run_id)
     owners = sorted(
         {

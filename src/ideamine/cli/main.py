@@ -26,6 +26,8 @@ from ideamine.stores.records import RunRecord
 
 __all__ = ["cli", "main"]
 
+COMPLIANCE = ("GDPR", "SOC2", "HIPAA", "PCI-DSS", "ISO27001")
+
 STORE_OPTION = click.option(
     "--store",
     "store_ref",
@@ -112,6 +114,27 @@ async def _summary(store: Store, run_id: str, quiet: bool) -> None:
     show_default=True,
     help="Tasks run at once in this process.",
 )
+@click.option(
+    "--project",
+    metavar="NAME",
+    help="Group this run with earlier runs of the "
+    "same product (release versions are derived within a project).",
+)
+@click.option("--budget-usd", type=click.FloatRange(min=0), help="Constraint: product budget.")
+@click.option("--timeline-days", type=click.IntRange(min=1), help="Constraint: time to launch.")
+@click.option(
+    "--compliance",
+    multiple=True,
+    type=click.Choice(COMPLIANCE),
+    help="Constraint: a regime to comply with (repeatable).",
+)
+@click.option(
+    "--tech",
+    "tech_preferences",
+    multiple=True,
+    metavar="NAME",
+    help="Constraint: a preferred technology (repeatable).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
 @runs_async
 async def run(
@@ -120,6 +143,11 @@ async def run(
     store_ref: str | None,
     config_dir: Path | None,
     concurrency: int,
+    project: str | None,
+    budget_usd: float | None,
+    timeline_days: int | None,
+    compliance: tuple[str, ...],
+    tech_preferences: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Run the pipeline on IDEA (or --file) to completion."""
@@ -133,14 +161,33 @@ async def run(
     pipeline = load_pipeline(config_dir)
     store = await service.open_store(store_ref)
     try:
+        constraints = {
+            key: value
+            for key, value in (
+                ("budget_usd", budget_usd),
+                ("timeline_days", timeline_days),
+                ("compliance", list(compliance)),
+                ("tech_preferences", list(tech_preferences)),
+            )
+            if value not in (None, [])
+        }
         record = await service.create_run(
-            store, pipeline, text, constraints={}, source="cli", config_dir=config_dir
+            store,
+            pipeline,
+            text,
+            constraints=constraints,
+            source="cli",
+            config_dir=config_dir,
+            project=project,
         )
         if not quiet:
-            console.print(
-                f"run [bold]{record.id}[/] started on the [cyan]offline[/] model "
-                f"(deterministic templates; see docs/models.md)"
+            model = pipeline.default_model
+            note = (
+                " (deterministic templates; see docs/models.md)"
+                if model.startswith("offline:")
+                else ""
             )
+            console.print(f"run [bold]{record.id}[/] started; default model [cyan]{model}[/]{note}")
         await _finish_drive(
             store, pipeline, Runner(store, pipeline, concurrency=concurrency), record.id, quiet
         )

@@ -41,6 +41,7 @@ def pipeline_spec(
     schemas: Mapping[str, Any],
     manifest: Mapping[str, str],
     manifest_hash: str,
+    files: Mapping[str, str],
 ) -> PipelineSpec:
     """Freeze a validated configuration."""
     agent_specs = {name: _agent(agent) for name, agent in agents.items()}
@@ -56,6 +57,7 @@ def pipeline_spec(
         },
         manifest=manifest,
         manifest_hash=manifest_hash,
+        files=files,
     )
 
 

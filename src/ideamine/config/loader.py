@@ -22,11 +22,11 @@ from ideamine.canonical import content_hash
 from ideamine.config import build
 from ideamine.config.files import AgentFile, PhaseFile, PipelineFile
 from ideamine.config.model import PipelineSpec
-from ideamine.config.source import SourceFile, read_yaml
+from ideamine.config.source import SourceFile, parse_yaml, read_text
 from ideamine.engine.dag import find_cycle
 from ideamine.errors import ConfigError, ConfigProblem
 
-__all__ = ["CONFIG_ENV", "default_config_dir", "load_pipeline"]
+__all__ = ["CONFIG_ENV", "default_config_dir", "load_pinned", "load_pipeline"]
 
 CONFIG_ENV = "IDEAMINE_CONFIG"
 WEIGHT_TOLERANCE = 0.001
@@ -39,13 +39,18 @@ def default_config_dir() -> Path:
 
 @dataclass
 class _Files:
-    """Resolves a config-relative path to the overlay file if present, else the default."""
+    """Config files by relative path: from a pinned snapshot, else the overlay folder's file
+    if present, else the shipped default. Remembers the text and hash of every file read."""
 
     overlay: Path | None
+    snapshot: Mapping[str, str] | None = None
     problems: list[ConfigProblem] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
 
-    def path(self, relative: str) -> tuple[Path, str] | None:
+    def path(self, relative: str) -> tuple[Path | None, str] | None:
+        if self.snapshot is not None:
+            return (None, f"<pinned>/{relative}") if relative in self.snapshot else None
         if self.overlay is not None and (self.overlay / relative).is_file():
             return self.overlay / relative, str(self.overlay / relative)
         default = default_config_dir() / relative
@@ -55,11 +60,14 @@ class _Files:
         found = self.path(relative)
         if found is None:
             return None
+        path, shown = found
         try:
-            source = read_yaml(found[0], found[1])
+            text = self.snapshot[relative] if path is None else read_text(path, shown)  # type: ignore[index]
+            source = parse_yaml(text, shown)
         except ConfigError as exc:
             self.problems.extend(exc.problems)
             return None
+        self.texts[relative] = text
         self.manifest[relative] = content_hash(_jsonable(source.data))
         return source
 
@@ -84,7 +92,19 @@ def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
                 )
             ]
         )
-    files = _Files(overlay)
+    return _load(_Files(overlay))
+
+
+def load_pinned(files: Mapping[str, str]) -> PipelineSpec:
+    """Load the pipeline from the config texts a run was pinned to (``PipelineSpec.files``).
+
+    Raises:
+        ConfigError: the snapshot does not validate (e.g. a newer IdeaMine wrote it).
+    """
+    return _load(_Files(None, snapshot=files))
+
+
+def _load(files: _Files) -> PipelineSpec:
     pipeline_source = files.read("pipeline.yaml")
     pipeline = _parse(pipeline_source, PipelineFile, files.problems) if pipeline_source else None
     if pipeline is None:
@@ -109,6 +129,7 @@ def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
         schemas,
         manifest,
         content_hash(manifest),
+        dict(sorted(files.texts.items())),
     )
 
 

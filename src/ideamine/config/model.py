@@ -183,6 +183,7 @@ class PipelineSpec:
     pricing: Mapping[str, Price]
     manifest: Mapping[str, str]  # config file (relative path) → SHA-256 of its parsed content
     manifest_hash: str
+    files: Mapping[str, str] = field(default_factory=dict)  # relative path → text (pinned)
 
     def phase(self, name: str) -> PhaseSpec:
         """The phase called ``name``; raises ``KeyError`` if there is none."""

@@ -13,7 +13,7 @@ import yaml
 
 from ideamine.errors import ConfigError, ConfigProblem
 
-__all__ = ["SourceFile", "read_yaml"]
+__all__ = ["SourceFile", "parse_yaml", "read_text", "read_yaml"]
 
 Loc = tuple[str | int, ...]
 
@@ -43,11 +43,11 @@ class SourceFile:
         )
 
 
-def read_yaml(path: Path, shown_as: str) -> SourceFile:
-    """Parse ``path`` into data with a line map.
+def read_text(path: Path, shown_as: str) -> str:
+    """The UTF-8 text of a config file.
 
     Raises:
-        ConfigError: the file cannot be read, is not UTF-8, or is not valid YAML.
+        ConfigError: the file cannot be read or is not UTF-8.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -75,6 +75,24 @@ def read_yaml(path: Path, shown_as: str) -> SourceFile:
                 )
             ]
         ) from exc
+    return text
+
+
+def read_yaml(path: Path, shown_as: str) -> SourceFile:
+    """Parse ``path`` into data with a line map.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8, or is not valid YAML.
+    """
+    return parse_yaml(read_text(path, shown_as), shown_as)
+
+
+def parse_yaml(text: str, shown_as: str) -> SourceFile:
+    """Parse YAML ``text`` (shown in messages as ``shown_as``) into data with a line map.
+
+    Raises:
+        ConfigError: the text is not valid YAML or repeats a key.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

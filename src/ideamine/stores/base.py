@@ -46,6 +46,22 @@ class Store(Protocol):
         """Insert a run in status ``created`` with its ``run.created`` event."""
         ...
 
+    async def run_config(self, run_id: str) -> dict[str, str]:
+        """The config file texts the run is pinned to (relative path → text)."""
+        ...
+
+    async def repin_run(
+        self,
+        run_id: str,
+        *,
+        manifest: Mapping[str, str],
+        manifest_hash: str,
+        files: Mapping[str, str],
+        changes: Sequence[str],
+    ) -> None:
+        """Pin the run to a new config (``resume --migrate``) with a ``run.repinned`` event."""
+        ...
+
     async def get_run(self, run_id: str) -> RunRecord:
         """The run; raises ``RunNotFoundError`` if there is none."""
         ...

@@ -105,13 +105,13 @@ def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord
 
 _RUN_COLUMNS = (
     "id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
-    "driver, error, created_at, updated_at"
+    "driver, error, created_at, updated_at, project"
 )
 
 
 def insert_run(db: Db, run: NewRun, at: str) -> None:
     db.query(
-        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             run.id,
             run.idea,
@@ -125,6 +125,7 @@ def insert_run(db: Db, run: NewRun, at: str) -> None:
             None,
             at,
             at,
+            run.project,
         ),
     )
 
@@ -144,6 +145,28 @@ def _status(kind: type[S], value: object, where: str) -> S:
         ) from exc
 
 
+def upsert_run_config(db: Db, run_id: str, files: Mapping[str, str]) -> None:
+    db.query("DELETE FROM run_configs WHERE run_id = ?", (run_id,))
+    db.query(
+        "INSERT INTO run_configs (run_id, files) VALUES (?, ?)",
+        (run_id, canonical_json(dict(files))),
+    )
+
+
+def select_run_config(db: Db, run_id: str) -> dict[str, str]:
+    rows = db.query("SELECT files FROM run_configs WHERE run_id = ?", (run_id,))
+    return dict(_load(rows[0][0], f"run_configs row {run_id!r}")) if rows else {}
+
+
+def repin_run(
+    db: Db, run_id: str, manifest: Mapping[str, str], manifest_hash: str, at: str
+) -> None:
+    db.query(
+        "UPDATE runs SET manifest = ?, manifest_hash = ?, updated_at = ? WHERE id = ?",
+        (canonical_json(dict(manifest)), manifest_hash, at, run_id),
+    )
+
+
 def _run(row: Row) -> RunRecord:
     where = f"runs row {row[0]!r}"
     status = _status(RunStatus, row[4], where)
@@ -160,6 +183,7 @@ def _run(row: Row) -> RunRecord:
         error=row[9],
         created_at=row[10],
         updated_at=row[11],
+        project=row[12],
     )
 
 

@@ -56,6 +56,8 @@ class NewRun:
     config_dir: str | None
     manifest: Mapping[str, str]
     manifest_hash: str
+    config_files: Mapping[str, str] = field(default_factory=dict)
+    project: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +74,7 @@ class RunRecord:
     error: str | None
     created_at: str
     updated_at: str
+    project: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

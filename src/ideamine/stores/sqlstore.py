@@ -61,6 +61,7 @@ class SqlStore(ABC):
         def work(db: q.Db) -> RunRecord:
             at = self._now()
             q.insert_run(db, run, at)
+            q.upsert_run_config(db, run.id, run.config_files)
             q.append_event(
                 db,
                 run.id,
@@ -77,6 +78,39 @@ class SqlStore(ABC):
             return _require_run(db, run.id)
 
         return await self._transaction(work)
+
+    async def run_config(self, run_id: str) -> dict[str, str]:
+        def work(db: q.Db) -> dict[str, str]:
+            _require_run(db, run_id)
+            return q.select_run_config(db, run_id)
+
+        return await self._transaction(work)
+
+    async def repin_run(
+        self,
+        run_id: str,
+        *,
+        manifest: Mapping[str, str],
+        manifest_hash: str,
+        files: Mapping[str, str],
+        changes: Sequence[str],
+    ) -> None:
+        def work(db: q.Db) -> None:
+            at = self._now()
+            previous = _require_run(db, run_id).manifest_hash
+            q.repin_run(db, run_id, manifest, manifest_hash, at)
+            q.upsert_run_config(db, run_id, files)
+            q.append_event(
+                db,
+                run_id,
+                EventDraft(
+                    type="run.repinned",
+                    payload={"from": previous, "to": manifest_hash, "changes": list(changes)},
+                ),
+                at,
+            )
+
+        await self._transaction(work)
 
     async def get_run(self, run_id: str) -> RunRecord:
         return await self._transaction(lambda db: _require_run(db, run_id))

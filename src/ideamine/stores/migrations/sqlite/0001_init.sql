@@ -2,6 +2,7 @@
 CREATE TABLE runs (
     id              TEXT PRIMARY KEY,
     idea            TEXT NOT NULL,
+    project         TEXT,                       -- groups runs of one product (for versions)
     constraints     TEXT NOT NULL,              -- JSON
     source          TEXT NOT NULL,
     status          TEXT NOT NULL,
@@ -14,6 +15,11 @@ CREATE TABLE runs (
     updated_at      TEXT NOT NULL
 );
 CREATE INDEX runs_created ON runs (created_at);
+
+CREATE TABLE run_configs (
+    run_id          TEXT PRIMARY KEY REFERENCES runs (id),
+    files           TEXT NOT NULL               -- JSON: config file -> its text, as pinned
+);
 
 CREATE TABLE phases (
     run_id          TEXT NOT NULL REFERENCES runs (id),
