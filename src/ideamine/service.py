@@ -12,13 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ideamine.config.loader import load_pinned, load_pipeline
+from ideamine.agents.builtin import build_agent
+from ideamine.config.loader import CONFIG_ENV, load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
+from ideamine.llm.registry import Providers
 from ideamine.runtime.identity import owner_alive, process_owner
 from ideamine.stores.base import Store
 from ideamine.stores.ledger import ChainReport, verify_chain
+from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import ArtifactRecord, EventRecord, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 
@@ -28,7 +31,9 @@ __all__ = [
     "STORE_ENV",
     "Prepared",
     "all_events",
+    "check_agents",
     "check_idea",
+    "config_folder",
     "create_run",
     "export_artifacts",
     "open_store",
@@ -39,19 +44,36 @@ __all__ = [
 ]
 
 STORE_ENV = "IDEAMINE_STORE"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_STORE = "ideamine.db"
 MAX_IDEA_CHARS = 20_000
 MIN_IDEA_CHARS = 3
 
 
-async def open_store(reference: str | None) -> Store:
+async def open_store(reference: str | None, *, create: bool = True) -> Store:
     """Open (and migrate) the store named by ``reference``, ``$IDEAMINE_STORE`` or the default.
 
+    Args:
+        reference: a SQLite path or a ``postgresql://`` URL.
+        create: whether a missing SQLite file may be created (False for commands that only
+            read, so a mistyped path is reported instead of silently creating a file).
+
     Raises:
-        UsageError: the reference is not a store this build can open.
+        UsageError: the reference is not a store this build can open, or does not exist.
         StoreError: the store cannot be opened or migrated.
     """
-    store = SqliteStore(store_path(reference))
+    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    store: Store
+    if reference.startswith(POSTGRES_SCHEMES):
+        store = PostgresStore(reference)
+    else:
+        path = store_path(reference)
+        if not create and not path.exists():
+            raise UsageError(
+                f"no IdeaMine store at {path}",
+                hint="start a run first, or pass --store (or $IDEAMINE_STORE)",
+            )
+        store = SqliteStore(path)
     try:
         await store.migrate()
     except BaseException:
@@ -70,7 +92,8 @@ def store_path(reference: str | None) -> Path:
     if "://" in reference and not reference.startswith("sqlite://"):
         scheme = reference.split("://", 1)[0]
         raise UsageError(
-            f"unsupported store {scheme}://…", hint="pass a SQLite file path such as ./ideamine.db"
+            f"unsupported store {scheme}://…",
+            hint="pass a SQLite file path such as ./ideamine.db, or postgresql://user@host/db",
         )
     path = Path(reference.removeprefix("sqlite://")).expanduser()
     if path.is_dir():
@@ -155,6 +178,26 @@ async def create_run(
             project=project,
         )
     )
+
+
+def config_folder(flag: Path | None) -> Path | None:
+    """The overlay folder: the ``--config`` flag, else ``$IDEAMINE_CONFIG``, else none."""
+    if flag is not None:
+        return flag
+    value = os.environ.get(CONFIG_ENV)
+    return Path(value) if value else None
+
+
+def check_agents(pipeline: PipelineSpec) -> None:
+    """Build every agent once: imports callables and resolves model providers, so a bad
+    reference fails before a run is stored.
+
+    Raises:
+        UsageError: a callable cannot be imported or a provider is unknown.
+    """
+    providers = Providers()
+    for spec in pipeline.agents.values():
+        build_agent(spec, pipeline, providers)
 
 
 def _absolute(path: Path | None) -> str | None:

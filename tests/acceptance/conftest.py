@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
 from ideamine.stores.records import EventRecord
 from ideamine.stores.sqlite import SqliteStore
-from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,19 +30,37 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def ideamine(*args: str, cwd: Path, env: dict[str, str] | None = None,
-             input_bytes: bytes | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def ideamine(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    input_bytes: bytes | None = None,
+    timeout: float = 240,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ideamine ARGS`` to completion."""
-    return subprocess.run([sys.executable, "-m", "ideamine", *args], cwd=cwd, env=env or cli_env(),
-                          input=input_bytes.decode("utf-8", "surrogateescape") if input_bytes else None,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ideamine", *args],
+        cwd=cwd,
+        env=env or cli_env(),
+        input=input_bytes.decode("utf-8", "surrogateescape") if input_bytes else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def start(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start ``python -m ideamine ARGS`` in its own process group."""
-    return subprocess.Popen([sys.executable, "-m", "ideamine", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ideamine", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill(process: subprocess.Popen[str]) -> None:
@@ -99,6 +117,9 @@ def artifact_hashes(cwd: Path, run_id: str, store: str = "ideamine.db") -> dict[
 @pytest.fixture
 def callable_config(tmp_path: Path) -> Path:
     """The SPEC's 13-phase DAG with 4 sleeping Python agents a phase and a 3-step loop."""
-    return write_callable_pipeline(tmp_path / "config", SPEC_DAG, agents_per_phase=4,
-                                   parallelism={"intake": "sequential", "build": 2,
-                                                "story-loop": "iterative"})
+    return write_callable_pipeline(
+        tmp_path / "config",
+        SPEC_DAG,
+        agents_per_phase=4,
+        parallelism={"intake": "sequential", "build": 2, "story-loop": "iterative"},
+    )

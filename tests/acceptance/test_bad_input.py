@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.acceptance.conftest import cli_env, ideamine, only_run_id
 
 USAGE, STORE = 2, 3
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int,
-                          *needles: str) -> None:
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == code, result.stdout + result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -33,8 +33,9 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize(("idea", "needle"), [("", "empty"), ("   \n\t ", "empty"),
-                                              ("x" * 100_000, "limit is 20,000")])
+@pytest.mark.parametrize(
+    ("idea", "needle"), [("", "empty"), ("   \n\t ", "empty"), ("x" * 100_000, "limit is 20,000")]
+)
 def test_unusable_idea_argument(tmp_path: Path, idea: str, needle: str) -> None:
     assert_one_line_error(ideamine("run", idea, cwd=tmp_path), USAGE, needle)
     assert not (tmp_path / "ideamine.db").exists()
@@ -49,14 +50,18 @@ def test_one_megabyte_idea_file(tmp_path: Path) -> None:
 def test_non_utf8_idea_file(tmp_path: Path) -> None:
     bad = tmp_path / "idea.txt"
     bad.write_bytes(b"a marketplace \xff\xfe for farmers")
-    assert_one_line_error(ideamine("run", "--file", str(bad), cwd=tmp_path), USAGE,
-                          "not UTF-8")
+    assert_one_line_error(ideamine("run", "--file", str(bad), cwd=tmp_path), USAGE, "not UTF-8")
 
 
 def test_non_utf8_idea_argument(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "ideamine", "run",
-                             b"a marketplace \xff for farmers"], cwd=tmp_path, env=cli_env(),
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ideamine", "run", b"a marketplace \xff for farmers"],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert_one_line_error(result, USAGE, "not UTF-8")
 
 
@@ -70,8 +75,7 @@ def test_config_with_a_cycle(tmp_path: Path, callable_config: Path) -> None:
     document = yaml.safe_load(intake.read_text())
     document["depends_on"] = ["beta"]
     intake.write_text(yaml.safe_dump(document))
-    result = ideamine("run", "an idea for farmers", "--config", str(callable_config),
-                      cwd=tmp_path)
+    result = ideamine("run", "an idea for farmers", "--config", str(callable_config), cwd=tmp_path)
     assert_one_line_error(result, USAGE, "dependency cycle", "intake →", "→ intake")
     assert not (tmp_path / "ideamine.db").exists()
 
@@ -82,45 +86,74 @@ def test_missing_agent_file(tmp_path: Path, callable_config: Path) -> None:
     assert_one_line_error(result, USAGE, "qa.yaml", "QaAgent1", "agents/QaAgent1.yaml")
 
 
-@pytest.mark.parametrize("command", [["status"], ["resume"], ["events"], ["artifacts"],
-                                     ["verify"]])
-def test_unknown_run_id(tmp_path: Path, command: list[str]) -> None:
-    assert_one_line_error(ideamine(*command, "nosuchrun", cwd=tmp_path), USAGE, "nosuchrun",
-                          "ideamine runs")
+@pytest.mark.parametrize("command", [["status"], ["resume"], ["events"], ["artifacts"], ["verify"]])
+def test_unknown_run_id(finished_store: Path, command: list[str]) -> None:
+    result = ideamine(*command, "nosuchrun", cwd=finished_store)
+    assert_one_line_error(result, USAGE, "nosuchrun", "ideamine runs")
+
+
+@pytest.mark.parametrize("command", [["status"], ["runs"], ["events", "x"], ["verify", "x"]])
+def test_reading_commands_do_not_create_a_missing_store(tmp_path: Path, command: list[str]) -> None:
+    result = ideamine(*command, "--store", "typo.db", cwd=tmp_path)
+    assert_one_line_error(result, USAGE, "no IdeaMine store at typo.db")
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_an_unimportable_callable_is_refused_before_a_run_is_stored(
+    tmp_path: Path, callable_config: Path
+) -> None:
+    agent = callable_config / "agents" / "QaAgent0.yaml"
+    agent.write_text(agent.read_text().replace("tests.support.agents:echo", "no.such:thing"))
+    result = ideamine("run", "an idea for farmers", "--config", str(callable_config), cwd=tmp_path)
+    assert_one_line_error(result, USAGE, "QaAgent0", "no.such:thing")
+    assert not (tmp_path / "ideamine.db").exists()
 
 
 @pytest.fixture
-def finished_store(tmp_path: Path, callable_config: Path) -> Iterator[Path]:
+def finished_store(tmp_path: Path, callable_config: Path) -> Path:
     """A folder whose ideamine.db holds one completed run."""
     folder = tmp_path / "store"
     folder.mkdir()
-    done = ideamine("run", "a marketplace for farmers", "--config", str(callable_config), "-q",
-                    cwd=folder)
+    done = ideamine(
+        "run", "a marketplace for farmers", "--config", str(callable_config), "-q", cwd=folder
+    )
     assert done.returncode == 0, done.stderr
-    yield folder
+    return folder
 
 
 def test_file_that_is_not_a_database(tmp_path: Path, callable_config: Path) -> None:
     fake = tmp_path / "notes.db"
     fake.write_bytes(b"these are my notes, not a database\n" * 200)
     before = digest(fake)
-    for args in (["run", "an idea for farmers", "--config", str(callable_config)], ["runs"],
-                 ["status"]):
-        assert_one_line_error(ideamine(*args, "--store", str(fake), cwd=tmp_path), STORE,
-                              "not an IdeaMine database")
+    for args in (
+        ["run", "an idea for farmers", "--config", str(callable_config)],
+        ["runs"],
+        ["status"],
+    ):
+        assert_one_line_error(
+            ideamine(*args, "--store", str(fake), cwd=tmp_path), STORE, "not an IdeaMine database"
+        )
     assert digest(fake) == before
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("notes")) == [
-        "notes.db"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("notes")) == ["notes.db"]
 
 
-def test_store_in_a_missing_folder(tmp_path: Path) -> None:
-    result = ideamine("runs", "--store", str(tmp_path / "nope" / "x.db"), cwd=tmp_path)
+def test_store_in_a_missing_folder(tmp_path: Path, callable_config: Path) -> None:
+    result = ideamine(
+        "run",
+        "an idea for farmers",
+        "--config",
+        str(callable_config),
+        "--store",
+        str(tmp_path / "nope" / "x.db"),
+        cwd=tmp_path,
+    )
     assert_one_line_error(result, STORE, "does not exist")
 
 
 def test_unsupported_store_scheme(tmp_path: Path) -> None:
-    assert_one_line_error(ideamine("runs", "--store", "mysql://x/y", cwd=tmp_path), USAGE,
-                          "mysql://")
+    assert_one_line_error(
+        ideamine("runs", "--store", "mysql://x/y", cwd=tmp_path), USAGE, "mysql://"
+    )
 
 
 @pytest.fixture
@@ -129,8 +162,7 @@ def read_only_store(finished_store: Path) -> Iterator[Path]:
     if os.geteuid() == 0:
         mount = finished_store.parent / "ro"
         mount.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                       check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
         try:
             for item in finished_store.iterdir():
                 (mount / item.name).write_bytes(item.read_bytes())
@@ -149,8 +181,9 @@ def read_only_store(finished_store: Path) -> Iterator[Path]:
 def test_read_only_database(read_only_store: Path, callable_config: Path) -> None:
     db = read_only_store / "ideamine.db"
     before = digest(db)
-    result = ideamine("run", "another idea for farmers", "--config", str(callable_config),
-                      cwd=read_only_store)
+    result = ideamine(
+        "run", "another idea for farmers", "--config", str(callable_config), cwd=read_only_store
+    )
     assert_one_line_error(result, STORE, "read-only")
     assert digest(db) == before
     run_id = only_run_id(read_only_store)  # reads still work on a read-only store

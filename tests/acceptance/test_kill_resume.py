@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-
-from ideamine.stores.records import EventRecord
 from tests.acceptance.conftest import (
     artifact_hashes,
     cli_env,
@@ -19,6 +17,8 @@ from tests.acceptance.conftest import (
     start,
     wait_for,
 )
+
+from ideamine.stores.records import EventRecord
 
 IDEA = "A marketplace where local farmers sell produce to nearby restaurants"
 
@@ -33,11 +33,13 @@ def _started(events: Sequence[EventRecord], phase: str) -> int:
 
 KILL_POINTS: dict[str, Callable[[Sequence[EventRecord]], bool]] = {
     # 4 parallel agents: some finished, some still sleeping
-    "inside a parallel fan-out": lambda ev: 1 <= _succeeded(ev, "ideation") < 4
-    and _started(ev, "ideation") == 4,
+    "inside a parallel fan-out": lambda ev: (
+        1 <= _succeeded(ev, "ideation") < 4 and _started(ev, "ideation") == 4
+    ),
     # the sequential phase: the second agent is running
-    "inside a sequential phase": lambda ev: _succeeded(ev, "intake") == 1
-    and _started(ev, "intake") == 2,
+    "inside a sequential phase": lambda ev: (
+        _succeeded(ev, "intake") == 1 and _started(ev, "intake") == 2
+    ),
     # two at a time: mid-way through build
     "inside a capped fan-out": lambda ev: _succeeded(ev, "build") == 2,
     # the loop's second iteration, alongside the security fan-out
@@ -69,8 +71,9 @@ def test_sigkill_then_resume_redoes_no_finished_task(
     process = start("run", IDEA, "--config", str(callable_config), "-q", cwd=folder, env=env)
     db = folder / "ideamine.db"
     try:
-        wait_for(lambda: db.exists() and KILL_POINTS[point](read_events(db)), timeout=60,
-                 what=point)
+        wait_for(
+            lambda: db.exists() and KILL_POINTS[point](read_events(db)), timeout=60, what=point
+        )
     finally:
         kill(process)
     before = read_events(db)
@@ -85,8 +88,9 @@ def test_sigkill_then_resume_redoes_no_finished_task(
     assert not [e for e in later if e.type == "task.started" and e.task_id in finished_before]
     successes = Counter(e.task_id for e in after if e.type == "task.succeeded")
     assert successes and max(successes.values()) == 1
-    starts = Counter(line.split()[2] for line in log.read_text().splitlines()
-                     if line.startswith("start"))
+    starts = Counter(
+        line.split()[2] for line in log.read_text().splitlines() if line.startswith("start")
+    )
     finished_keys = {task_id.split(".", 3)[3] for task_id in finished_before}
     assert all(starts[key] == 1 for key in finished_keys)
     assert artifact_hashes(folder, run_id) == reference_hashes
@@ -103,8 +107,11 @@ def test_resume_refuses_a_changed_config_unless_migrating(
     process = start("run", IDEA, "--config", str(callable_config), "-q", cwd=tmp_path, env=env)
     db = tmp_path / "ideamine.db"
     try:
-        wait_for(lambda: db.exists() and _started(read_events(db), "ideation") > 0,
-                 timeout=60, what="ideation to start")
+        wait_for(
+            lambda: db.exists() and _started(read_events(db), "ideation") > 0,
+            timeout=60,
+            what="ideation to start",
+        )
     finally:
         kill(process)
     run_id = read_events(db)[0].run_id

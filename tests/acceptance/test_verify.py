@@ -7,14 +7,14 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
 from tests.acceptance.conftest import ideamine, only_run_id
 
 
 @pytest.fixture
 def finished(tmp_path: Path, callable_config: Path) -> tuple[Path, str]:
-    done = ideamine("run", "a marketplace for farmers", "--config", str(callable_config), "-q",
-                    cwd=tmp_path)
+    done = ideamine(
+        "run", "a marketplace for farmers", "--config", str(callable_config), "-q", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     return tmp_path, only_run_id(tmp_path)
 
@@ -34,7 +34,7 @@ def test_verify_passes_on_an_untouched_ledger(finished: tuple[Path, str]) -> Non
 
 def test_verify_detects_an_edited_event(finished: tuple[Path, str]) -> None:
     folder, run_id = finished
-    _tamper(folder, "UPDATE events SET payload = '{\"key\":\"forged\"}' WHERE id = 10")
+    _tamper(folder, 'UPDATE events SET payload = \'{"key":"forged"}\' WHERE id = 10')
     result = ideamine("verify", run_id, cwd=folder)
     assert result.returncode == 1
     assert "broken at event 10" in result.stderr

@@ -11,37 +11,51 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from tests.support.configs import SPEC_DAG, write_callable_pipeline
+
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import PhaseStatus, TaskStatus
 from ideamine.runtime.runner import Runner
 from ideamine.stores.records import RunRecord
 from ideamine.stores.sqlite import SqliteStore
-from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "ideamine"
-SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
-                 r"CREATE\s+(TABLE|INDEX))\b", re.IGNORECASE | re.DOTALL)
+SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
+    r"CREATE\s+(TABLE|INDEX))\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _string_literals(path: Path) -> list[tuple[int, str]]:
     tree = ast.parse(path.read_text())
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
 
 
 async def _drive(db: Path, config: Path, concurrency: int) -> tuple[SqliteStore, RunRecord]:
     pipeline = load_pipeline(config)
     store = await service.open_store(str(db))
-    run = await service.create_run(store, pipeline, "a marketplace for farmers",
-                                   constraints={}, source="cli", config_dir=config)
+    run = await service.create_run(
+        store,
+        pipeline,
+        "a marketplace for farmers",
+        constraints={},
+        source="cli",
+        config_dir=config,
+    )
     return store, await Runner(store, pipeline, concurrency=concurrency).drive(run.id)
 
 
 def test_invariant_1_every_state_change_has_its_ledger_event(tmp_path: Path) -> None:
     """Every task output, phase pass and artifact row is matched by its event."""
-    config = write_callable_pipeline(tmp_path / "cfg", SPEC_DAG, agents_per_phase=3,
-                                     parallelism={"story-loop": "iterative"})
+    config = write_callable_pipeline(
+        tmp_path / "cfg", SPEC_DAG, agents_per_phase=3, parallelism={"story-loop": "iterative"}
+    )
 
     async def check() -> None:
         store, run = await _drive(tmp_path / "x.db", config, 8)
@@ -52,14 +66,26 @@ def test_invariant_1_every_state_change_has_its_ledger_event(tmp_path: Path) -> 
             succeeded = [t for t in tasks if t.status is TaskStatus.SUCCEEDED]
             assert types["task.succeeded"] == len(succeeded) == len(tasks)
             assert {e.task_id for e in events if e.type == "task.succeeded"} == {
-                t.id for t in tasks}
-            created = [k for e in events if e.type == "phase.progress"
-                       for k in e.payload.get("created", [])]  # type: ignore[attr-defined]
+                t.id for t in tasks
+            }
+            created = [
+                k
+                for e in events
+                if e.type == "phase.progress"
+                for k in e.payload.get("created", [])
+            ]  # type: ignore[attr-defined]
             assert sorted(created) == sorted(t.key for t in tasks)
-            assert types["phase.completed"] == sum(p.status is PhaseStatus.PASSED
-                                                   for p in phases) == 13
-            listed = {i for e in events if e.type == "phase.ready"
-                      for i in e.payload["artifacts"].values()}  # type: ignore[attr-defined]
+            assert (
+                types["phase.completed"]
+                == sum(p.status is PhaseStatus.PASSED for p in phases)
+                == 13
+            )
+            listed = {
+                i
+                for e in events
+                if e.type == "phase.ready"
+                for i in e.payload["artifacts"].values()
+            }  # type: ignore[attr-defined]
             assert listed == {a.id for a in await store.artifacts(run.id)}
             assert types["run.created"] == types["run.started"] == types["run.completed"] == 1
         finally:
@@ -70,12 +96,17 @@ def test_invariant_1_every_state_change_has_its_ledger_event(tmp_path: Path) -> 
 
 def test_invariant_1_the_ledger_is_never_updated_or_deleted() -> None:
     """No statement in the source tree updates or deletes ledger rows."""
-    offenders = [f"{path.relative_to(SRC)}:{line}" for path in SRC.rglob("*.py")
-                 for line, text in _string_literals(path)
-                 if re.search(r"(UPDATE\s+events|DELETE\s+FROM\s+events)", text, re.I)]
-    offenders += [str(p) for p in SRC.rglob("*.sql")
-                  if re.search(r"(UPDATE\s+events|DELETE\s+FROM\s+events|TRIGGER)",
-                               p.read_text(), re.I)]
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in SRC.rglob("*.py")
+        for line, text in _string_literals(path)
+        if re.search(r"(UPDATE\s+events|DELETE\s+FROM\s+events)", text, re.I)
+    ]
+    offenders += [
+        str(p)
+        for p in SRC.rglob("*.sql")
+        if re.search(r"(UPDATE\s+events|DELETE\s+FROM\s+events|TRIGGER)", p.read_text(), re.I)
+    ]
     assert offenders == []
 
 
@@ -88,8 +119,9 @@ def test_invariant_2_outputs_are_written_once_per_key(tmp_path: Path) -> None:
         store, run = await _drive(tmp_path / "x.db", config, 4)
         try:
             events = await service.all_events(store, run.id)
-            keys = Counter((e.phase, e.payload["key"]) for e in events
-                           if e.type == "task.succeeded")
+            keys = Counter(
+                (e.phase, e.payload["key"]) for e in events if e.type == "task.succeeded"
+            )
             assert set(keys.values()) == {1}
             for phase in SPEC_DAG:
                 outputs = await store.outputs(run.id, phase, 1)
@@ -104,8 +136,9 @@ def test_invariant_4_fan_in_ignores_completion_order(tmp_path: Path) -> None:
     """One task at a time and 32 at once finish in different orders; the artifacts agree
     byte for byte (same SHA-256). The hypothesis property test in
     tests/unit/engine/test_fanin.py proves the same for arbitrary outputs."""
-    config = write_callable_pipeline(tmp_path / "cfg", SPEC_DAG, agents_per_phase=6,
-                                     parallelism={"story-loop": "iterative"})
+    config = write_callable_pipeline(
+        tmp_path / "cfg", SPEC_DAG, agents_per_phase=6, parallelism={"story-loop": "iterative"}
+    )
 
     async def hashes(db: Path, concurrency: int) -> dict[str, str]:
         store, run = await _drive(db, config, concurrency)
@@ -121,9 +154,13 @@ def test_invariant_4_fan_in_ignores_completion_order(tmp_path: Path) -> None:
 
 def test_invariant_5_no_sql_outside_stores() -> None:
     """SQL text appears only under ideamine/stores/."""
-    offenders = [f"{path.relative_to(SRC)}:{line}" for path in SRC.rglob("*.py")
-                 if "stores" not in path.relative_to(SRC).parts
-                 for line, text in _string_literals(path) if SQL.search(text)]
+    offenders = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in SRC.rglob("*.py")
+        if "stores" not in path.relative_to(SRC).parts
+        for line, text in _string_literals(path)
+        if SQL.search(text)
+    ]
     assert offenders == []
 
 
@@ -135,8 +172,13 @@ def test_invariant_5_no_driver_import_outside_stores() -> None:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n.split(".")[0] in {"sqlite3", "psycopg", "psycopg_pool"} for n in names):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []

@@ -6,13 +6,13 @@ import asyncio
 from pathlib import Path
 
 import yaml
+from tests.support.configs import write_callable_pipeline
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.runtime.runner import Runner
 from ideamine.stores.records import EventRecord
-from tests.support.configs import write_callable_pipeline
 
 DAG = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
 
@@ -29,8 +29,14 @@ def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, str | None, list[Even
         pipeline = load_pipeline(config)
         store = await service.open_store(str(tmp_path / "x.db"))
         try:
-            run = await service.create_run(store, pipeline, "an idea for farmers",
-                                           constraints={}, source="cli", config_dir=config)
+            run = await service.create_run(
+                store,
+                pipeline,
+                "an idea for farmers",
+                constraints={},
+                source="cli",
+                config_dir=config,
+            )
             await Runner(store, pipeline).drive(run.id)
             final = await store.get_run(run.id)
             return final.status, final.error, await service.all_events(store, run.id)
@@ -53,7 +59,12 @@ def test_a_raising_agent_is_retried_with_backoff_and_keeps_its_checkpoint(
     assert retries[0].payload["strategy"] == "backoff"
     assert "first try fails on purpose" in str(retries[0].payload["error"])
     assert [e.type for e in events if e.task_id == retries[0].task_id] == [
-        "task.started", "task.checkpoint", "task.retry", "task.started", "task.succeeded"]
+        "task.started",
+        "task.checkpoint",
+        "task.retry",
+        "task.started",
+        "task.succeeded",
+    ]
 
 
 def test_an_output_that_breaks_its_schema_fails_the_run_without_retrying(
@@ -72,8 +83,9 @@ def test_an_output_that_breaks_its_schema_fails_the_run_without_retrying(
 
 
 def test_an_until_condition_that_cannot_be_evaluated_fails_its_phase(tmp_path: Path) -> None:
-    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=1,
-                                     parallelism={"critique": "iterative"})
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=1, parallelism={"critique": "iterative"}
+    )
     phase = config / "phases" / "critique.yaml"
     document = yaml.safe_load(phase.read_text())
     document["loop"]["until"] = "artifacts.NoSuchArtifact.items | length > 0"
@@ -84,12 +96,33 @@ def test_an_until_condition_that_cannot_be_evaluated_fails_its_phase(tmp_path: P
 
 
 def test_a_loop_runs_until_its_condition_holds(tmp_path: Path) -> None:
-    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2,
-                                     parallelism={"critique": "iterative"})
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=2, parallelism={"critique": "iterative"}
+    )
     status, _, events = _run(tmp_path, config)
     assert status is RunStatus.COMPLETED
-    keys = [e.payload["key"] for e in events
-            if e.type == "task.succeeded" and e.phase == "critique"]
-    assert keys == ["001.00.CritiqueAgent0", "001.01.CritiqueAgent1",
-                    "002.00.CritiqueAgent0", "002.01.CritiqueAgent1",
-                    "003.00.CritiqueAgent0", "003.01.CritiqueAgent1"]
+    keys = [
+        e.payload["key"] for e in events if e.type == "task.succeeded" and e.phase == "critique"
+    ]
+    assert keys == [
+        "001.00.CritiqueAgent0",
+        "001.01.CritiqueAgent1",
+        "002.00.CritiqueAgent0",
+        "002.01.CritiqueAgent1",
+        "003.00.CritiqueAgent0",
+        "003.01.CritiqueAgent1",
+    ]
+
+
+def test_until_sees_the_outputs_of_the_iteration_that_just_finished(tmp_path: Path) -> None:
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=2, parallelism={"critique": "iterative"}
+    )
+    phase = config / "phases" / "critique.yaml"
+    document = yaml.safe_load(phase.read_text())
+    document["loop"]["until"] = "outputs | length == 2 and history | length == 0"
+    phase.write_text(yaml.safe_dump(document))
+    status, _, events = _run(tmp_path, config)
+    assert status is RunStatus.COMPLETED
+    done = [e for e in events if e.type == "task.succeeded" and e.phase == "critique"]
+    assert len(done) == 2  # one iteration: both agents' outputs were visible to `until`

@@ -8,24 +8,45 @@ from pathlib import Path
 import yaml
 
 SPEC_DAG: dict[str, list[str]] = {
-    "intake": [], "ideation": ["intake"], "critique": ["ideation"], "prd": ["critique"],
-    "bizdev": ["prd"], "architecture": ["bizdev"], "build": ["architecture"],
-    "security": ["build"], "story-loop": ["build"], "qa": ["security", "story-loop"],
-    "aesthetic": ["qa"], "release": ["aesthetic"], "beta": ["release"],
+    "intake": [],
+    "ideation": ["intake"],
+    "critique": ["ideation"],
+    "prd": ["critique"],
+    "bizdev": ["prd"],
+    "architecture": ["bizdev"],
+    "build": ["architecture"],
+    "security": ["build"],
+    "story-loop": ["build"],
+    "qa": ["security", "story-loop"],
+    "aesthetic": ["qa"],
+    "release": ["aesthetic"],
+    "beta": ["release"],
 }
 
-OUTPUT_SCHEMA = {"type": "object", "required": ["value"],
-                 "properties": {"value": {"type": "object"}}}
+OUTPUT_SCHEMA = {
+    "type": "object",
+    "required": ["value"],
+    "properties": {"value": {"type": "object"}},
+}
 
 
-def phase_document(name: str, deps: Sequence[str], agents: Sequence[str],
-                   parallelism: str | int = "parallel", aggregation: str = "merge",
-                   loop: Mapping[str, object] | None = None,
-                   heartbeat: Mapping[str, object] | None = None,
-                   retries: int = 3) -> dict[str, object]:
+def phase_document(
+    name: str,
+    deps: Sequence[str],
+    agents: Sequence[str],
+    parallelism: str | int = "parallel",
+    aggregation: str = "merge",
+    loop: Mapping[str, object] | None = None,
+    heartbeat: Mapping[str, object] | None = None,
+    retries: int = 3,
+) -> dict[str, object]:
     document: dict[str, object] = {
-        "phase": name, "description": f"test phase {name}", "depends_on": list(deps),
-        "parallelism": parallelism, "aggregation": aggregation, "agents": list(agents),
+        "phase": name,
+        "description": f"test phase {name}",
+        "depends_on": list(deps),
+        "parallelism": parallelism,
+        "aggregation": aggregation,
+        "agents": list(agents),
         "budgets": {"tokens": 1000, "wallclock_minutes": 1},
         "gate": {"pass_threshold": 0.5, "max_attempts": 1, "rubrics": {"grounding": 1.0}},
         "qav": {"max_questions": 0, "min_grounding": 0.5, "max_iterations": 1},
@@ -43,30 +64,58 @@ def _pascal(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
 
-def write_callable_pipeline(root: Path, dag: Mapping[str, Sequence[str]], *,
-                            agents_per_phase: int, function: str = "tests.support.agents:echo",
-                            parallelism: Mapping[str, str | int] | None = None,
-                            heartbeat: Mapping[str, object] | None = None) -> Path:
+def write_callable_pipeline(
+    root: Path,
+    dag: Mapping[str, Sequence[str]],
+    *,
+    agents_per_phase: int,
+    function: str = "tests.support.agents:echo",
+    parallelism: Mapping[str, str | int] | None = None,
+    heartbeat: Mapping[str, object] | None = None,
+) -> Path:
     """A pipeline over ``dag`` whose agents all call ``function``; returns ``root``."""
     (root / "phases").mkdir(parents=True, exist_ok=True)
     (root / "agents").mkdir(exist_ok=True)
     (root / "schemas").mkdir(exist_ok=True)
-    (root / "pipeline.yaml").write_text(yaml.safe_dump({
-        "name": "test", "version": "1", "phases": list(dag),
-        "default_model": "offline:template"}))
+    (root / "pipeline.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "test",
+                "version": "1",
+                "phases": list(dag),
+                "default_model": "offline:template",
+            }
+        )
+    )
     for name, deps in dag.items():
         agents = [f"{_pascal(name)}Agent{index}" for index in range(agents_per_phase)]
         mode = (parallelism or {}).get(name, "parallel")
         loop = {"max_iterations": 3, "until": "iteration >= 3"} if mode == "iterative" else None
-        document = phase_document(name, deps, agents, parallelism=mode,
-                                  aggregation="concat" if loop else "merge", loop=loop,
-                                  heartbeat=heartbeat)
+        document = phase_document(
+            name,
+            deps,
+            agents,
+            parallelism=mode,
+            aggregation="concat" if loop else "merge",
+            loop=loop,
+            heartbeat=heartbeat,
+        )
         (root / "phases" / f"{name}.yaml").write_text(yaml.safe_dump(document))
-        (root / "schemas" / f"{_pascal(name)}Result.yaml").write_text(yaml.safe_dump(
-            {"type": "object"}))
+        (root / "schemas" / f"{_pascal(name)}Result.yaml").write_text(
+            yaml.safe_dump({"type": "object"})
+        )
         for agent in agents:
-            (root / "agents" / f"{agent}.yaml").write_text(yaml.safe_dump({
-                "name": agent, "phase": name, "role": "test agent",
-                "artifact_type": f"{_pascal(name)}Result", "output_schema": OUTPUT_SCHEMA,
-                "callable": function, "timeout_seconds": 30}))
+            (root / "agents" / f"{agent}.yaml").write_text(
+                yaml.safe_dump(
+                    {
+                        "name": agent,
+                        "phase": name,
+                        "role": "test agent",
+                        "artifact_type": f"{_pascal(name)}Result",
+                        "output_schema": OUTPUT_SCHEMA,
+                        "callable": function,
+                        "timeout_seconds": 30,
+                    }
+                )
+            )
     return root

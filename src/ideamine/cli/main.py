@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 from pathlib import Path
 
 import click
@@ -20,6 +22,7 @@ from ideamine.config.model import PipelineSpec
 from ideamine.engine.forecast import forecast
 from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
+from ideamine.runtime.identity import owner_alive
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
@@ -58,7 +61,12 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. ``IDEAMINE_LOG=debug`` shows the runtime's log."""
+    level = os.environ.get("IDEAMINE_LOG", "warning").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        format="ideamine: %(levelname)s: %(message)s",
+    )
     cli()
 
 
@@ -158,7 +166,9 @@ async def run(
         )
     text = service.read_idea_file(idea_file) if idea_file else str(idea)
     text = service.check_idea(text)
+    config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir)
+    service.check_agents(pipeline)
     store = await service.open_store(store_ref)
     try:
         constraints = {
@@ -208,13 +218,13 @@ async def resume(
     run_id: str, store_ref: str | None, migrate: bool, concurrency: int, quiet: bool
 ) -> None:
     """Resume RUN_ID after a crash or failure; finished tasks are not run again."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         prepared = await service.prepare_resume(store, run_id, migrate=migrate)
         if not quiet:
             console.print(
-                f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) "
-                "reclaimed from a dead process"
+                f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) reclaimed "
+                "from a dead process or reopened after a failure"
             )
         runner = Runner(store, prepared.pipeline, concurrency=concurrency)
         await _finish_drive(store, prepared.pipeline, runner, run_id, quiet)
@@ -242,7 +252,7 @@ async def plan(config_dir: Path | None, as_json: bool) -> None:
                 "phases": [
                     {
                         "phase": p.phase,
-                        "level": p.level,
+                        "level": p.level + 1,
                         "minutes": p.minutes,
                         "tokens": p.tokens,
                         "usd": p.usd,
@@ -283,7 +293,7 @@ async def plan(config_dir: Path | None, as_json: bool) -> None:
 @runs_async
 async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
     """Show a run's phases (the newest run when RUN_ID is left out)."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         if run_id is None:
             runs = await store.list_runs(1)
@@ -338,7 +348,7 @@ def _phase_order(run: RunRecord) -> list[str]:
 @runs_async
 async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
     """List runs, newest first."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         records = await store.list_runs(limit)
     finally:
@@ -365,7 +375,7 @@ async def events(
     run_id: str, store_ref: str | None, follow: bool, after: int, as_json: bool
 ) -> None:
     """Print a run's ledger events (JSON Lines with --json)."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         await store.get_run(run_id)
         last = after
@@ -376,13 +386,18 @@ async def events(
                 last = event.id
             if len(page) == 1000:
                 continue
-            if not follow or (await store.get_run(run_id)).status not in (
-                RunStatus.CREATED,
-                RunStatus.RUNNING,
-                RunStatus.PAUSED,
-            ):
+            if not follow:
                 break
-            await asyncio.sleep(0.5)
+            current = await store.get_run(run_id)
+            if current.status not in (RunStatus.CREATED, RunStatus.RUNNING, RunStatus.PAUSED):
+                break
+            if current.driver and owner_alive(current.driver) is False:
+                err.print(
+                    f"the process driving run {run_id} has stopped; "
+                    f"`ideamine resume {run_id}` continues it"
+                )
+                break
+            await store.wait_for_work(0.5)
     finally:
         await store.close()
 
@@ -420,7 +435,7 @@ async def artifacts(
     as_json: bool,
 ) -> None:
     """List a run's artifacts, print one with --show TYPE, or write them all with --export."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         await store.get_run(run_id)
         records = await store.artifacts(run_id)
@@ -458,7 +473,7 @@ async def artifacts(
 @runs_async
 async def verify(run_id: str, store_ref: str | None) -> None:
     """Check RUN_ID's ledger hash chain; exit 1 at the first broken link."""
-    store = await service.open_store(store_ref)
+    store = await service.open_store(store_ref, create=False)
     try:
         report = await service.verify_run(store, run_id)
     finally:
@@ -484,6 +499,7 @@ def config() -> None:
 async def config_check(config_dir: Path | None) -> None:
     """Validate the shipped defaults overlaid with CONFIG_DIR."""
     pipeline = load_pipeline(config_dir)
+    service.check_agents(pipeline)
     console.print(
         f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
         f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}"

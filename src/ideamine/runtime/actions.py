@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ideamine.config.model import PipelineSpec
+from ideamine.config.model import PhaseSpec, PipelineSpec
 from ideamine.engine.snapshot import (
     Action,
     CompletePhase,
@@ -47,7 +47,7 @@ async def apply_action(
             ),
         )
     elif isinstance(action, CreateTasks):
-        await _create_tasks(store, run_id, action)
+        await _create_tasks(store, pipeline.phase(action.phase), run_id, action)
     elif isinstance(action, FanIn):
         await _fan_in(store, pipeline, blobs, run_id, action)
     elif isinstance(action, CompletePhase):
@@ -68,13 +68,15 @@ async def apply_action(
         await _finish(store, run_id, action)
 
 
-async def _create_tasks(store: Store, run_id: str, action: CreateTasks) -> None:
+async def _create_tasks(store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks) -> None:
+    lease = spec.heartbeat.interval_seconds * spec.heartbeat.stall_after_missed
     tasks = [
         NewTask(
             id=f"{run_id}.{action.phase}.{action.attempt}.{plan.key}",
             key=plan.key,
             agent=plan.agent,
             iteration=plan.iteration,
+            lease_seconds=lease,
         )
         for plan in action.tasks
     ]
@@ -117,7 +119,7 @@ async def _fan_in(
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:
-    log.error("phase %s of run %s failed: %s", phase, run_id, reason)
+    log.info("phase %s of run %s failed: %s", phase, run_id, reason)  # the ledger has it
     await store.set_phase_status(
         run_id,
         phase,

@@ -15,7 +15,7 @@ from ideamine.engine.dag import ancestors
 from ideamine.stores.base import Store
 from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
 
-__all__ = ["BlobCache", "task_values", "upstream_artifacts"]
+__all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
 
 
 class BlobCache:
@@ -54,46 +54,80 @@ async def task_values(
     store: Store, blobs: BlobCache, pipeline: PipelineSpec, run: RunRecord, task: TaskRecord
 ) -> tuple[dict[str, object], list[str]]:
     """The template context for ``task`` and the ids of the artifacts it was built from."""
-    spec = pipeline.phase(task.phase)
-    artifacts, input_ids = await upstream_artifacts(store, blobs, pipeline, run.id, task.phase)
+    agent = pipeline.agents[task.agent]
+    described = {
+        "name": agent.name,
+        "role": agent.role,
+        "artifact_type": list(agent.artifact_types)
+        if len(agent.artifact_types) > 1
+        else agent.artifact_types[0],
+    }
+    return await _values(
+        store, blobs, pipeline, run, task.phase, task.attempt, task.iteration, task.key, described
+    )
+
+
+async def loop_values(
+    store: Store,
+    blobs: BlobCache,
+    pipeline: PipelineSpec,
+    run: RunRecord,
+    phase: str,
+    attempt: int,
+    iteration: int,
+) -> dict[str, object]:
+    """The context a loop's ``until`` sees after ``iteration`` finished: ``outputs`` holds
+    that iteration's outputs by agent, ``history`` the iterations before it."""
+    after_all = f"{iteration:03d}.~"  # sorts after every key of the iteration
+    values, _ = await _values(store, blobs, pipeline, run, phase, attempt, iteration, after_all, {})
+    return values
+
+
+async def _values(
+    store: Store,
+    blobs: BlobCache,
+    pipeline: PipelineSpec,
+    run: RunRecord,
+    phase: str,
+    attempt: int,
+    iteration: int,
+    before_key: str,
+    agent: Mapping[str, object],
+) -> tuple[dict[str, object], list[str]]:
+    spec = pipeline.phase(phase)
+    artifacts, input_ids = await upstream_artifacts(store, blobs, pipeline, run.id, phase)
     outputs: dict[str, object] = {}
     history: list[dict[str, object]] = []
     if spec.fan_out.kind in (FanOutKind.SEQUENTIAL, FanOutKind.ITERATIVE):
-        recorded = await store.outputs(run.id, task.phase, task.attempt)
-        outputs, history = _earlier(recorded, pipeline, task)
-    agent = pipeline.agents[task.agent]
+        recorded = await store.outputs(run.id, phase, attempt)
+        iterative = spec.fan_out.kind is FanOutKind.ITERATIVE
+        outputs, history = _earlier(recorded, iterative, before_key, iteration)
     values: dict[str, object] = {
         "idea": {"text": run.idea, "constraints": dict(run.constraints)},
         "artifacts": artifacts,
         "outputs": outputs,
         "history": history,
-        "iteration": task.iteration,
-        "phase": task.phase,
-        "attempt": task.attempt,
+        "iteration": iteration,
+        "phase": phase,
+        "attempt": attempt,
         "feedback": [],
-        "agent": {
-            "name": agent.name,
-            "role": agent.role,
-            "artifact_type": list(agent.artifact_types)
-            if len(agent.artifact_types) > 1
-            else agent.artifact_types[0],
-        },
+        "agent": dict(agent),
     }
     return values, input_ids
 
 
 def _earlier(
-    recorded: Mapping[str, object], pipeline: PipelineSpec, task: TaskRecord
+    recorded: Mapping[str, object], iterative: bool, before_key: str, iteration: int
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """Outputs of earlier keys in this iteration (by agent) and of earlier iterations."""
-    spec = pipeline.phase(task.phase)
+    """Outputs of keys before ``before_key`` in ``iteration`` (by agent), and of earlier
+    iterations (one mapping each, oldest first)."""
     by_iteration: dict[int, dict[str, object]] = {}
     for key in sorted(recorded):
-        iteration, agent = _parse_key(key, spec.fan_out.kind is FanOutKind.ITERATIVE)
-        if key < task.key or iteration < task.iteration:
-            by_iteration.setdefault(iteration, {})[agent] = recorded[key]
-    outputs = by_iteration.pop(task.iteration, {})
-    history = [by_iteration[i] for i in sorted(by_iteration) if i < task.iteration]
+        number, agent = _parse_key(key, iterative)
+        if key < before_key:
+            by_iteration.setdefault(number, {})[agent] = recorded[key]
+    outputs = by_iteration.pop(iteration, {})
+    history = [by_iteration[i] for i in sorted(by_iteration) if i < iteration]
     return outputs, history
 
 

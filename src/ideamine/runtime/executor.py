@@ -95,7 +95,13 @@ class TaskExecutor:
         except StaleLeaseError:
             raise
         except Exception as exc:  # an agent's own bug: recorded in the ledger, then retried
-            log.exception("task %s raised", task.id)
+            log.warning(
+                "task %s raised %s: %s (recorded; retried if tries remain)",
+                task.id,
+                type(exc).__name__,
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
             await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable=True)
         else:
             tokens = sum(call.tokens_in + call.tokens_out for call in result.calls)

@@ -29,7 +29,7 @@ from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import AgentError, RunStateError
 from ideamine.llm.registry import Providers
 from ideamine.runtime.actions import apply_action
-from ideamine.runtime.context import BlobCache, task_values
+from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.executor import TaskExecutor
 from ideamine.runtime.identity import process_owner
 from ideamine.stores.base import Store
@@ -124,7 +124,6 @@ class Runner:
             run.id,
             owner=self.owner,
             now=self._clock.now(),
-            lease_seconds=self._lease_seconds(),
             limit=free,
         )
         for item in claimed:
@@ -153,9 +152,6 @@ class Runner:
             hint="this is a bug in IdeaMine; `ideamine events RUN` shows the ledger so far",
         )
 
-    def _lease_seconds(self) -> float:
-        return min(self._executor.lease_seconds(spec.name) for spec in self.pipeline.phases)
-
     async def _snapshot(
         self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
     ) -> RunSnapshot:
@@ -168,7 +164,7 @@ class Runner:
                 for t in tasks
                 if t.phase == name and t.attempt == record.attempt
             )
-            done = await self._loop_done(run, name, record.attempt, own, tasks)
+            done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
                 attempt=record.attempt, status=record.status, tasks=own, loop_done=done
             )
@@ -180,7 +176,6 @@ class Runner:
         phase: str,
         attempt: int,
         own: Sequence[TaskState],
-        tasks: Sequence[TaskRecord],
     ) -> bool:
         """Evaluate an iterative phase's ``until`` after its latest finished iteration."""
         spec = self.pipeline.phase(phase)
@@ -191,13 +186,9 @@ class Runner:
             return False
         cache_key = (phase, attempt, current)
         if cache_key not in self._loop_checks:
-            last = next(
-                t
-                for t in tasks
-                if t.phase == phase and t.attempt == attempt and t.iteration == current
+            values = await loop_values(
+                self.store, self._blobs, self.pipeline, run, phase, attempt, current
             )
-            values, _ = await task_values(self.store, self._blobs, self.pipeline, run, last)
-            values = {**values, "iteration": current}
             try:
                 self._loop_checks[cache_key] = evaluate_condition(
                     spec.loop.until, values, where=f"phases/{phase}.yaml loop.until"

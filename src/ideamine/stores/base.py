@@ -42,6 +42,11 @@ class Store(Protocol):
         """Release connections. The store is unusable afterwards."""
         ...
 
+    async def wait_for_work(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for another process to signal new work (PostgreSQL
+        ``NOTIFY``); True if signalled, False on time-out (SQLite always times out)."""
+        ...
+
     async def create_run(self, run: NewRun) -> RunRecord:
         """Insert a run in status ``created`` with its ``run.created`` event."""
         ...
@@ -115,10 +120,18 @@ class Store(Protocol):
         ...
 
     async def claim_tasks(
-        self, run_id: str, *, owner: str, lease_seconds: float, now: float, limit: int
+        self,
+        run_id: str | None,
+        *,
+        owner: str,
+        now: float,
+        limit: int,
+        lease_seconds: float | None = None,
     ) -> list[ClaimedTask]:
-        """Atomically claim up to ``limit`` pending tasks of the run whose ``not_before`` has
-        passed, each with a fresh lease token and its ``task.started`` event."""
+        """Atomically claim up to ``limit`` pending tasks whose ``not_before`` has passed, of
+        run ``run_id`` or (``None``) of any running run, each with a fresh lease token
+        (lasting the task's own ``lease_seconds`` unless overridden) and a ``task.started``
+        event. Tasks of runs that are not ``running`` (paused, cancelled) are never claimed."""
         ...
 
     async def append_event(self, run_id: str, event: EventDraft) -> None:

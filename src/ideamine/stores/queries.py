@@ -43,6 +43,15 @@ class Db(Protocol):
         """A new, strictly increasing event id (the dialect decides how)."""
         ...
 
+    def lock_run(self, run_id: str) -> None:
+        """Serialise this transaction's ledger appends with others of the same run, until
+        commit (SQLite's single writer already does; PostgreSQL takes an advisory lock)."""
+        ...
+
+    def notify(self, run_id: str) -> None:
+        """Wake workers waiting for work on ``run_id`` once this transaction commits."""
+        ...
+
 
 def _load(text: str, where: str) -> Any:
     try:
@@ -56,6 +65,8 @@ def _load(text: str, where: str) -> Any:
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
     """Append one event to the run's chain."""
+    db.lock_run(run_id)
+    db.notify(run_id)
     rows = db.query("SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,))
     prev = rows[0][0] if rows else GENESIS
     event_id = db.next_event_id()
@@ -291,7 +302,7 @@ def insert_tasks(
     for task in tasks:
         db.query(
             "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
-            "status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, created_at, lease_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 task.id,
                 run_id,
@@ -303,6 +314,7 @@ def insert_tasks(
                 canonical_json(task.input),
                 TaskStatus.PENDING.value,
                 at,
+                task.lease_seconds,
             ),
         )
 
@@ -318,6 +330,27 @@ def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
 def select_task(db: Db, task_id: str) -> TaskRecord | None:
     rows = db.query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
     return _task(rows[0]) if rows else None
+
+
+def claimable(
+    db: Db, run_id: str | None, now: float, limit: int, lock: str
+) -> list[tuple[str, float]]:
+    """Pending tasks whose time has come, of one run or of every running run, oldest first,
+    with their lease durations."""
+    scope = "t.run_id = ?" if run_id else "r.status = ?"
+    rows = db.query(
+        "SELECT t.id, t.lease_seconds FROM tasks t JOIN runs r ON r.id = t.run_id "
+        f"WHERE {scope} AND r.status = ? AND t.status = ? AND t.not_before <= ? "
+        f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
+        (
+            run_id or RunStatus.RUNNING.value,
+            RunStatus.RUNNING.value,
+            TaskStatus.PENDING.value,
+            now,
+            limit,
+        ),
+    )
+    return [(str(row[0]), float(row[1])) for row in rows]
 
 
 def lease_token_of(db: Db, task_id: str) -> str | None:

@@ -95,6 +95,7 @@ class NewTask:
     agent: str
     iteration: int
     input: Mapping[str, object] = field(default_factory=dict)
+    lease_seconds: float = 180.0  # how long a claim holds without a heartbeat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,6 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from ideamine.clock import Clock, SystemClock
-from ideamine.engine.states import TaskStatus
 from ideamine.errors import (
     SchemaTooNewError,
     StoreCorruptError,
@@ -27,7 +26,7 @@ from ideamine.errors import (
 from ideamine.stores import queries as q
 from ideamine.stores.sqlstore import SqlStore
 
-__all__ = ["SqliteStore", "migrations"]
+__all__ = ["SqliteStore", "migrations", "split_statements"]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -52,6 +51,12 @@ class _Db:
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
 
+    def lock_run(self, run_id: str) -> None:
+        """BEGIN IMMEDIATE already holds SQLite's one write lock."""
+
+    def notify(self, run_id: str) -> None:
+        """No wake-ups on SQLite: workers poll."""
+
     def next_event_id(self) -> int:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE).
         row = self._connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()
@@ -60,6 +65,9 @@ class _Db:
 
 class SqliteStore(SqlStore):
     """``Store`` on a SQLite file."""
+
+    # BEGIN IMMEDIATE already serialises claimers, so a plain SELECT is race-free.
+    claim_lock = ""
 
     def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
         super().__init__(clock or SystemClock())
@@ -184,15 +192,6 @@ class SqliteStore(SqlStore):
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
         return await asyncio.to_thread(self._run, work)
 
-    def _claimable(self, db: q.Db, run_id: str, now: float, limit: int) -> list[str]:
-        # BEGIN IMMEDIATE already serialises claimers, so a plain SELECT is race-free here.
-        rows = db.query(
-            "SELECT id FROM tasks WHERE run_id = ? AND status = ? AND "
-            "not_before <= ? ORDER BY created_at, phase, key LIMIT ?",
-            (run_id, TaskStatus.PENDING.value, now, limit),
-        )
-        return [str(row[0]) for row in rows]
-
     # -- lifecycle ------------------------------------------------------------------------
 
     async def migrate(self) -> int:
@@ -206,6 +205,11 @@ class SqliteStore(SqlStore):
             except sqlite3.Error as exc:
                 _rollback(connection)
                 raise self._translate(exc) from exc
+
+    async def wait_for_work(self, seconds: float) -> bool:
+        """SQLite has no notifications: sleep, and let the caller poll."""
+        await asyncio.sleep(seconds)
+        return False
 
     async def close(self) -> None:
         with self._lock:
@@ -258,7 +262,7 @@ def _apply_migrations(connection: sqlite3.Connection) -> int:
         )
     for version, sql in known:
         if version > current:
-            for statement in _statements(sql):
+            for statement in split_statements(sql):
                 connection.execute(statement)
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     connection.execute("COMMIT")
@@ -275,7 +279,7 @@ def _version(connection: sqlite3.Connection) -> int:
     return int(row[0])
 
 
-def _statements(sql: str) -> list[str]:
+def split_statements(sql: str) -> list[str]:
     """Split a migration into statements (they hold no semicolons inside literals)."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

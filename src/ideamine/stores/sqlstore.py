@@ -48,9 +48,7 @@ class SqlStore(ABC):
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
         """Run ``work`` in one transaction, translating driver errors into ``StoreError``."""
 
-    @abstractmethod
-    def _claimable(self, db: q.Db, run_id: str, now: float, limit: int) -> list[str]:
-        """Ids of up to ``limit`` pending tasks of the run that this transaction may claim."""
+    claim_lock: str = ""  # appended to the claim query: " FOR UPDATE SKIP LOCKED" on PG
 
     def _now(self) -> str:
         return iso(self._clock.now())
@@ -237,21 +235,26 @@ class SqlStore(ABC):
         await self._transaction(work)
 
     async def claim_tasks(
-        self, run_id: str, *, owner: str, lease_seconds: float, now: float, limit: int
+        self,
+        run_id: str | None,
+        *,
+        owner: str,
+        now: float,
+        limit: int,
+        lease_seconds: float | None = None,
     ) -> list[ClaimedTask]:
         def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
             claimed = []
-            for task_id in self._claimable(db, run_id, now, limit):
+            for task_id, own_lease in q.claimable(db, run_id, now, limit, self.claim_lock):
                 token = uuid.uuid4().hex
-                q.lease_task(
-                    db, task_id, owner=owner, token=token, expires_at=now + lease_seconds, at=at
-                )
+                lease = own_lease if lease_seconds is None else lease_seconds
+                q.lease_task(db, task_id, owner=owner, token=token, expires_at=now + lease, at=at)
                 task = q.select_task(db, task_id)
                 assert task is not None
                 q.append_event(
                     db,
-                    run_id,
+                    task.run_id,
                     EventDraft(
                         type="task.started",
                         phase=task.phase,

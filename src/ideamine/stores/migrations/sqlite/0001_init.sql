@@ -10,6 +10,8 @@ CREATE TABLE runs (
     manifest        TEXT NOT NULL,              -- JSON: config file -> SHA-256
     manifest_hash   TEXT NOT NULL,
     driver          TEXT,                       -- host:pid of the process driving the run
+    advance_owner   TEXT,                       -- who may plan and apply the run's next step
+    advance_expires_at REAL,                    -- ... until then (a lease, so a dead one lapses)
     error           TEXT,
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL
@@ -47,6 +49,10 @@ CREATE TABLE tasks (
     lease_token     TEXT,
     lease_expires_at REAL,
     not_before      REAL NOT NULL DEFAULT 0,
+    lease_seconds   REAL NOT NULL DEFAULT 180,  -- heartbeat interval x missed beats
+    stalls          INTEGER NOT NULL DEFAULT 0, -- leases that expired (missed heartbeats)
+    batch_scale     REAL NOT NULL DEFAULT 1,    -- the unsticker's smaller-batch factor
+    timeout_scale   REAL NOT NULL DEFAULT 1,    -- the unsticker's longer-timeout factor
     checkpoint      TEXT,                       -- JSON saved by ctx.checkpoint()
     error           TEXT,
     created_at      TEXT NOT NULL,
@@ -116,3 +122,30 @@ CREATE TABLE events (
     hash            TEXT NOT NULL
 );
 CREATE INDEX events_run ON events (run_id, id);
+
+CREATE TABLE phase_metrics (
+    run_id          TEXT NOT NULL REFERENCES runs (id),
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    status          TEXT NOT NULL,              -- passed | failed
+    duration_ms     REAL NOT NULL,
+    tokens          INTEGER NOT NULL,
+    cost_usd        REAL NOT NULL,
+    tasks           INTEGER NOT NULL,
+    retries         INTEGER NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    PRIMARY KEY (run_id, phase, attempt)
+);
+
+CREATE TABLE gate_evaluations (
+    id              TEXT PRIMARY KEY,
+    run_id          TEXT NOT NULL REFERENCES runs (id),
+    phase           TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    passed          INTEGER NOT NULL,           -- 0 or 1
+    score           REAL NOT NULL,
+    threshold       REAL NOT NULL,
+    result          TEXT NOT NULL,              -- JSON GateResult
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX gate_evaluations_run ON gate_evaluations (run_id, phase, attempt);

@@ -1,0 +1,216 @@
+"""The PostgreSQL store: the same SQL as SQLite, a connection pool, and the three things that
+differ: claiming with ``FOR UPDATE SKIP LOCKED``, a per-run advisory lock around ledger
+appends, and wake-ups with ``LISTEN``/``NOTIFY``.
+
+Connection failures (a restarted server, terminated backends, a cut network) are retried with
+backoff for ``retry_seconds`` before the store reports itself unavailable; a transaction is
+always retried whole, never resumed half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ideamine.clock import Clock, SystemClock
+from ideamine.errors import (
+    SchemaTooNewError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ideamine.stores import queries as q
+from ideamine.stores.sqlite import migrations, split_statements
+from ideamine.stores.sqlstore import SqlStore
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CHANNEL = "ideamine_work"
+MIGRATION_LOCK = 7_311_947  # an arbitrary, fixed advisory lock key for migrations
+
+
+class _Db:
+    """``queries.Db`` over a psycopg connection inside an open transaction."""
+
+    def __init__(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
+        self._connection = connection
+        self._notified: set[str] = set()
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
+        cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def next_event_id(self) -> int:
+        row = self._connection.execute("SELECT nextval('events_id_seq')").fetchone()
+        assert row is not None
+        return int(str(row[0]))
+
+    def lock_run(self, run_id: str) -> None:
+        # Held until commit: appends to one run's chain happen one transaction at a time.
+        self._connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+
+    def notify(self, run_id: str) -> None:
+        if run_id not in self._notified:
+            self._notified.add(run_id)
+            self._connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
+
+
+class PostgresStore(SqlStore):
+    """``Store`` on a PostgreSQL database."""
+
+    claim_lock = " FOR UPDATE OF t SKIP LOCKED"
+
+    def __init__(
+        self,
+        url: str,
+        clock: Clock | None = None,
+        *,
+        pool_size: int = 8,
+        retry_seconds: float = 60.0,
+    ) -> None:
+        super().__init__(clock or SystemClock())
+        self.url = url
+        self.retry_seconds = retry_seconds
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": False},
+            name="ideamine",
+        )
+        self._listener: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.url)!r})"
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _run(self, work: Callable[[q.Db], T]) -> T:
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                self._open()
+                with self._pool.connection(timeout=10) as connection:
+                    return work(_Db(connection))
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailableError(
+                        f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
+                        hint="check that the server runs and accepts connections, then retry",
+                    ) from exc
+                log.warning(
+                    "PostgreSQL unavailable (%s); retrying in %.1f s", _first_line(exc), delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except psycopg.Error as exc:
+                raise _translate(exc) from exc
+
+    def _open(self) -> None:
+        if self._pool.closed:
+            self._pool.open(wait=False)
+
+    async def _transaction(self, work: Callable[[q.Db], T]) -> T:
+        return await asyncio.to_thread(self._run, work)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def migrate(self) -> int:
+        return await self._transaction(_apply_migrations)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        await asyncio.to_thread(self._pool.close)
+
+    async def wait_for_work(self, seconds: float) -> bool:
+        """Block until another process signals work (or ``seconds`` pass); True if signalled."""
+        return await asyncio.to_thread(self._wait, seconds)
+
+    def _wait(self, timeout: float) -> bool:
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = psycopg.connect(self.url, autocommit=True)
+                self._listener.execute(f"LISTEN {CHANNEL}")
+            return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+        except psycopg.Error as exc:
+            log.warning("LISTEN connection lost (%s); polling instead", _first_line(exc))
+            if self._listener is not None:
+                self._listener.close()
+            self._listener = None
+            time.sleep(min(timeout, 1.0))
+            return False
+
+
+def _apply_migrations(db: q.Db) -> int:
+    db.query("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+    tables = {
+        str(row[0])
+        for row in db.query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+    }
+    if tables and "schema_version" not in tables:
+        raise StoreCorruptError(
+            "the database has tables but no IdeaMine schema_version "
+            f"({', '.join(sorted(tables)[:5])})",
+            hint="point --store at an empty database; this one was left untouched",
+        )
+    db.query(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+        "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    current = int(str(db.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0]))
+    known = migrations("postgresql")
+    latest = known[-1][0] if known else 0
+    if current > latest:
+        raise SchemaTooNewError(found=current, known=latest)
+    for version, sql in known:
+        if version > current:
+            for statement in split_statements(sql):
+                db.query(statement)
+            db.query("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    return max(current, latest)
+
+
+def _translate(exc: psycopg.Error) -> StoreError:
+    text = _first_line(exc)
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return StoreError(
+            f"integrity constraint failed: {text}",
+            hint="the write conflicts with stored rows; nothing was written",
+        )
+    if isinstance(
+        exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction
+    ):
+        return StoreUnavailableError(
+            f"PostgreSQL refused the write: {text}",
+            hint="connect as a role that may write this database",
+        )
+    return StoreError(
+        f"PostgreSQL error: {text}", hint="see the server log for the statement that failed"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
