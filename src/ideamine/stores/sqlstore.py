@@ -50,6 +50,11 @@ class SqlStore(ABC):
 
     claim_lock: str = ""  # appended to the claim query: " FOR UPDATE SKIP LOCKED" on PG
 
+    async def run_in_transaction(self, work: Callable[[q.Db], T]) -> T:
+        """Run ``work`` in one transaction. For store extensions inside ``ideamine.stores``
+        (each module there keeps its own SQL); nothing outside ``stores`` may call it."""
+        return await self._transaction(work)
+
     def _now(self) -> str:
         return iso(self._clock.now())
 
