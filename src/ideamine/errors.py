@@ -12,7 +12,13 @@
     ├── IllegalTransitionError         a state machine refused a transition
     ├── AgentError                     an agent could not produce a valid output
     │   ├── TemplateRenderError        a prompt/offline template or condition failed to render
-    │   └── OutputSchemaError          an output does not validate against the agent's schema
+    │   ├── OutputSchemaError          an output does not validate against the agent's schema
+    │   ├── ProviderError              a model provider refused or failed a call (its class
+    │   │   │                          decides the retry); in ideamine.llm.failures, which
+    │   │   │                          also redacts secrets from every message
+    │   │   └── CircuitOpenError       the provider's breaker is open: no call was made
+    │   ├── ModelOutputError           the reply is not valid for the schema after one repair
+    │   └── ReplayMissError            replay found a call that is not in the call cache
     └── StoreError                     anything the store could not do (exit code 3)
         ├── StoreUnavailableError      cannot open, read-only, locked or unreachable
         ├── StoreCorruptError          the file is not a database, or a row does not decode

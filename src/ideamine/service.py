@@ -9,21 +9,25 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ideamine.agents.builtin import build_agent
+from ideamine.canonical import canonical_json
 from ideamine.config.loader import CONFIG_ENV, load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
 from ideamine.llm.registry import Providers
 from ideamine.runtime.identity import owner_alive, process_owner
+from ideamine.stores import observability
 from ideamine.stores.base import Store
+from ideamine.stores.callcache import call_cache_for
 from ideamine.stores.ledger import ChainReport, verify_chain
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import ArtifactRecord, EventRecord, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
+from ideamine.stores.sqlstore import SqlStore
 
 __all__ = [
     "DEFAULT_STORE",
@@ -33,6 +37,7 @@ __all__ = [
     "all_events",
     "check_agents",
     "check_idea",
+    "cleanup",
     "config_folder",
     "create_run",
     "export_artifacts",
@@ -165,7 +170,7 @@ async def create_run(
     project: str | None = None,
 ) -> RunRecord:
     """Pin a new run to ``pipeline``'s manifest and store it (status ``created``)."""
-    return await store.create_run(
+    record = await store.create_run(
         NewRun(
             id=uuid.uuid4().hex[:12],
             idea=check_idea(idea),
@@ -178,6 +183,10 @@ async def create_run(
             project=project,
         )
     )
+    if pipeline.model_override:
+        # Pinned now, so a worker elsewhere that claims the first task uses the same model.
+        await call_cache_for(store).pin_run_model(record.id, pipeline.model_override)
+    return record
 
 
 def config_folder(flag: Path | None) -> Path | None:
@@ -307,6 +316,42 @@ def _write_json_files(folder: Path, files: Mapping[str, object]) -> list[Path]:
             hint="choose a writable folder for --export",
         ) from exc
     return written
+
+
+async def cleanup(
+    store: Store, *, days: float, archive_dir: Path | None, metric_days: float | None
+) -> tuple[list[str], int]:
+    """Retention: archive (optionally) and delete whole finished runs older than ``days``,
+    and phase metrics older than ``metric_days``; returns the run ids and the metric count.
+
+    Raises:
+        UsageError: the store cannot do retention, or the archive folder is not writable.
+    """
+    if not isinstance(store, SqlStore):
+        raise UsageError("this store does not support retention", hint="use SQLite or PostgreSQL")
+    now = time.time()
+    doomed = await observability.old_finished_runs(store, days=days, now=now)
+    if archive_dir is not None:
+        for run_id in doomed:
+            lines = [canonical_json(asdict(e)) for e in await all_events(store, run_id)]
+            await asyncio.to_thread(
+                _write_text, archive_dir / f"{run_id}.events.jsonl", "\n".join(lines) + "\n"
+            )
+    await observability.delete_runs(store, doomed)
+    metrics = 0
+    if metric_days is not None:
+        metrics = await observability.cleanup_old_phase_metrics(store, days=metric_days, now=now)
+    return doomed, metrics
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {path}: {exc.strerror}", hint="choose a writable folder for --archive"
+        ) from exc
 
 
 async def all_events(store: Store, run_id: str) -> list[EventRecord]:

@@ -48,3 +48,24 @@ async def flaky(ctx: AgentContext) -> dict[str, object]:
 def wrong_shape(ctx: AgentContext) -> dict[str, object]:
     """Returns an output that breaks the test output schema (no ``value``)."""
     return {"unexpected": ctx.key}
+
+
+async def checkpointing(ctx: AgentContext) -> dict[str, object]:
+    """Saves a checkpoint, then works for $IDEAMINE_TEST_HOLD seconds (long enough to be
+    killed); a later try that finds the checkpoint finishes at once from it."""
+    if ctx.resumed_from is not None:
+        _log(ctx, "resumed")
+        return {"value": {ctx.key: {"resumed_from": ctx.resumed_from}}}
+    _log(ctx, "start")
+    await ctx.checkpoint({"step": 1, "key": ctx.key})
+    await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_HOLD", "30")))
+    _log(ctx, "end")
+    return {"value": {ctx.key: "finished without resuming"}}
+
+
+async def batchy(ctx: AgentContext) -> dict[str, object]:
+    """Works for $IDEAMINE_TEST_HOLD times batch_scale seconds: a smaller batch finishes sooner."""
+    _log(ctx, f"start batch_scale={ctx.batch_scale}")
+    await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_HOLD", "30")) * ctx.batch_scale)
+    _log(ctx, "end")
+    return {"value": {ctx.key: {"batch_scale": ctx.batch_scale}}}

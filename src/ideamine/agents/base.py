@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ideamine.config.model import AgentSpec
-from ideamine.stores.records import ModelCallRecord
+from ideamine.stores.base import Store
+from ideamine.stores.records import EventDraft, ModelCallRecord
 
 __all__ = ["Agent", "AgentContext", "AgentResult"]
 
@@ -37,6 +38,13 @@ class AgentContext:
     spec: AgentSpec
     values: Mapping[str, object]
     resumed_from: object | None = None
+    batch_scale: float = 1.0  # < 1 after a stall: process smaller batches per call
+    model_shift: int = 0  # > 0 after a stall: start that far down the model fallback chain
+    task_id: str = ""
+    # the run's store, for the model call cache and in-task ledger events (``note``)
+    store: Store | None = field(default=None, repr=False)
+    # model calls made so far, failed ones included: recorded even if the task fails
+    calls: list[ModelCallRecord] = field(default_factory=list, repr=False)
     _save: Callable[[object], Awaitable[None]] | None = field(default=None, repr=False)
     _beat: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     _emit: Callable[[Mapping[str, object]], Awaitable[None]] | None = field(
@@ -53,6 +61,24 @@ class AgentContext:
         """Renew the task's lease now (long agents call this between steps)."""
         if self._beat is not None:
             await self._beat()
+
+    def record_call(self, call: ModelCallRecord) -> None:
+        """Keep a model call for the task's record (success or failure alike)."""
+        self.calls.append(call)
+
+    async def note(self, event_type: str, payload: Mapping[str, object]) -> None:
+        """Append a ledger event about this task that changes no state (e.g. ``task.retry``
+        with strategy ``fallback-model`` when the agent moves down its model chain)."""
+        if self.store is not None:
+            await self.store.append_event(
+                self.run_id,
+                EventDraft(
+                    type=event_type,
+                    phase=self.phase,
+                    task_id=self.task_id or None,
+                    payload={"key": self.key, "agent": self.spec.name, **payload},
+                ),
+            )
 
     async def emit(self, payload: Mapping[str, object]) -> None:
         """Report progress as a ``phase.progress`` event."""

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.render import render_prompt
-from ideamine.canonical import canonical_json, sha256_hex
+from ideamine.canonical import canonical_json
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
-from ideamine.llm.base import ModelRequest, cost_usd
-from ideamine.llm.registry import Providers
-from ideamine.stores.records import ModelCallRecord
+from ideamine.llm.base import ModelRequest, parse_json_reply
+from ideamine.llm.cache import CallCache
+from ideamine.llm.failures import ModelOutputError, ProviderError, ReplayMissError
+from ideamine.llm.registry import Providers, split_reference
+from ideamine.stores.callcache import call_cache_for
 
-__all__ = ["CallableAgent", "ModelAgent", "build_agent", "validate_output"]
+__all__ = ["CallableAgent", "ModelAgent", "build_agent", "repair_prompt", "validate_output"]
+
+REPAIR_REPLY_CHARS = 4000
 
 
 def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> None:
@@ -37,20 +41,81 @@ def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> No
 
 
 class ModelAgent:
-    """Renders its prompt, asks its model, and validates the JSON it gets back."""
+    """Renders its prompt and asks the models of its fallback chain, first to last, for JSON
+    that validates against its schema.
+
+    Each call passes the call cache first (invariant 6). An invalid reply gets one repair call
+    that carries the validation error; if that fails too the task fails with
+    ``ModelOutputError``. A provider failure that survives the retry policy (or an open
+    circuit breaker) moves to the next model with a ``task.retry`` event (strategy
+    ``fallback-model``). Nothing is ever made up when every model fails: the task fails.
+    """
 
     def __init__(self, spec: AgentSpec, pipeline: PipelineSpec, providers: Providers) -> None:
         self.spec = spec
-        self._reference = pipeline.model_for(spec)
-        self._price = pipeline.pricing.get(self._reference)
-        self._provider, self._model = providers.resolve(self._reference)
+        self._pipeline = pipeline
+        self._providers = providers
+        self._chain = pipeline.models_for(spec)
+        problems = [self._key_problem(reference) for reference in self._chain]
+        if not providers.replay and all(problems):
+            raise UsageError(
+                f"agent {spec.name}: no model it may use can be called "
+                f"({', '.join(self._chain)}): {problems[0]}",
+                hint="set the API key variable, or run on the offline model with "
+                "--model offline:template",
+            )
+
+    @property
+    def chain_length(self) -> int:
+        """How many models the agent's fallback chain holds."""
+        return len(self._chain)
+
+    def _key_problem(self, reference: str) -> str | None:
+        name, _ = split_reference(reference)
+        return self._providers.key_problem(reference, self._pipeline.provider(name))
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         assert self.spec.prompt is not None  # guaranteed by config validation
         prompt = render_prompt(self.spec.prompt, ctx.values, agent=self.spec.name)
+        cache = call_cache_for(ctx.store, self._providers.memory)
+        chain = await self._chain_for(ctx.run_id, cache)
+        failure: AgentError | None = None
+        for index in range(min(max(ctx.model_shift, 0), len(chain) - 1), len(chain)):
+            if failure is not None:
+                await ctx.note(
+                    "task.retry",
+                    {
+                        "strategy": "fallback-model",
+                        "from": chain[index - 1],
+                        "to": chain[index],
+                        "error": str(failure),
+                    },
+                )
+            try:
+                output = await self._answer(ctx, chain[index], prompt, cache)
+            except (ProviderError, ReplayMissError) as exc:
+                failure = exc
+                continue
+            return AgentResult(output=output, calls=tuple(ctx.calls))
+        assert failure is not None
+        raise failure
+
+    async def _chain_for(self, run_id: str, cache: CallCache) -> tuple[str, ...]:
+        """The chain for this run: a ``--model`` override is pinned to the run on first use,
+        so resume and replay keep using it."""
+        override = self._pipeline.model_override
+        if override:
+            return (await cache.pin_run_model(run_id, override),)
+        pinned = await cache.run_model(run_id)
+        return (pinned,) if pinned else self._chain
+
+    async def _answer(
+        self, ctx: AgentContext, reference: str, prompt: str, cache: CallCache
+    ) -> object:
+        caller = self._providers.caller(reference, self._pipeline, cache)
         request = ModelRequest(
             agent=self.spec.name,
-            model=self._model,
+            model=split_reference(reference)[1],
             prompt=prompt,
             schema=self.spec.output_schema,
             temperature=self.spec.temperature,
@@ -59,22 +124,48 @@ class ModelAgent:
             offline_template=self.spec.offline,
             context=ctx.values,
         )
-        started = time.perf_counter()
-        response = await self._provider.complete(request)
-        latency = (time.perf_counter() - started) * 1000
-        call = ModelCallRecord(
-            provider=self._provider.name,
-            model=self._model,
-            prompt_hash=sha256_hex(prompt),
-            params={"temperature": self.spec.temperature, "max_tokens": self.spec.max_tokens},
-            tokens_in=response.tokens_in,
-            tokens_out=response.tokens_out,
-            cost_usd=cost_usd(self._price, response.tokens_in, response.tokens_out),
-            latency_ms=round(latency, 3),
-            outcome="ok",
+
+        async def progress(chars: int) -> None:
+            await ctx.heartbeat()
+            await ctx.emit({"model": reference, "streamed_chars": chars})
+
+        text = await caller.call(request, record=ctx.record_call, progress=progress)
+        if caller.provider.name == "offline":  # a template cannot repair itself
+            output = parse_json_reply(text)
+            validate_output(self.spec.name, self.spec.output_schema, output)
+            return output
+        output, problem = self._check(text)
+        if not problem:
+            return output
+        repair = replace(request, prompt=repair_prompt(prompt, text, problem))
+        text = await caller.call(
+            repair, record=ctx.record_call, purpose="repair", progress=progress
         )
-        validate_output(self.spec.name, self.spec.output_schema, response.output)
-        return AgentResult(output=response.output, calls=(call,))
+        output, problem = self._check(text)
+        if problem:
+            raise ModelOutputError(self.spec.name, model=reference, detail=problem)
+        return output
+
+    def _check(self, text: str) -> tuple[object, str]:
+        """The reply's JSON value and ``""``, or ``None`` and what is wrong with it."""
+        try:
+            output = parse_json_reply(text)
+            validate_output(self.spec.name, self.spec.output_schema, output)
+        except ValueError as exc:
+            return None, str(exc)
+        except OutputSchemaError as exc:
+            return None, exc.detail
+        return output, ""
+
+
+def repair_prompt(prompt: str, reply: str, problem: str) -> str:
+    """The prompt of the one repair call: the original, the bad reply, and what is wrong."""
+    shown = reply if len(reply) <= REPAIR_REPLY_CHARS else reply[:REPAIR_REPLY_CHARS] + " …"
+    return (
+        f"{prompt}\n\nYour previous reply was rejected.\nReply:\n{shown}\n\n"
+        f"Validation error: {problem}\n\nReply again with one JSON object that fixes "
+        "this and matches the schema, and nothing else."
+    )
 
 
 class CallableAgent:

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ideamine import service
+from ideamine.cli import ops
 from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
 from ideamine.cli.progress import watch
 from ideamine.cli.views import artifact_view, event_view, run_summary, run_view
@@ -68,6 +69,10 @@ def main() -> None:
         format="ideamine: %(levelname)s: %(message)s",
     )
     cli()
+
+
+for _command in (ops.worker, ops.pause, ops.cancel, ops.retry_phase, ops.db):
+    cli.add_command(_command)
 
 
 async def _finish_drive(
@@ -144,6 +149,14 @@ async def _summary(store: Store, run_id: str, quiet: bool) -> None:
     help="Constraint: a preferred technology (repeatable).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Only submit the run and print its id; `ideamine worker` processes carry it out.",
+)
+@click.option(
+    "--model", envvar="IDEAMINE_MODEL", metavar="PROVIDER:MODEL", help="Every agent on this model."
+)
 @runs_async
 async def run(
     idea: str | None,
@@ -157,8 +170,10 @@ async def run(
     compliance: tuple[str, ...],
     tech_preferences: tuple[str, ...],
     quiet: bool,
+    detach: bool,
+    model: str | None,
 ) -> None:
-    """Run the pipeline on IDEA (or --file) to completion."""
+    """Run the pipeline on IDEA (or --file) to completion (or submit it with --detach)."""
     if (idea is None) == (idea_file is None):
         raise UsageError(
             "give the idea as an argument or with --file, not both or neither",
@@ -167,7 +182,7 @@ async def run(
     text = service.read_idea_file(idea_file) if idea_file else str(idea)
     text = service.check_idea(text)
     config_dir = service.config_folder(config_dir)
-    pipeline = load_pipeline(config_dir)
+    pipeline = load_pipeline(config_dir).with_model(model)
     service.check_agents(pipeline)
     store = await service.open_store(store_ref)
     try:
@@ -190,6 +205,9 @@ async def run(
             config_dir=config_dir,
             project=project,
         )
+        if detach:
+            click.echo(record.id)
+            return
         if not quiet:
             model = pipeline.default_model
             note = (
@@ -213,11 +231,17 @@ async def run(
     "--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY, show_default=True
 )
 @click.option("--quiet", "-q", is_flag=True)
+@click.option("--detach", is_flag=True, help="Only reopen the run; workers carry it out.")
 @runs_async
 async def resume(
-    run_id: str, store_ref: str | None, migrate: bool, concurrency: int, quiet: bool
+    run_id: str,
+    store_ref: str | None,
+    migrate: bool,
+    concurrency: int,
+    quiet: bool,
+    detach: bool,
 ) -> None:
-    """Resume RUN_ID after a crash or failure; finished tasks are not run again."""
+    """Resume RUN_ID after a crash, a failure or a pause; finished tasks are not run again."""
     store = await service.open_store(store_ref, create=False)
     try:
         prepared = await service.prepare_resume(store, run_id, migrate=migrate)
@@ -226,6 +250,8 @@ async def resume(
                 f"resuming run [bold]{run_id}[/]: {prepared.reclaimed} task(s) reclaimed "
                 "from a dead process or reopened after a failure"
             )
+        if detach:
+            return
         runner = Runner(store, prepared.pipeline, concurrency=concurrency)
         await _finish_drive(store, prepared.pipeline, runner, run_id, quiet)
     finally:
@@ -504,3 +530,13 @@ async def config_check(config_dir: Path | None) -> None:
         f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
         f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}"
     )
+
+
+from ideamine.cli.dossier import dossier  # noqa: E402
+
+cli.add_command(dossier)
+
+
+from ideamine.cli.models import replay  # noqa: E402
+
+cli.add_command(replay)

@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ideamine.config.files import AgentFile, CustomAggregation, PhaseFile, PipelineFile
+from ideamine.config.files import (
+    AgentFile,
+    BackoffEntry,
+    CustomAggregation,
+    PhaseFile,
+    PipelineFile,
+    ProviderEntry,
+)
 from ideamine.config.model import (
     AgentSpec,
     Aggregation,
     AggregationKind,
     ArtifactSpec,
+    BackoffSpec,
     Budgets,
     FanOut,
     FanOutKind,
@@ -21,11 +29,12 @@ from ideamine.config.model import (
     PhaseSpec,
     PipelineSpec,
     Price,
+    ProviderSpec,
     QavSpec,
     RetrySpec,
 )
 
-__all__ = ["artifact_types", "pipeline_spec"]
+__all__ = ["artifact_types", "model_chain", "pipeline_spec"]
 
 
 def artifact_types(agent: AgentFile) -> tuple[str, ...]:
@@ -44,11 +53,17 @@ def pipeline_spec(
     files: Mapping[str, str],
 ) -> PipelineSpec:
     """Freeze a validated configuration."""
-    agent_specs = {name: _agent(agent) for name, agent in agents.items()}
+    phase_models = {name: phase.model for name, phase in phases.items()}
+    agent_specs = {
+        name: _agent(agent, phase_models.get(agent.phase)) for name, agent in agents.items()
+    }
+    default_models = model_chain(pipeline.default_model)
     return PipelineSpec(
         name=pipeline.name,
         version=pipeline.version,
-        default_model=pipeline.default_model,
+        default_model=default_models[0],
+        default_models=default_models,
+        providers={name: _provider(name, entry) for name, entry in pipeline.providers.items()},
         phases=tuple(_phase(phases[name], agent_specs, schemas) for name in pipeline.phases),
         agents=agent_specs,
         pricing={
@@ -61,7 +76,34 @@ def pipeline_spec(
     )
 
 
-def _agent(agent: AgentFile) -> AgentSpec:
+def model_chain(choice: str | list[str] | None) -> tuple[str, ...]:
+    """A ``model`` value (one reference or a list) as a fallback chain; empty for none."""
+    if choice is None:
+        return ()
+    return (choice,) if isinstance(choice, str) else tuple(dict.fromkeys(choice))
+
+
+def _backoff(entry: BackoffEntry | None) -> BackoffSpec | None:
+    return None if entry is None else BackoffSpec(**entry.model_dump())
+
+
+def _provider(name: str, entry: ProviderEntry) -> ProviderSpec:
+    return ProviderSpec(
+        name=name,
+        base_url=entry.base_url,
+        api_key_env=entry.api_key_env,
+        structured_output=entry.structured_output,
+        stream_min_tokens=entry.stream_min_tokens,
+        request_timeout_seconds=entry.request_timeout_seconds,
+        transient=_backoff(entry.transient),
+        rate_limit=_backoff(entry.rate_limit),
+        breaker_failures=entry.breaker.failure_threshold,
+        breaker_reset_seconds=entry.breaker.reset_seconds,
+    )
+
+
+def _agent(agent: AgentFile, phase_model: str | list[str] | None = None) -> AgentSpec:
+    models = model_chain(agent.model) or model_chain(phase_model)
     return AgentSpec(
         name=agent.name,
         phase=agent.phase,
@@ -71,7 +113,8 @@ def _agent(agent: AgentFile) -> AgentSpec:
         prompt=agent.prompt,
         offline=agent.offline,
         callable=agent.callable,
-        model=agent.model,
+        model=models[0] if models else None,
+        models=models,
         temperature=agent.temperature,
         max_tokens=agent.max_tokens,
         timeout_seconds=agent.timeout_seconds,

@@ -6,11 +6,39 @@ converts the result into the frozen values of ``ideamine.config.model``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-__all__ = ["AgentFile", "PhaseFile", "PipelineFile"]
+__all__ = ["AgentFile", "PhaseFile", "PipelineFile", "ProviderEntry"]
+
+MODEL_PATTERN = r"^[a-z][a-z0-9_-]*:.+$"
+MAX_CHAIN = 8
+
+
+def _check_models(value: str | list[str]) -> str | list[str]:
+    """One ``provider:model`` or a non-empty fallback chain of them (one error, not one per
+    union member, so the loader reports it once)."""
+    chain = [value] if isinstance(value, str) else value
+    if not 1 <= len(chain) <= MAX_CHAIN:
+        raise PydanticCustomError(
+            "chain_length", "a fallback chain holds 1 to {most} models", {"most": MAX_CHAIN}
+        )
+    for index, reference in enumerate(chain):
+        if not re.match(MODEL_PATTERN, reference):
+            where = "" if isinstance(value, str) else f" (entry {index}: {reference!r})"
+            raise PydanticCustomError(
+                "string_pattern_mismatch",
+                "String should match pattern '{pattern}'{where}",
+                {"pattern": MODEL_PATTERN, "where": where},
+            )
+    return value
+
+
+# One ``provider:model`` or a fallback chain of them, tried in order.
+ModelChoice = Annotated[str | list[str], AfterValidator(_check_models)]
 
 
 class _Strict(BaseModel):
@@ -22,12 +50,38 @@ class PriceEntry(_Strict):
     output_per_mtok: float = Field(ge=0)
 
 
+class BackoffEntry(_Strict):
+    max_attempts: int = Field(ge=1, le=100)
+    base_delay_ms: int = Field(ge=0)
+    max_delay_ms: int = Field(ge=0)
+
+
+class BreakerEntry(_Strict):
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    reset_seconds: float = Field(default=30.0, gt=0)
+
+
+class ProviderEntry(_Strict):
+    """Connection and resilience settings of one provider (never a secret: only the name of
+    the environment variable that holds the key)."""
+
+    base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    structured_output: Literal["json_schema", "json_object", "tool", "prompt"] | None = None
+    stream_min_tokens: int = Field(default=1000, ge=0)
+    request_timeout_seconds: float | None = Field(default=None, gt=0)
+    transient: BackoffEntry | None = None
+    rate_limit: BackoffEntry | None = None
+    breaker: BreakerEntry = BreakerEntry()
+
+
 class PipelineFile(_Strict):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     phases: list[str] = Field(min_length=1)
-    default_model: str = Field(pattern=r"^[a-z][a-z0-9_-]*:.+$")
+    default_model: ModelChoice
     pricing: dict[str, PriceEntry] = Field(default_factory=dict)
+    providers: dict[Literal["openai", "anthropic"], ProviderEntry] = Field(default_factory=dict)
 
 
 class BudgetsEntry(_Strict):
@@ -102,6 +156,7 @@ class PhaseFile(_Strict):
     retries: RetriesEntry
     heartbeat: HeartbeatEntry = HeartbeatEntry()
     loop: LoopEntry | None = None
+    model: ModelChoice | None = None  # for this phase's agents that name none
 
 
 class AgentFile(_Strict):
@@ -113,7 +168,7 @@ class AgentFile(_Strict):
     prompt: str | None = None
     offline: str | None = None
     callable: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    model: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_-]*:.+$")
+    model: ModelChoice | None = None
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=4000, ge=1)
     timeout_seconds: float = Field(default=300.0, gt=0)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -15,6 +15,7 @@ __all__ = [
     "Aggregation",
     "AggregationKind",
     "ArtifactSpec",
+    "BackoffSpec",
     "Budgets",
     "FanOut",
     "FanOutKind",
@@ -25,6 +26,7 @@ __all__ = [
     "PhaseSpec",
     "PipelineSpec",
     "Price",
+    "ProviderSpec",
     "QavSpec",
     "RetrySpec",
 ]
@@ -155,7 +157,8 @@ class AgentSpec:
     prompt: str | None = None
     offline: str | None = None
     callable: str | None = None
-    model: str | None = None
+    model: str | None = None  # the first of ``models``
+    models: tuple[str, ...] = ()  # the agent's (or its phase's) fallback chain, in order
     temperature: float = 0.2
     max_tokens: int = 4000
     timeout_seconds: float = 300.0
@@ -172,6 +175,31 @@ class Price:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BackoffSpec:
+    """Tries and delays for one class of provider error (see ``ideamine.llm.policy``)."""
+
+    max_attempts: int
+    base_delay_ms: int
+    max_delay_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderSpec:
+    """How to reach one model provider; ``api_key_env`` names a variable, never a key."""
+
+    name: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    structured_output: str | None = None  # json_schema, json_object, tool, prompt
+    stream_min_tokens: int = 1000  # stream when a call may produce this many tokens or more
+    request_timeout_seconds: float | None = None
+    transient: BackoffSpec | None = None  # None: SPEC §5's defaults
+    rate_limit: BackoffSpec | None = None
+    breaker_failures: int = 5
+    breaker_reset_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineSpec:
     """The whole validated configuration a run is pinned to."""
 
@@ -184,6 +212,9 @@ class PipelineSpec:
     manifest: Mapping[str, str]  # config file (relative path) → SHA-256 of its parsed content
     manifest_hash: str
     files: Mapping[str, str] = field(default_factory=dict)  # relative path → text (pinned)
+    default_models: tuple[str, ...] = ()  # the default fallback chain (first = default_model)
+    providers: Mapping[str, ProviderSpec] = field(default_factory=dict)
+    model_override: str | None = None  # ``--model`` / ``$IDEAMINE_MODEL``: replaces every choice
 
     def phase(self, name: str) -> PhaseSpec:
         """The phase called ``name``; raises ``KeyError`` if there is none."""
@@ -192,6 +223,33 @@ class PipelineSpec:
                 return spec
         raise KeyError(name)
 
+    def with_model(self, reference: str | None) -> PipelineSpec:
+        """This pipeline with every agent on ``reference`` (``--model``); unchanged for
+        ``None``. The override is not part of the manifest: it is pinned to the run by the
+        model agents (see ``ideamine.stores.callcache``)."""
+        if not reference:
+            return self
+        return replace(
+            self,
+            default_model=reference,
+            default_models=(reference,),
+            model_override=reference,
+        )
+
+    def models_for(self, agent: AgentSpec) -> tuple[str, ...]:
+        """The agent's fallback chain of ``provider:model`` references, first choice first."""
+        if self.model_override:
+            return (self.model_override,)
+        if agent.models:
+            return agent.models
+        if agent.model:
+            return (agent.model,)
+        return self.default_models or (self.default_model,)
+
     def model_for(self, agent: AgentSpec) -> str:
-        """The ``provider:model`` the agent runs on."""
-        return agent.model or self.default_model
+        """The ``provider:model`` the agent runs on first."""
+        return self.models_for(agent)[0]
+
+    def provider(self, name: str) -> ProviderSpec:
+        """The settings of provider ``name`` (defaults when ``pipeline.yaml`` has none)."""
+        return self.providers.get(name) or ProviderSpec(name=name)

@@ -55,7 +55,7 @@ def _next_sequential(plans: list[TaskPlan], existing: dict[str, TaskState]) -> l
         task = existing.get(plan.key)
         if task is None:
             return [plan]
-        if task.status is not TaskStatus.SUCCEEDED:
+        if not task.status.done:
             return []
     return []
 
@@ -77,7 +77,7 @@ def _next_in_loop(
 
 def iteration_complete(phase: PhaseSpec, tasks: Iterable[TaskState], iteration: int) -> bool:
     """True when every agent's task of ``iteration`` succeeded."""
-    done = {t.key for t in tasks if t.iteration == iteration and t.status is TaskStatus.SUCCEEDED}
+    done = {t.key for t in tasks if t.iteration == iteration and t.status.done}
     looped = phase.fan_out.kind is FanOutKind.ITERATIVE
     return all(plan.key in done for plan in _plans(phase, iteration if looped else None))
 

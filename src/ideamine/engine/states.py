@@ -36,6 +36,12 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SKIPPED = "skipped"  # an optional agent the unsticker gave up on
+
+    @property
+    def done(self) -> bool:
+        """True when the task will not run again and its phase may fan in without it."""
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED)
 
 
 _RUN: dict[RunStatus, frozenset[RunStatus]] = {
@@ -63,9 +69,12 @@ _PHASE: dict[PhaseStatus, frozenset[PhaseStatus]] = {
 }
 _TASK: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.RUNNING}),
-    TaskStatus.RUNNING: frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.PENDING}),
+    TaskStatus.RUNNING: frozenset(
+        {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.PENDING, TaskStatus.SKIPPED}
+    ),
     TaskStatus.FAILED: frozenset({TaskStatus.PENDING}),  # resume or retry
     TaskStatus.SUCCEEDED: frozenset(),
+    TaskStatus.SKIPPED: frozenset(),
 }
 
 

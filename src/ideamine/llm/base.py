@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ideamine.config.model import Price
 
-__all__ = ["ModelProvider", "ModelRequest", "ModelResponse", "cost_usd", "estimate_tokens"]
+__all__ = [
+    "ModelProvider",
+    "ModelRequest",
+    "ModelResponse",
+    "Progress",
+    "cost_usd",
+    "estimate_tokens",
+    "parse_json_reply",
+]
+
+# Called while a reply streams in, with the characters received so far (heartbeats hang off it).
+Progress = Callable[[int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,10 +42,12 @@ class ModelRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponse:
-    output: object
+    """A reply: its raw ``text`` (what the call cache keeps) and the tokens it took."""
+
     text: str
     tokens_in: int
     tokens_out: int
+    output: object = None  # the parsed reply when the provider already has it (offline)
 
 
 class ModelProvider(Protocol):
@@ -40,10 +55,17 @@ class ModelProvider(Protocol):
 
     name: str
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        """Answer the request with output parsed from JSON (not yet schema-validated).
+    async def complete(
+        self, request: ModelRequest, progress: Progress | None = None
+    ) -> ModelResponse:
+        """Answer the request with the model's raw reply text (not yet parsed or validated).
 
-        Raises ``AgentError`` subclasses for problems with the request or the output.
+        Makes exactly one request (no retries of its own: the caller owns the retry policy)
+        and calls ``progress`` while a streamed reply arrives.
+
+        Raises:
+            ProviderError: the call failed; its ``error_class`` says whether a retry may help.
+            AgentError: the request cannot be made at all (e.g. no offline template).
         """
         ...
 
@@ -58,3 +80,22 @@ def cost_usd(price: Price | None, tokens_in: int, tokens_out: int) -> float:
     if price is None:
         return 0.0
     return (tokens_in * price.input_per_mtok + tokens_out * price.output_per_mtok) / 1e6
+
+
+_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+
+
+def parse_json_reply(text: str) -> object:
+    """The JSON value of a reply; a reply wrapped in one Markdown code fence is accepted.
+
+    Raises:
+        ValueError: the text is not JSON (the message says where).
+    """
+    match = _FENCE.match(text)
+    body = match.group(1) if match else text
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"reply is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc

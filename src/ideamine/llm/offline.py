@@ -10,7 +10,7 @@ from __future__ import annotations
 from ideamine.agents.render import render_offline
 from ideamine.canonical import canonical_json
 from ideamine.errors import AgentError
-from ideamine.llm.base import ModelRequest, ModelResponse, estimate_tokens
+from ideamine.llm.base import ModelRequest, ModelResponse, Progress, estimate_tokens
 
 __all__ = ["OfflineProvider"]
 
@@ -20,7 +20,9 @@ class OfflineProvider:
 
     name = "offline"
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(
+        self, request: ModelRequest, progress: Progress | None = None
+    ) -> ModelResponse:
         if request.offline_template is None:
             raise AgentError(
                 request.agent,

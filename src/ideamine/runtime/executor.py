@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ideamine.agents.base import Agent, AgentContext
 from ideamine.canonical import content_hash
@@ -16,7 +16,7 @@ from ideamine.engine.retry import retry_delay
 from ideamine.errors import AgentError, StaleLeaseError, UsageError
 from ideamine.runtime.context import BlobCache, task_values
 from ideamine.stores.base import Store
-from ideamine.stores.records import ClaimedTask, EventDraft, RunRecord
+from ideamine.stores.records import ClaimedTask, EventDraft, ModelCallRecord, RunRecord
 
 __all__ = ["TaskExecutor"]
 
@@ -40,6 +40,11 @@ class TaskExecutor:
         self._blobs = blobs
         self._clock = clock
 
+    def fallbacks(self, agent: str) -> int:
+        """How many models follow the agent's first one (the unsticker may step down)."""
+        chain = getattr(self._agents[agent], "chain_length", 1)
+        return max(0, int(chain) - 1)
+
     def lease_seconds(self, phase: str) -> float:
         beat = self._pipeline.phase(phase).heartbeat
         return beat.interval_seconds * beat.stall_after_missed
@@ -62,6 +67,7 @@ class TaskExecutor:
         task, token = claimed.task, claimed.lease_token
         agent = self._agents[task.agent]
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
+        timeout = agent.spec.timeout_seconds * task.timeout_scale
         ctx = AgentContext(
             run_id=run.id,
             phase=task.phase,
@@ -71,6 +77,10 @@ class TaskExecutor:
             spec=agent.spec,
             values=values,
             resumed_from=claimed.checkpoint,
+            batch_scale=task.batch_scale,
+            model_shift=task.model_shift,
+            task_id=task.id,
+            store=self._store,
             _save=lambda data: self._store.save_checkpoint(task.id, token, data),
             _beat=lambda: self._renew(claimed),
             _emit=lambda payload: self._store.append_event(
@@ -84,14 +94,13 @@ class TaskExecutor:
             ),
         )
         try:
-            async with asyncio.timeout(agent.spec.timeout_seconds):
+            async with asyncio.timeout(timeout):
                 result = await agent.run(ctx)
         except (AgentError, UsageError) as exc:
-            await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable=False)
+            retryable = bool(getattr(exc, "retryable", False))  # a provider outage may pass
+            await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable, ctx.calls)
         except TimeoutError:
-            await self._fail(
-                claimed, f"timed out after {agent.spec.timeout_seconds:g} s", retryable=True
-            )
+            await self._fail(claimed, f"timed out after {timeout:g} s", True, ctx.calls)
         except StaleLeaseError:
             raise
         except Exception as exc:  # an agent's own bug: recorded in the ledger, then retried
@@ -102,7 +111,7 @@ class TaskExecutor:
                 exc,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable=True)
+            await self._fail(claimed, f"{type(exc).__name__}: {exc}", True, ctx.calls)
         else:
             tokens = sum(call.tokens_in + call.tokens_out for call in result.calls)
             await self._store.record_output(
@@ -118,13 +127,24 @@ class TaskExecutor:
                 },
             )
 
-    async def _fail(self, claimed: ClaimedTask, error: str, *, retryable: bool) -> None:
+    async def _fail(
+        self,
+        claimed: ClaimedTask,
+        error: str,
+        retryable: bool,
+        calls: Sequence[ModelCallRecord] = (),
+    ) -> None:
         task = claimed.task
         policy = self._pipeline.phase(task.phase).retries
         delay = retry_delay(policy, tries=task.tries, retryable=retryable, task_id=task.id)
         retry_at = None if delay is None else self._clock.now() + delay
         await self._store.fail_task(
-            task.id, claimed.lease_token, error=error, retry_at=retry_at, strategy="backoff"
+            task.id,
+            claimed.lease_token,
+            error=error,
+            retry_at=retry_at,
+            strategy="backoff",
+            calls=calls,
         )
 
     async def _renew(self, claimed: ClaimedTask) -> None:

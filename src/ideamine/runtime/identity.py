@@ -20,15 +20,16 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has finished
 
 
-def process_owner() -> str:
-    """This process's owner string."""
+def process_owner(name: str | None = None) -> str:
+    """This process's owner string, ``host:pid:start-time``, with ``/name`` if named."""
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or '0'}"
+    owner = f"{socket.gethostname()}:{pid}:{_start_time(pid) or '0'}"
+    return f"{owner}/{name}" if name else owner
 
 
 def owner_alive(owner: str) -> bool | None:
     """True/False for an owner on this host; ``None`` when it is on another host (unknown)."""
-    host, _, rest = owner.partition(":")
+    host, _, rest = owner.split("/", 1)[0].partition(":")
     pid_text, _, start = rest.partition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
         return None

@@ -1,208 +1,260 @@
-"""The in-process runner: ask the engine what happens next, do it, repeat.
+"""The runner: ask the engine what happens next, do it, repeat — for one run in this
+process (``drive``) or for every run in the store (``serve``, the worker).
 
 Resume is the same loop: it reads the run's rows and asks the engine again, so no finished
-task runs twice (its output row exists) and no phase is judged twice.
+task runs twice (its output row exists) and no phase is judged twice. Side tasks (the reaper)
+run under the loop and stop with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine
 
-from ideamine.agents.base import Agent
-from ideamine.agents.builtin import build_agent
-from ideamine.agents.render import evaluate_condition
 from ideamine.clock import Clock, SystemClock
-from ideamine.config.model import FanOutKind, PipelineSpec
-from ideamine.engine.fanout import iteration_complete
-from ideamine.engine.plan import plan
-from ideamine.engine.snapshot import (
-    Action,
-    FailPhase,
-    FinishRun,
-    PhaseState,
-    RunSnapshot,
-    TaskState,
-)
+from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
-from ideamine.errors import AgentError, RunStateError
+from ideamine.errors import RunStateError, StaleLeaseError, UsageError
 from ideamine.llm.registry import Providers
-from ideamine.runtime.actions import apply_action
-from ideamine.runtime.context import BlobCache, loop_values
-from ideamine.runtime.executor import TaskExecutor
+from ideamine.runtime.bundles import Bundle, Bundles
 from ideamine.runtime.identity import process_owner
+from ideamine.runtime.reaper import reap
 from ideamine.stores.base import Store
-from ideamine.stores.records import (
-    EventDraft,
-    PhaseRecord,
-    RunRecord,
-    TaskRecord,
-    latest_attempts,
-)
+from ideamine.stores.records import ClaimedTask, EventDraft, RunRecord
 
-__all__ = ["Runner"]
+__all__ = ["DEFAULT_CONCURRENCY", "Runner"]
 
 log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 16
-IDLE_POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
+ADVANCE_LEASE_SECONDS = 30.0
+_LIVE = (RunStatus.CREATED, RunStatus.RUNNING)
 
 
 class Runner:
-    """Drives runs of one pinned pipeline in this process with bounded concurrency."""
+    """Executes runs with bounded concurrency in this process."""
 
     def __init__(
         self,
         store: Store,
-        pipeline: PipelineSpec,
+        pipeline: PipelineSpec | None = None,
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         clock: Clock | None = None,
         providers: Providers | None = None,
         owner: str | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        grace_seconds: float = 30.0,
+        advance_seconds: float = ADVANCE_LEASE_SECONDS,
     ) -> None:
         self.store = store
-        self.pipeline = pipeline
         self.concurrency = concurrency
         self.owner = owner or process_owner()
+        self.poll_seconds = poll_seconds
+        self.grace_seconds = grace_seconds
+        self.advance_seconds = advance_seconds
         self._clock = clock or SystemClock()
-        providers = providers or Providers()
-        agents: dict[str, Agent] = {
-            name: build_agent(spec, pipeline, providers) for name, spec in pipeline.agents.items()
-        }
-        self._blobs = BlobCache(store)
-        self._executor = TaskExecutor(store, pipeline, agents, self._blobs, self._clock)
-        self._loop_checks: dict[tuple[str, int, int], bool] = {}
+        self._bundles = Bundles(store, self._clock, providers or Providers())
+        if pipeline is not None:
+            self._bundles.add(pipeline)
+        self._inflight: dict[asyncio.Task[None], ClaimedTask] = {}
+        self._held: dict[str, float] = {}  # run id → when our advance lease needs renewing
+        self._scope: str | None = None  # the run `drive` is limited to; None when serving
 
     async def drive(self, run_id: str) -> RunRecord:
-        """Run ``run_id`` until it completes, fails or stops being ``running``."""
+        """Run ``run_id`` here until it completes, fails, or is paused or cancelled.
+
+        In-flight tasks of a paused run finish first; those of a failed or cancelled run
+        are cancelled and handed back.
+        """
         run = await self.store.get_run(run_id)
         if run.status is RunStatus.CREATED:
-            await self.store.set_run_status(
-                run_id,
-                RunStatus.RUNNING,
-                EventDraft(
-                    type="run.started",
-                    payload={"driver": self.owner, "concurrency": self.concurrency},
-                ),
-                driver=self.owner,
-            )
-        inflight: set[asyncio.Task[None]] = set()
+            await self._start(run)
         try:
-            while True:
-                run, phases, tasks = await self.store.run_rows(run_id)
-                if run.status is not RunStatus.RUNNING:
-                    break
-                if not await self._step(run, phases, tasks, inflight):
-                    await self._wait(inflight, tasks)
+            await self._supervised(self._loop(run_id, None))
         finally:
-            for task in inflight:
-                task.cancel()
-            await asyncio.gather(*inflight, return_exceptions=True)
-        return run
+            await self._wind_down(run_id)
+        return await self.store.get_run(run_id)
 
-    async def _step(
-        self,
-        run: RunRecord,
-        phases: Sequence[PhaseRecord],
-        tasks: Sequence[TaskRecord],
-        inflight: set[asyncio.Task[None]],
-    ) -> bool:
-        """Apply the engine's actions and claim tasks; False when there is nothing to do."""
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Work on every live run in the store until ``stop`` is set, then stop claiming,
+        let in-flight tasks finish for up to ``grace_seconds``, and hand the rest back."""
         try:
-            snapshot = await self._snapshot(run, phases, tasks)
-        except _LoopConditionError as problem:
-            await apply_action(self.store, self.pipeline, self._blobs, run.id, problem.action)
+            await self._supervised(self._loop(None, stop))
+        finally:
+            await self._wind_down(None)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    async def _supervised(self, main: Coroutine[object, object, None]) -> None:
+        """Run ``main`` with the reaper beside it; whichever fails first stops both, and its
+        error propagates (never swallowed)."""
+        work = asyncio.create_task(main, name="runner loop")
+        reaper = asyncio.create_task(self._reap_forever(), name="reaper")
+        try:
+            await asyncio.wait([work, reaper], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for side in (reaper, work):
+                if not side.done():
+                    side.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await side
+        if reaper.done() and not reaper.cancelled():
+            reaper.result()
+        work.result()
+
+    async def _loop(self, scope: str | None, stop: asyncio.Event | None) -> None:
+        self._scope = scope
+        while stop is None or not stop.is_set():
+            runs = await self._runs(scope)
+            if scope is not None and runs[0].status not in _LIVE:
+                return
+            progressed = False
+            for run in runs:
+                progressed |= await self._advance(run)
+            progressed |= await self._claim(scope)
+            if not progressed:
+                await self._idle(scope, stop)
+
+    async def _runs(self, scope: str | None) -> list[RunRecord]:
+        if scope is not None:
+            return [await self.store.get_run(scope)]
+        return await self.store.active_runs()
+
+    async def _advance(self, run: RunRecord) -> bool:
+        """One engine step for ``run`` if this process holds (or can take) its advance lease."""
+        if run.status not in _LIVE or not await self._hold(run.id):
+            return False
+        if run.status is RunStatus.CREATED:
+            await self._start(run)
             return True
-        actions: list[Action] = plan(self.pipeline, snapshot)
-        for action in actions:
-            await apply_action(self.store, self.pipeline, self._blobs, run.id, action)
-            if isinstance(action, FailPhase | FinishRun):
-                return True
-        free = self.concurrency - len(inflight)
+        run, phases, tasks = await self.store.run_rows(run.id)
+        if run.status is not RunStatus.RUNNING:
+            return False
+        bundle = await self._bundle(run)
+        return bundle is not None and await bundle.advancer.step(run, phases, tasks)
+
+    async def _bundle(self, run: RunRecord) -> Bundle | None:
+        """The run's bundle. A worker that cannot build it (a missing API key, a pinned
+        config this version rejects) fails that run with the reason and carries on with the
+        others; ``drive`` lets the error reach the person who started it."""
+        try:
+            return await self._bundles.for_run(run)
+        except UsageError as exc:
+            if self._scope is not None:
+                raise
+            log.warning("run %s cannot be carried out here: %s", run.id, exc)
+            await self.store.set_run_status(
+                run.id,
+                RunStatus.FAILED,
+                EventDraft(type="run.failed", payload={"reason": str(exc), "worker": self.owner}),
+                error=str(exc),
+            )
+            return None
+
+    async def _hold(self, run_id: str) -> bool:
+        now = self._clock.now()
+        if self._held.get(run_id, 0.0) > now:
+            return True
+        held = await self.store.hold_advance(
+            run_id, owner=self.owner, seconds=self.advance_seconds, now=now
+        )
+        if held:
+            self._held[run_id] = now + self.advance_seconds / 3
+        else:
+            self._held.pop(run_id, None)
+        return held
+
+    async def _claim(self, scope: str | None) -> bool:
+        free = self.concurrency - len(self._inflight)
         claimed = await self.store.claim_tasks(
-            run.id,
-            owner=self.owner,
-            now=self._clock.now(),
-            limit=free,
+            scope, owner=self.owner, now=self._clock.now(), limit=free
         )
         for item in claimed:
-            job = asyncio.create_task(self._executor.execute(run, item), name=item.task.key)
-            inflight.add(job)
-        return bool(actions or claimed)
+            run = await self.store.get_run(item.task.run_id)
+            bundle = await self._bundle(run)
+            if bundle is None:
+                await self.store.release_task(
+                    item.task.id, item.lease_token, reason="its run cannot be carried out here"
+                )
+                continue
+            job = asyncio.create_task(bundle.executor.execute(run, item), name=item.task.key)
+            self._inflight[job] = item
+        return bool(claimed)
 
-    async def _wait(self, inflight: set[asyncio.Task[None]], tasks: Sequence[TaskRecord]) -> None:
-        """Block until a task finishes, a retry falls due, or another process may have moved."""
-        if inflight:
-            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            inflight.difference_update(done)
-            for job in done:
-                job.result()  # re-raise anything unexpected (store failures): never swallowed
+    async def _idle(self, scope: str | None, stop: asyncio.Event | None) -> None:
+        """Wait for a task to finish, for other processes' work, or a poll interval."""
+        if self._inflight:
+            done, _ = await asyncio.wait(
+                self._inflight, timeout=self.poll_seconds * 4, return_when=asyncio.FIRST_COMPLETED
+            )
+            self._collect(done)
             return
-        waiting = [t.not_before for t in tasks if t.status is TaskStatus.PENDING]
-        if waiting:
-            await asyncio.sleep(max(0.0, min(min(waiting) - self._clock.now(), IDLE_POLL_SECONDS)))
-            return
-        if any(t.status is TaskStatus.RUNNING for t in tasks):
-            await asyncio.sleep(IDLE_POLL_SECONDS)  # held by another process; poll
-            return
-        raise RunStateError(
-            tasks[0].run_id if tasks else "?",
-            "the run has nothing to do but is not finished",
-            hint="this is a bug in IdeaMine; `ideamine events RUN` shows the ledger so far",
+        if scope is not None:
+            await self._check_not_stuck(scope)
+        waiter = asyncio.create_task(self.store.wait_for_work(self.poll_seconds))
+        stopper = asyncio.create_task(stop.wait()) if stop else None
+        await asyncio.wait([t for t in (waiter, stopper) if t], return_when=asyncio.FIRST_COMPLETED)
+        for pending in (waiter, stopper):
+            if pending and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
+
+    def _collect(self, done: set[asyncio.Task[None]]) -> None:
+        for job in done:
+            self._inflight.pop(job, None)
+            job.result()  # re-raise anything unexpected (store failures): never swallowed
+
+    async def _check_not_stuck(self, run_id: str) -> None:
+        """Fail loudly instead of waiting forever if the engine has nothing left to do."""
+        run, phases, tasks = await self.store.run_rows(run_id)
+        waiting = any(t.status in (TaskStatus.PENDING, TaskStatus.RUNNING) for t in tasks)
+        if run.status is not RunStatus.RUNNING or waiting or not await self._hold(run_id):
+            return  # a retry falls due later, another process holds a task, or the run moved
+        bundle = await self._bundles.for_run(run)
+        if not await bundle.advancer.step(run, phases, tasks):
+            raise RunStateError(
+                run_id,
+                "the run has nothing to do but is not finished",
+                hint="this is a bug in IdeaMine; `ideamine events RUN` shows the ledger so far",
+            )
+
+    # -- start, side tasks, shutdown ------------------------------------------------------
+
+    async def _start(self, run: RunRecord) -> None:
+        await self.store.set_run_status(
+            run.id,
+            RunStatus.RUNNING,
+            EventDraft(
+                type="run.started", payload={"driver": self.owner, "concurrency": self.concurrency}
+            ),
+            driver=self.owner,
         )
 
-    async def _snapshot(
-        self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
-    ) -> RunSnapshot:
-        states = {}
-        for name, record in latest_attempts(phases).items():
-            own = tuple(
-                TaskState(
-                    key=t.key, agent=t.agent, iteration=t.iteration, status=t.status, error=t.error
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds * 4)
+            await reap(self.store, self._bundles, self._clock)
+
+    async def _wind_down(self, scope: str | None) -> None:
+        """Let in-flight tasks finish (paused runs, graceful stop), else hand them back."""
+        keep = scope is not None and (await self.store.get_run(scope)).status is RunStatus.PAUSED
+        timeout = None if keep else (self.grace_seconds if scope is None else 0)
+        if self._inflight and timeout != 0:
+            done, _ = await asyncio.wait(self._inflight, timeout=timeout)
+            self._collect(done)
+        for job, item in list(self._inflight.items()):
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StaleLeaseError):
+                await job
+            with contextlib.suppress(StaleLeaseError):
+                await self.store.release_task(
+                    item.task.id, item.lease_token, reason="the process stopped"
                 )
-                for t in tasks
-                if t.phase == name and t.attempt == record.attempt
-            )
-            done = await self._loop_done(run, name, record.attempt, own)
-            states[name] = PhaseState(
-                attempt=record.attempt, status=record.status, tasks=own, loop_done=done
-            )
-        return RunSnapshot(run_id=run.id, status=run.status, phases=states)
-
-    async def _loop_done(
-        self,
-        run: RunRecord,
-        phase: str,
-        attempt: int,
-        own: Sequence[TaskState],
-    ) -> bool:
-        """Evaluate an iterative phase's ``until`` after its latest finished iteration."""
-        spec = self.pipeline.phase(phase)
-        if spec.fan_out.kind is not FanOutKind.ITERATIVE or not own or spec.loop is None:
-            return False
-        current = max(task.iteration for task in own)
-        if not iteration_complete(spec, own, current):
-            return False
-        cache_key = (phase, attempt, current)
-        if cache_key not in self._loop_checks:
-            values = await loop_values(
-                self.store, self._blobs, self.pipeline, run, phase, attempt, current
-            )
-            try:
-                self._loop_checks[cache_key] = evaluate_condition(
-                    spec.loop.until, values, where=f"phases/{phase}.yaml loop.until"
-                )
-            except AgentError as exc:
-                raise _LoopConditionError(
-                    FailPhase(phase=phase, attempt=attempt, reason=str(exc))
-                ) from exc
-        return self._loop_checks[cache_key]
-
-
-class _LoopConditionError(Exception):
-    """A loop's ``until`` could not be evaluated: the phase fails with this action."""
-
-    def __init__(self, action: FailPhase) -> None:
-        super().__init__(action.reason)
-        self.action = action
+        self._inflight.clear()
+        for run_id in list(self._held):
+            await self.store.release_advance(run_id, owner=self.owner)
+        self._held.clear()

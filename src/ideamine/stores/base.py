@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ideamine.engine.states import PhaseStatus, RunStatus
+from ideamine.engine.unstick import Remedy
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
@@ -93,6 +94,42 @@ class Store(Protocol):
         """Resume: set the run running, reclaim tasks whose lease expired or whose owner is in
         ``dead_owners`` and reopen failed tasks and phases, each with a ``task.retry`` event
         (strategy ``resume``), and append ``run.resumed``. Returns the reclaimed task ids."""
+        ...
+
+    async def active_runs(self, limit: int = 1000) -> list[RunRecord]:
+        """Runs that are ``created`` or ``running``, oldest first: what workers look after."""
+        ...
+
+    async def hold_advance(self, run_id: str, *, owner: str, seconds: float, now: float) -> bool:
+        """Take or renew the run's advance lease (who plans and applies its next steps) for
+        ``seconds``; False while another owner holds an unexpired one."""
+        ...
+
+    async def release_advance(self, run_id: str, *, owner: str) -> None:
+        """Give the advance lease up if ``owner`` holds it."""
+        ...
+
+    async def expired_tasks(self, *, now: float, limit: int = 100) -> list[TaskRecord]:
+        """Running tasks whose lease expired before ``now`` (their owner missed heartbeats)."""
+        ...
+
+    async def reclaim_task(
+        self, task: TaskRecord, *, now: float, remedy: Remedy, cause: str
+    ) -> bool:
+        """Take an expired task back, if its lease is still expired, applying ``remedy``
+        (pending with new settings, or skipped; escalation also sets the run
+        ``needs_attention``), with ``phase.stalled`` and ``task.retry`` events. The old lease
+        token stops working, so a zombie's late write is rejected. False if the owner renewed
+        the lease or someone else reclaimed it first."""
+        ...
+
+    async def release_task(self, task_id: str, token: str, *, reason: str) -> None:
+        """Hand a held task back unfinished (graceful shutdown), with ``task.retry``."""
+        ...
+
+    async def retry_phase(self, run_id: str, phase: str, *, reason: str) -> int:
+        """Start a new attempt of a failed (or running) phase and reopen the run; returns the
+        new attempt number. ``RunStateError`` if the phase has not started or has passed."""
         ...
 
     async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft) -> None:

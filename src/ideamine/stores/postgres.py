@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -101,7 +102,8 @@ class PostgresStore(SqlStore):
         while True:
             try:
                 self._open()
-                with self._pool.connection(timeout=10) as connection:
+                wait = max(0.1, min(10.0, deadline - time.monotonic()))
+                with self._pool.connection(timeout=wait) as connection:
                     return work(_Db(connection))
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if time.monotonic() + delay > deadline:
@@ -207,10 +209,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
+    """The URL without its password (``user:pw@`` or ``?password=``), for messages and logs."""
+    redacted = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+    if "@" not in redacted or "://" not in redacted:
+        return redacted
+    scheme, rest = redacted.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else redacted

@@ -210,9 +210,16 @@ def select_runs(db: Db, limit: int) -> list[RunRecord]:
     return [_run(row) for row in rows]
 
 
+def plain_text(value: str | None) -> str | None:
+    """Free text (error messages) as every dialect stores it: PostgreSQL refuses NUL, so NUL
+    is written as the visible escape ``\\x00`` everywhere (invariant 8: same behaviour)."""
+    return None if value is None else value.replace("\x00", "\\x00")
+
+
 def update_run(
     db: Db, run_id: str, status: RunStatus, at: str, *, error: str | None, driver: str | None
 ) -> None:
+    error = plain_text(error)
     db.query(
         "UPDATE runs SET status = ?, error = ?, driver = ?, updated_at = ? WHERE id = ?",
         (status.value, error, driver, at, run_id),
@@ -243,7 +250,7 @@ def update_phase(
     db.query(
         "UPDATE phases SET status = ?, finished_at = ?, error = ? "
         "WHERE run_id = ? AND phase = ? AND attempt = ?",
-        (status.value, at, error, run_id, phase, attempt),
+        (status.value, at, plain_text(error), run_id, phase, attempt),
     )
 
 
@@ -271,7 +278,7 @@ def select_phases(db: Db, run_id: str) -> list[PhaseRecord]:
 _TASK_COLUMNS = (
     "id, run_id, phase, attempt, key, agent, iteration, status, tries, "
     "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
-    "finished_at"
+    "finished_at, stalls, batch_scale, timeout_scale, model_shift"
 )
 
 
@@ -293,6 +300,10 @@ def _task(row: Row) -> TaskRecord:
         created_at=row[13],
         started_at=row[14],
         finished_at=row[15],
+        stalls=row[16],
+        batch_scale=row[17],
+        timeout_scale=row[18],
+        model_shift=row[19],
     )
 
 
@@ -353,6 +364,10 @@ def claimable(
     return [(str(row[0]), float(row[1])) for row in rows]
 
 
+def run_of_task(db: Db, task_id: str) -> str:
+    return str(db.query("SELECT run_id FROM tasks WHERE id = ?", (task_id,))[0][0])
+
+
 def lease_token_of(db: Db, task_id: str) -> str | None:
     rows = db.query(
         "SELECT lease_token FROM tasks WHERE id = ? AND status = ?",
@@ -381,7 +396,7 @@ def finish_task(
     db.query(
         "UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
         "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
-        (status.value, error, finished, not_before, task_id),
+        (status.value, plain_text(error), finished, not_before, task_id),
     )
 
 
@@ -578,3 +593,91 @@ def _payload(text: str) -> Mapping[str, object]:
     except ValueError:
         return {"__undecodable__": text}
     return value if isinstance(value, dict) else {"__not_an_object__": value}
+
+
+# -- coordination between processes ------------------------------------------------------
+
+
+def select_active_runs(db: Db, limit: int) -> list[RunRecord]:
+    rows = db.query(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN (?, ?) ORDER BY created_at, id LIMIT ?",
+        (RunStatus.CREATED.value, RunStatus.RUNNING.value, limit),
+    )
+    return [_run(row) for row in rows]
+
+
+def hold_advance(db: Db, run_id: str, owner: str, until: float, now: float) -> bool:
+    """Take or renew the run's advance lease unless someone else holds an unexpired one."""
+    rows = db.query(
+        "UPDATE runs SET advance_owner = ?, advance_expires_at = ? WHERE id = ? AND "
+        "(advance_owner IS NULL OR advance_owner = ? OR advance_expires_at < ?) RETURNING id",
+        (owner, until, run_id, owner, now),
+    )
+    return bool(rows)
+
+
+def release_advance(db: Db, run_id: str, owner: str) -> None:
+    db.query(
+        "UPDATE runs SET advance_owner = NULL, advance_expires_at = NULL "
+        "WHERE id = ? AND advance_owner = ?",
+        (run_id, owner),
+    )
+
+
+def select_expired(db: Db, now: float, limit: int, lock: str) -> list[TaskRecord]:
+    rows = db.query(
+        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE status = ? AND lease_expires_at < ? "
+        f"ORDER BY lease_expires_at LIMIT ?{lock}",
+        (TaskStatus.RUNNING.value, now, limit),
+    )
+    return [_task(row) for row in rows]
+
+
+def reclaim(
+    db: Db,
+    task_id: str,
+    status: TaskStatus,
+    now: float,
+    settings: Sequence[float],
+) -> bool:
+    """Take an expired task back (only if its lease is still expired): a zombie holding the
+    old token can no longer write, since the token is cleared."""
+    rows = db.query(
+        "UPDATE tasks SET status = ?, lease_owner = NULL, lease_token = NULL, "
+        "lease_expires_at = NULL, stalls = stalls + 1, batch_scale = ?, timeout_scale = ?, "
+        "model_shift = ? WHERE id = ? AND status = ? AND lease_expires_at < ? RETURNING id",
+        (status.value, *settings, task_id, TaskStatus.RUNNING.value, now),
+    )
+    return bool(rows)
+
+
+def insert_phase_metrics(
+    db: Db, run_id: str, phase: str, attempt: int, status: str, duration_ms: float, at: str
+) -> None:
+    totals = db.query(
+        "SELECT COALESCE(SUM(m.tokens_in + m.tokens_out), 0), COALESCE(SUM(m.cost_usd), 0) "
+        "FROM model_calls m JOIN tasks t ON t.id = m.task_id "
+        "WHERE t.run_id = ? AND t.phase = ? AND t.attempt = ?",
+        (run_id, phase, attempt),
+    )[0]
+    counts = db.query(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN tries > 1 THEN tries - 1 ELSE 0 END), 0) "
+        "FROM tasks WHERE run_id = ? AND phase = ? AND attempt = ?",
+        (run_id, phase, attempt),
+    )[0]
+    db.query(
+        "INSERT INTO phase_metrics (run_id, phase, attempt, status, duration_ms, tokens, "
+        "cost_usd, tasks, retries, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            phase,
+            attempt,
+            status,
+            duration_ms,
+            int(str(totals[0])),
+            float(str(totals[1])),
+            int(str(counts[0])),
+            int(str(counts[1])),
+            at,
+        ),
+    )

@@ -116,6 +116,10 @@ class TaskRecord:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    stalls: int = 0  # leases that expired under this task
+    batch_scale: float = 1.0  # < 1 after the unsticker chose smaller-batch
+    timeout_scale: float = 1.0  # > 1 after the unsticker chose longer-timeout
+    model_shift: int = 0  # steps down the agent's model fallback chain
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,6 +8,7 @@ share the file safely (SQLite serialises writers; ``busy_timeout`` waits for the
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -280,6 +281,19 @@ def _version(connection: sqlite3.Connection) -> int:
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a migration into statements (they hold no semicolons inside literals)."""
+    """Split a migration into statements at semicolons outside ``$fn$``-quoted bodies
+    (migrations hold no semicolons inside string literals)."""
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for part in re.split(r"(;|\$fn\$)", "\n".join(lines)):
+        if part == "$fn$":
+            quoted = not quoted
+        if part == ";" and not quoted:
+            statements.append("".join(current).strip())
+            current = []
+        else:
+            current.append(part)
+    statements.append("".join(current).strip())
+    return [statement for statement in statements if statement]

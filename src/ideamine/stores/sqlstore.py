@@ -10,12 +10,14 @@ import logging
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 from ideamine.canonical import canonical_json
 from ideamine.clock import Clock, iso
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.errors import OutputExistsError, RunNotFoundError, StaleLeaseError
+from ideamine.engine.unstick import Remedy, Strategy
+from ideamine.errors import OutputExistsError, RunNotFoundError, RunStateError, StaleLeaseError
 from ideamine.stores import queries as q
 from ideamine.stores.records import (
     ArtifactRecord,
@@ -218,6 +220,11 @@ class SqlStore(ABC):
             check_transition(current.status, status)
             finished = at if status in (PhaseStatus.PASSED, PhaseStatus.FAILED) else None
             q.update_phase(db, run_id, phase, attempt, status, finished, error)
+            if finished:
+                elapsed = self._clock.now() - datetime.fromisoformat(current.started_at).timestamp()
+                q.insert_phase_metrics(
+                    db, run_id, phase, attempt, status.value, round(elapsed * 1000, 3), at
+                )
             if run_status is not None:
                 run = _require_run(db, run_id)
                 check_transition(run.status, run_status)
@@ -226,6 +233,146 @@ class SqlStore(ABC):
                 q.append_event(db, run_id, event, at)
 
         await self._transaction(work)
+
+    # -- coordination between processes ---------------------------------------------------
+
+    async def active_runs(self, limit: int = 1000) -> list[RunRecord]:
+        return await self._transaction(lambda db: q.select_active_runs(db, limit))
+
+    async def hold_advance(self, run_id: str, *, owner: str, seconds: float, now: float) -> bool:
+        return await self._transaction(
+            lambda db: q.hold_advance(db, run_id, owner, now + seconds, now)
+        )
+
+    async def release_advance(self, run_id: str, *, owner: str) -> None:
+        await self._transaction(lambda db: q.release_advance(db, run_id, owner))
+
+    async def expired_tasks(self, *, now: float, limit: int = 100) -> list[TaskRecord]:
+        return await self._transaction(lambda db: q.select_expired(db, now, limit, ""))
+
+    async def reclaim_task(
+        self, task: TaskRecord, *, now: float, remedy: Remedy, cause: str
+    ) -> bool:
+        def work(db: q.Db) -> bool:
+            at = self._now()
+            status = (
+                TaskStatus.SKIPPED
+                if remedy.strategy is Strategy.SKIP_OPTIONAL
+                else TaskStatus.PENDING
+            )
+            settings = (remedy.batch_scale, remedy.timeout_scale, remedy.model_shift)
+            if not q.reclaim(db, task.id, status, now, settings):
+                return False  # renewed or taken meanwhile
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="phase.stalled",
+                    phase=task.phase,
+                    task_id=task.id,
+                    payload={
+                        "key": task.key,
+                        "cause": cause,
+                        "owner": task.lease_owner,
+                        "stalls": task.stalls + 1,
+                    },
+                ),
+                at,
+            )
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="task.retry",
+                    phase=task.phase,
+                    task_id=task.id,
+                    payload={
+                        "key": task.key,
+                        "strategy": remedy.strategy.value,
+                        "batch_scale": remedy.batch_scale,
+                        "timeout_scale": remedy.timeout_scale,
+                        "model_shift": remedy.model_shift,
+                    },
+                ),
+                at,
+            )
+            if remedy.strategy is Strategy.ESCALATE:
+                _escalate(db, task.run_id, f"task {task.key} stalled {task.stalls + 1} times", at)
+            return True
+
+        return await self._transaction(work)
+
+    async def release_task(self, task_id: str, token: str, *, reason: str) -> None:
+        def work(db: q.Db) -> None:
+            at = self._now()
+            task = _fenced(db, task_id, token)
+            q.finish_task(db, task_id, TaskStatus.PENDING, at, error=None)
+            q.append_event(
+                db,
+                task.run_id,
+                EventDraft(
+                    type="task.retry",
+                    phase=task.phase,
+                    task_id=task_id,
+                    payload={"key": task.key, "strategy": "released", "reason": reason},
+                ),
+                at,
+            )
+
+        await self._transaction(work)
+
+    async def retry_phase(self, run_id: str, phase: str, *, reason: str) -> int:
+        def work(db: q.Db) -> int:
+            at = self._now()
+            run = _require_run(db, run_id)
+            latest = latest_attempts(q.select_phases(db, run_id)).get(phase)
+            if latest is None or latest.status is PhaseStatus.PASSED:
+                state = "has not started" if latest is None else "has passed"
+                raise RunStateError(
+                    run_id,
+                    f"phase {phase} of run {run_id} {state}; "
+                    "only a failed or running phase can be retried",
+                    hint="`ideamine status RUN` shows each phase",
+                )
+            if latest.status is not PhaseStatus.FAILED:
+                q.update_phase(
+                    db,
+                    run_id,
+                    phase,
+                    latest.attempt,
+                    PhaseStatus.FAILED,
+                    at,
+                    "superseded by a retry",
+                )
+            q.insert_phase(db, run_id, phase, latest.attempt + 1, at)
+            q.append_event(
+                db,
+                run_id,
+                EventDraft(
+                    type="phase.started",
+                    phase=phase,
+                    payload={"attempt": latest.attempt + 1, "reason": reason},
+                ),
+                at,
+            )
+            if run.status is not RunStatus.RUNNING:
+                check_transition(run.status, RunStatus.RUNNING)
+                q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=run.driver)
+                q.append_event(
+                    db,
+                    run_id,
+                    EventDraft(
+                        type="run.resumed",
+                        payload={
+                            "reason": f"retry of phase {phase}",
+                            "previous_status": run.status.value,
+                        },
+                    ),
+                    at,
+                )
+            return latest.attempt + 1
+
+        return await self._transaction(work)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -251,7 +398,11 @@ class SqlStore(ABC):
         def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
             claimed = []
-            for task_id, own_lease in q.claimable(db, run_id, now, limit, self.claim_lock):
+            found = q.claimable(db, run_id, now, limit, self.claim_lock)
+            # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
+            for locked in sorted({q.run_of_task(db, task_id) for task_id, _ in found}):
+                db.lock_run(locked)
+            for task_id, own_lease in found:
                 token = uuid.uuid4().hex
                 lease = own_lease if lease_seconds is None else lease_seconds
                 q.lease_task(db, task_id, owner=owner, token=token, expires_at=now + lease, at=at)
@@ -454,6 +605,15 @@ class SqlStore(ABC):
 
     async def model_calls(self, run_id: str) -> list[dict[str, object]]:
         return await self._transaction(lambda db: q.select_model_calls(db, run_id))
+
+
+def _escalate(db: q.Db, run_id: str, reason: str, at: str) -> None:
+    run = _require_run(db, run_id)
+    if run.status is RunStatus.RUNNING:
+        q.update_run(db, run_id, RunStatus.NEEDS_ATTENTION, at, error=reason, driver=run.driver)
+        q.append_event(
+            db, run_id, EventDraft(type="run.needs_attention", payload={"reason": reason}), at
+        )
 
 
 def _require_run(db: q.Db, run_id: str) -> RunRecord:

@@ -319,7 +319,10 @@ def test_unknown_key_in_pipeline_yaml(overlay: Overlay) -> None:
     assert_at(
         problem, overlay.shown("pipeline.yaml"), line(text, "colour"), "colour", "unknown key"
     )
-    assert problem.hint == "allowed keys here: default_model, name, phases, pricing, version"
+    assert (
+        problem.hint
+        == "allowed keys here: default_model, name, phases, pricing, providers, version"
+    )
 
 
 def test_unknown_key_in_a_pricing_entry_lists_the_allowed_keys(overlay: Overlay) -> None:

@@ -34,6 +34,7 @@ LEGAL: list[tuple[StrEnum, StrEnum]] = [
     (T.RUNNING, T.SUCCEEDED),
     (T.RUNNING, T.FAILED),
     (T.RUNNING, T.PENDING),
+    (T.RUNNING, T.SKIPPED),
     (T.FAILED, T.PENDING),
 ]
 

@@ -39,6 +39,9 @@ def _schema(path: Path) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
+LATEST = migrations("sqlite")[-1][0]
+
+
 def _versions(path: Path) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(path)) as connection:
         return connection.execute("SELECT version, applied_at FROM schema_version").fetchall()
@@ -57,12 +60,12 @@ def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
     assert versions == list(range(1, len(versions) + 1))
 
 
-def test_fresh_file_is_migrated_to_version_one(db_path: Path) -> None:
+def test_fresh_file_is_migrated_to_the_latest_version(db_path: Path) -> None:
     assert not db_path.exists()
 
-    assert _migrate(db_path) == 1
+    assert _migrate(db_path) == LATEST
 
-    assert [row[0] for row in _versions(db_path)] == [1]
+    assert [row[0] for row in _versions(db_path)] == list(range(1, LATEST + 1))
     tables = {name for kind, name, _ in _schema(db_path) if kind == "table"}
     assert tables >= TABLES | {"schema_version"}
 
@@ -77,15 +80,15 @@ def test_migrating_twice_is_a_no_op(db_path: Path) -> None:
     _migrate(db_path)
     schema, versions = _schema(db_path), _versions(db_path)
 
-    assert _migrate(db_path) == 1
+    assert _migrate(db_path) == LATEST
 
     assert _schema(db_path) == schema
     assert _versions(db_path) == versions
 
 
 def test_migrate_twice_on_one_open_store(store: SqliteStore) -> None:
-    assert asyncio.run(store.migrate()) == 1
-    assert asyncio.run(store.migrate()) == 1
+    assert asyncio.run(store.migrate()) == LATEST
+    assert asyncio.run(store.migrate()) == LATEST
 
 
 def test_newer_schema_raises_schema_too_new_and_changes_nothing(db_path: Path) -> None:
@@ -97,7 +100,7 @@ def test_newer_schema_raises_schema_too_new_and_changes_nothing(db_path: Path) -
     with pytest.raises(SchemaTooNewError) as caught:
         _migrate(db_path)
 
-    assert (caught.value.found, caught.value.known) == (99, 1)
+    assert (caught.value.found, caught.value.known) == (99, LATEST)
     _assert_explains(caught.value, driver_cause=False)
     assert _schema(db_path) == schema
     assert _versions(db_path) == versions

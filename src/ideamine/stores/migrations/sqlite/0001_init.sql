@@ -53,6 +53,7 @@ CREATE TABLE tasks (
     stalls          INTEGER NOT NULL DEFAULT 0, -- leases that expired (missed heartbeats)
     batch_scale     REAL NOT NULL DEFAULT 1,    -- the unsticker's smaller-batch factor
     timeout_scale   REAL NOT NULL DEFAULT 1,    -- the unsticker's longer-timeout factor
+    model_shift     INTEGER NOT NULL DEFAULT 0, -- the unsticker's fallback-model steps
     checkpoint      TEXT,                       -- JSON saved by ctx.checkpoint()
     error           TEXT,
     created_at      TEXT NOT NULL,

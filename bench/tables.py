@@ -1,0 +1,209 @@
+"""The markdown tables ``bench/run.py`` prints (and docs/benchmarks.md reproduces)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench import peers
+from bench.report import show, table
+
+Results = Mapping[str, Any]
+SUMMARY = (
+    "engine",
+    "W1 wall s median [min-max]",
+    "W1 overhead s",
+    "overhead / 104 agents, ms",
+    "W2 tasks/s @200",
+    "W2 tasks/s @2000",
+    "cost/task 2000 vs 200",
+    "peak RSS MiB (W2)",
+    "W3 completes",
+    "W3 re-runs of completed agents",
+    "W3 restart-to-done s",
+)
+
+
+def render(results: Results) -> str:
+    """Every table, with a header naming the machine and the load."""
+    m = results["machine"]
+    head = (
+        f"IdeaMine benchmarks {results['date']} ({results['command']}): {m['nproc']} cores, "
+        f"{m['memory_gib']} GiB, Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL "
+        f"{m['postgresql']}; load average {m['loadavg_start']} at start, "
+        f"{m.get('loadavg_end')} at end"
+    )
+    parts = [
+        head,
+        "## Summary (measured now, except rows marked copied)",
+        summary(results),
+        "## W1 per-round medians (s)",
+        rounds(results),
+        "## W3 crash-resume trials",
+        crash(results),
+        "## PostgreSQL with `ideamine worker` processes",
+        postgres(results),
+        "## Offline pipeline of one real idea",
+        offline(results),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _w3_cells(trials: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+    ok = sum(1 for t in trials if t["ok"])
+    reruns = ",".join(str(t["completed_then_rerun"]) for t in trials)
+    inflight = ",".join(str(t["in_flight_rerun"]) for t in trials)
+    times = sorted(t[key] for t in trials)
+    return [
+        f"{ok}/{len(trials)}",
+        f"{reruns} (in-flight {inflight})",
+        f"{times[len(times) // 2]:.2f}",
+    ]
+
+
+def summary(results: Results) -> str:
+    rows = [
+        _row(
+            "IdeaMine, embedded (SQLite)",
+            results["w1"]["ideamine"],
+            results["w2"]["ideamine"],
+            _w3_cells(results["w3"], "restart_to_done_s"),
+        )
+    ]
+    pg = results["postgresql"]
+    for key in sorted(k for k in pg if k.startswith("w1_")):
+        count = key.split("_")[1].removesuffix("w")
+        label = f"IdeaMine, PostgreSQL, {count} worker(s), submit-to-done"
+        rows.append(_row(label, pg[key], pg.get(f"w2_{count}w", {}), ["", "", ""]))
+    w3_pg = _w3_cells(pg["w3_2w"], "kill_to_done_s")
+    rows.append(["IdeaMine, PostgreSQL, W3: 2 workers, 1 killed", *[""] * 7, *w3_pg])
+    for sync in ("FULL", "NORMAL"):
+        if f"floor-{sync}" in results["w1"]:
+            rows.append(
+                _row(
+                    f"floor ({sync}), now",
+                    results["w1"][f"floor-{sync}"],
+                    results["w2"][f"floor-{sync}"],
+                    ["", "", ""],
+                )
+            )
+    for name, c in peers.COPIED.items():
+        rows.append(
+            [
+                f"{name}, copied {peers.COPIED_ON}",
+                f"{c['w1']:.3f}",
+                f"{c['w1_over']:.3f}",
+                f"{c['w1_over'] / 0.104:.2f}",
+                c["w2_200"],
+                c["w2_2000"],
+                c["growth"],
+                c["rss"],
+                "3/3",
+                c["w3_rerun_done"],
+                f"{c['w3_restart']:.2f}",
+            ]
+        )
+    return table(SUMMARY, rows)
+
+
+def _row(label: str, w1: Mapping[str, Any], w2: Mapping[str, Any], w3: list[str]) -> list[object]:
+    rss = w2.get("rss_mb") or {}
+    peak = (
+        max(rss.values())
+        if isinstance(rss, dict) and rss
+        else max(w2.get("worker_rss_mb", [0]) or [0])
+    )
+    return [
+        label,
+        show(w1["wall"]),
+        f"{w1['overhead_s']:.3f}",
+        f"{w1['per_task_ms']:.2f}",
+        w2.get("tasks_s_200", ""),
+        w2.get("tasks_s_2000", ""),
+        w2.get("growth", ""),
+        peak,
+        *w3,
+    ]
+
+
+def rounds(results: Results) -> str:
+    rows = [
+        [label, ", ".join(f"{x:.3f}" for x in item["round_medians"]), item["rss_mb"]]
+        for label, item in results["w1"].items()
+    ]
+    return table(("engine", "round medians", "peak RSS MiB (W1)"), rows)
+
+
+def crash(results: Results) -> str:
+    cols = (
+        "done before kill",
+        "in flight at kill",
+        "executions total",
+        "re-executed",
+        "completed-then-rerun",
+        "in-flight rerun",
+    )
+    keys = (
+        "done_before_kill",
+        "in_flight_at_kill",
+        "executions_total",
+        "re_executed",
+        "completed_then_rerun",
+        "in_flight_rerun",
+    )
+    rows = [
+        [
+            "SQLite, resume",
+            i,
+            t["ok"],
+            t["killed_at_s"],
+            *(t[k] for k in keys),
+            f"{t['restart_to_done_s']:.2f}",
+            f"{t['longest_ledger_pause_s']:.2f}",
+        ]
+        for i, t in enumerate(results["w3"])
+    ]
+    rows += [
+        [
+            "PostgreSQL, 2 workers, 1 killed",
+            i,
+            t["ok"],
+            t["killed_at_s"],
+            *(t[k] for k in keys),
+            f"{t['kill_to_done_s']:.2f}",
+            f"{t['longest_ledger_pause_s']:.2f}",
+        ]
+        for i, t in enumerate(results["postgresql"]["w3_2w"])
+    ]
+    return table(
+        (
+            "setup",
+            "trial",
+            "ok",
+            "killed at s",
+            *cols,
+            "restart (or kill) to done s",
+            "longest ledger pause s",
+        ),
+        rows,
+    )
+
+
+def postgres(results: Results) -> str:
+    rows = []
+    for key, item in sorted(results["postgresql"].items()):
+        if key == "w3_2w":
+            continue
+        wall = item["wall"] if "wall" in item else item["n200"]
+        rows.append([key, show(wall), show(item["created_to_done"]), item["worker_rss_mb"]])
+    return table(
+        ("workload_workers", "submit-to-done s", "created-to-done s", "worker peak RSS MiB"), rows
+    )
+
+
+def offline(results: Results) -> str:
+    o = results["offline"]
+    return table(
+        ("wall s median [min-max]", "peak RSS MiB", "summary"),
+        [[show(o["wall"]), show(o["rss_mb"], 1), o["summary"]]],
+    )

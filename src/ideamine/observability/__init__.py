@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics derived from the store, and OpenTelemetry tracing."""

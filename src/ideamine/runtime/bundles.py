@@ -1,0 +1,68 @@
+"""Everything needed to work on runs pinned to one configuration, cached by manifest hash.
+
+A worker may serve runs pinned to different configurations; each run's pipeline is rebuilt
+from the config texts stored with the run, so any worker on any machine agrees with the
+process that started it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ideamine.agents.base import Agent
+from ideamine.agents.builtin import build_agent
+from ideamine.clock import Clock
+from ideamine.config.loader import load_pinned
+from ideamine.config.model import PipelineSpec
+from ideamine.llm.registry import Providers
+from ideamine.runtime.advance import Advancer
+from ideamine.runtime.context import BlobCache
+from ideamine.runtime.executor import TaskExecutor
+from ideamine.stores.base import Store
+from ideamine.stores.records import RunRecord
+
+__all__ = ["Bundle", "Bundles"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    pipeline: PipelineSpec
+    executor: TaskExecutor
+    advancer: Advancer
+
+
+class Bundles:
+    """Bundles by manifest hash."""
+
+    def __init__(self, store: Store, clock: Clock, providers: Providers) -> None:
+        self._store = store
+        self._clock = clock
+        self._providers = providers
+        self.blobs = BlobCache(store)
+        self._by_hash: dict[str, Bundle] = {}
+
+    def add(self, pipeline: PipelineSpec) -> Bundle:
+        """The bundle of ``pipeline``, built once."""
+        if pipeline.manifest_hash not in self._by_hash:
+            agents: dict[str, Agent] = {
+                name: build_agent(spec, pipeline, self._providers)
+                for name, spec in pipeline.agents.items()
+            }
+            self._by_hash[pipeline.manifest_hash] = Bundle(
+                pipeline=pipeline,
+                executor=TaskExecutor(self._store, pipeline, agents, self.blobs, self._clock),
+                advancer=Advancer(self._store, pipeline, self.blobs),
+            )
+        return self._by_hash[pipeline.manifest_hash]
+
+    async def for_run(self, run: RunRecord) -> Bundle:
+        """The bundle of the configuration ``run`` is pinned to.
+
+        Raises:
+            ConfigError: the pinned config no longer validates (e.g. written by a newer
+                IdeaMine).
+        """
+        bundle = self._by_hash.get(run.manifest_hash)
+        if bundle is None:
+            bundle = self.add(load_pinned(await self._store.run_config(run.id)))
+        return bundle
