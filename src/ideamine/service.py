@@ -264,6 +264,7 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
             and t.lease_owner
             and owner_alive(t.lease_owner) is False
         }
+        | ({run.driver} if run.driver and owner_alive(run.driver) is False else set())
     )
     reclaimed = await store.reopen_run(
         run_id, driver=process_owner(), dead_owners=owners, now=time.time()

@@ -39,8 +39,8 @@ __all__ = [
     "pause_run",
     "pinned_pipeline",
     "retry_phase",
-    "running_owners",
     "run_detail",
+    "running_owners",
     "submit_run",
 ]
 
@@ -220,7 +220,9 @@ async def pause_run(store: Store, run_id: str) -> RunRecord:
             hint="only a running run can be paused",
         )
     payload = {"previous_status": current.status.value}
-    await store.set_run_status(run_id, RunStatus.PAUSED, EventDraft(type="run.paused", payload=payload))
+    await store.set_run_status(
+        run_id, RunStatus.PAUSED, EventDraft(type="run.paused", payload=payload)
+    )
     return await store.get_run(run_id)
 
 
@@ -270,9 +272,9 @@ async def assumptions(store: Store, run_id: str) -> list[dict[str, object]]:
     (RevisedAssumptions) where there is one, as stated in the latest artifacts."""
     latest: dict[str, tuple[int, str]] = {}
     for record in await store.artifacts(run_id):
-        if record.type in ("IdeaSpec", "RevisedAssumptions"):
-            if record.version >= latest.get(record.type, (0, ""))[0]:
-                latest[record.type] = (record.version, record.content_hash)
+        wanted = record.type in ("IdeaSpec", "RevisedAssumptions")
+        if wanted and record.version >= latest.get(record.type, (0, ""))[0]:
+            latest[record.type] = (record.version, record.content_hash)
     stated = await _objects(store, latest.get("IdeaSpec"))
     revised = await _objects(store, latest.get("RevisedAssumptions"))
     by_source = {str(item.get("source")): item for item in revised}
@@ -289,9 +291,11 @@ async def _objects(store: Store, found: tuple[int, str] | None) -> list[dict[str
         return []
     content = await store.blob(found[1])
     items = content.get("assumptions") if isinstance(content, Mapping) else None
-    return [dict(item) for item in items if isinstance(item, Mapping)] if isinstance(
-        items, list
-    ) else []
+    return (
+        [dict(item) for item in items if isinstance(item, Mapping)]
+        if isinstance(items, list)
+        else []
+    )
 
 
 def running_owners(tasks: Sequence[TaskRecord]) -> set[str]:

@@ -119,7 +119,7 @@ def test_resume_refuses_a_changed_config_unless_migrating(
     qa.write_text(qa.read_text().replace("test phase qa", "edited after the run started"))
 
     refused = ideamine("resume", run_id, cwd=tmp_path, env=env)
-    assert refused.returncode == 2
+    assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "phases/qa.yaml changed" in refused.stderr and "--migrate" in refused.stderr
 
     migrated = ideamine("resume", run_id, "--migrate", "-q", cwd=tmp_path, env=env)

@@ -65,9 +65,7 @@ class TokenGuard:
         credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
         supplied = credentials.credentials if credentials else request.cookies.get(COOKIE)
         if supplied is None:
-            raise LoginRequired(
-                401, "unauthorized", "this server needs a bearer token", hint=_HINT
-            )
+            raise LoginRequired(401, "unauthorized", "this server needs a bearer token", hint=_HINT)
         if not self.accepts(supplied):
             raise LoginRequired(401, "unauthorized", "the bearer token is wrong", hint=_HINT)
 
@@ -91,7 +89,7 @@ def install_login(app: FastAPI, guard: TokenGuard) -> None:
     app.add_exception_handler(LoginRequired, on_login_required)
 
     @app.get("/login", include_in_schema=False)
-    async def login_form(next: str = "/dashboard/") -> HTMLResponse:  # noqa: A002
+    async def login_form(next: str = "/dashboard/") -> HTMLResponse:
         return _login_page(next, "")
 
     @app.post("/login", include_in_schema=False)
@@ -119,4 +117,3 @@ def _login_page(target: str, message: str, *, status: int = 200) -> HTMLResponse
 <label>Token <input type="password" name="token" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button></form></main></body></html>"""
     return HTMLResponse(body, status_code=status)
-

@@ -93,7 +93,8 @@ def content_router(state: ServerState) -> APIRouter:
         responses={200: {"content": {t: {} for t, _ in DOSSIER_FORMATS.values()}}},
     )
     async def dossier(
-        run_id: str, format: Annotated[DossierFormat, Query()] = "json"  # noqa: A002
+        run_id: str,
+        format: Annotated[DossierFormat, Query()] = "json",
     ) -> Response:
         """Compiles the dossier (or reuses it while the run is unchanged) and renders it."""
         compiled = await compile_run(await state.store(), run_id)

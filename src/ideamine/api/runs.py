@@ -100,11 +100,18 @@ def runs_router(state: ServerState) -> APIRouter:
         body = {**run_summary(prepared.run), "reclaimed_tasks": prepared.reclaimed}
         return JSONResponse(body, status_code=202)
 
-    @router.post(
-        "/{run_id}/phases/{phase}/retry", status_code=202, summary="Retry a failed phase"
-    )
+    @router.post("/{run_id}/phases/{phase}/retry", status_code=202, summary="Retry a failed phase")
     async def retry(run_id: str, phase: str, detach: Detach = False) -> JSONResponse:
         store = await state.store()
+        pipeline = await service_api.pinned_pipeline(store, await store.get_run(run_id))
+        if pipeline is not None and phase not in {spec.name for spec in pipeline.phases}:
+            raise ApiProblem(
+                404,
+                "phase_not_found",
+                f"run {run_id} has no phase {phase!r}",
+                hint="its phases: " + ", ".join(spec.name for spec in pipeline.phases),
+                run_id=run_id,
+            )
         attempt = await service_api.retry_phase(store, run_id, phase, reason="retried over the API")
         if not detach:
             state.drive(store, run_id)

@@ -35,9 +35,9 @@ COMPLIANCE = ("GDPR", "SOC2", "HIPAA", "PCI-DSS", "ISO27001")
 STORE_OPTION = click.option(
     "--store",
     "store_ref",
-    metavar="PATH",
+    metavar="PATH|URL",
     default=None,
-    help="SQLite file (default ./ideamine.db or $IDEAMINE_STORE).",
+    help="A SQLite file or postgresql://… (default ./ideamine.db or $IDEAMINE_STORE).",
 )
 CONFIG_OPTION = click.option(
     "--config",
@@ -405,6 +405,7 @@ async def events(
     try:
         await store.get_run(run_id)
         last = after
+        warned = False
         while True:
             page = await store.events(run_id, after_id=last, limit=1000)
             for event in page:
@@ -417,12 +418,12 @@ async def events(
             current = await store.get_run(run_id)
             if current.status not in (RunStatus.CREATED, RunStatus.RUNNING, RunStatus.PAUSED):
                 break
-            if current.driver and owner_alive(current.driver) is False:
+            if not warned and current.driver and owner_alive(current.driver) is False:
+                warned = True
                 err.print(
-                    f"the process driving run {run_id} has stopped; "
-                    f"`ideamine resume {run_id}` continues it"
+                    f"(the process that last drove run {run_id} has stopped; workers "
+                    f"may still carry it, else `ideamine resume {run_id}` continues it)"
                 )
-                break
             await store.wait_for_work(0.5)
     finally:
         await store.close()
@@ -540,3 +541,7 @@ cli.add_command(dossier)
 from ideamine.cli.models import replay  # noqa: E402
 
 cli.add_command(replay)
+
+from ideamine.cli.serve import serve  # noqa: E402
+
+cli.add_command(serve)

@@ -3,7 +3,7 @@
 Pure: the choice depends only on how often the task stalled before and on what the pipeline
 allows for its agent. Each stall moves one step down the ladder::
 
-    smaller-batch → fallback-model (if the agent has one) → longer-timeout → retry
+    smaller-batch → fallback-model (once per fallback) → longer-timeout → retry
                   → skip-optional (if no required artifact depends on it) | escalate
 """
 
@@ -53,13 +53,16 @@ def choose_remedy(
     Args:
         stalls: how many times the task stalled before this one.
         batch_scale, timeout_scale, model_shift: the task's current settings.
-        fallbacks: how many models follow the agent's current one in its fallback chain.
+        fallbacks: how many models follow the first in the agent's fallback chain.
         optional: True when none of the phase's required artifacts comes from the agent.
     """
-    ladder = [Strategy.SMALLER_BATCH]
-    if fallbacks > model_shift:
-        ladder.append(Strategy.FALLBACK_MODEL)
-    ladder += [Strategy.LONGER_TIMEOUT, Strategy.RETRY]
+    # The ladder depends only on the agent's whole chain, so each stall takes the next rung.
+    ladder = [
+        Strategy.SMALLER_BATCH,
+        *[Strategy.FALLBACK_MODEL] * fallbacks,
+        Strategy.LONGER_TIMEOUT,
+        Strategy.RETRY,
+    ]
     if stalls < len(ladder):
         strategy = ladder[stalls]
     else:

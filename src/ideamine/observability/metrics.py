@@ -12,9 +12,9 @@ The figures cover the newest ``RUN_LIMIT`` runs; phase durations come from ``pha
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -52,21 +52,21 @@ class RunFigures:
     duration_seconds: float | None  # finished runs only
     cost_usd: float
     tokens: Counter[tuple[str, str]]  # (phase, input|output) → tokens
-    cost_by_phase: Counter[str]
+    cost_by_phase: Mapping[str, float]
     calls: Counter[str]  # outcome → model calls
     gates: Counter[tuple[str, bool]]  # (phase, passed) → verdicts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LiveFigures:
-    """What the unfinished runs hold right now."""
+    """What the unfinished runs hold right now, by phase."""
 
-    tasks_running: Counter[str] = field(default_factory=Counter)  # phase → running tasks
-    owners: frozenset[str] = frozenset()
-    tokens_used: Counter[str] = field(default_factory=Counter)
-    tokens_allocated: Counter[str] = field(default_factory=Counter)
-    usd_used: Counter[str] = field(default_factory=Counter)
-    usd_allocated: Counter[str] = field(default_factory=Counter)
+    tasks_running: Mapping[str, float]
+    owners: frozenset[str]
+    tokens_used: Mapping[str, float]
+    tokens_allocated: Mapping[str, float]
+    usd_used: Mapping[str, float]
+    usd_allocated: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +104,7 @@ class MetricsReader:
 
 async def _run_figures(store: Store, run: RunRecord) -> RunFigures:
     tokens: Counter[tuple[str, str]] = Counter()
-    cost: Counter[str] = Counter()
+    cost: defaultdict[str, float] = defaultdict(float)
     calls: Counter[str] = Counter()
     for call in await store.model_calls(run.id):
         phase = str(call["phase"])
@@ -131,27 +131,30 @@ async def _run_figures(store: Store, run: RunRecord) -> RunFigures:
 
 
 async def _live(store: Store, runs: Sequence[RunRecord]) -> LiveFigures:
-    live = LiveFigures()
+    sums: dict[str, defaultdict[str, float]] = {
+        name: defaultdict(float) for name in ("tasks", "tokens", "tokens_cap", "usd", "usd_cap")
+    }
     owners: set[str] = set()
     for run in runs:
         _, _, tasks = await store.run_rows(run.id)
         owners |= running_owners(tasks)
-        live.tasks_running.update(t.phase for t in tasks if t.status is TaskStatus.RUNNING)
+        for task in tasks:
+            sums["tasks"][task.phase] += task.status is TaskStatus.RUNNING
         pipeline = await pinned_pipeline(store, run)
         for spec in pipeline.phases if pipeline else ():
-            live.tokens_allocated[spec.name] += spec.budgets.tokens
-            live.usd_allocated[spec.name] += spec.budgets.usd
+            sums["tokens_cap"][spec.name] += spec.budgets.tokens
+            sums["usd_cap"][spec.name] += spec.budgets.usd
         for call in await store.model_calls(run.id):
             phase = str(call["phase"])
-            live.tokens_used[phase] += int(str(call["tokens_in"])) + int(str(call["tokens_out"]))
-            live.usd_used[phase] += float(str(call["cost_usd"]))
+            sums["tokens"][phase] += int(str(call["tokens_in"])) + int(str(call["tokens_out"]))
+            sums["usd"][phase] += float(str(call["cost_usd"]))
     return LiveFigures(
-        tasks_running=live.tasks_running,
+        tasks_running=sums["tasks"],
         owners=frozenset(owners),
-        tokens_used=live.tokens_used,
-        tokens_allocated=live.tokens_allocated,
-        usd_used=live.usd_used,
-        usd_allocated=live.usd_allocated,
+        tokens_used=sums["tokens"],
+        tokens_allocated=sums["tokens_cap"],
+        usd_used=sums["usd"],
+        usd_allocated=sums["usd_cap"],
     )
 
 
@@ -236,11 +239,14 @@ def _usage_families(runs: Sequence[RunFigures]) -> Iterator[Metric]:
     for (phase, direction), count in sorted(tokens.items()):
         family.add_metric([phase, direction], count)
     yield family
-    cost: Counter[str] = sum((r.cost_by_phase for r in runs), Counter())
+    cost: defaultdict[str, float] = defaultdict(float)
+    for run in runs:
+        for phase, usd in run.cost_by_phase.items():
+            cost[phase] += usd
     yield _labelled(CounterMetricFamily, "ideamine_cost_usd", "Model cost by phase.", cost)
     gates: Counter[tuple[str, bool]] = sum((r.gates for r in runs), Counter())
-    evaluated = Counter({phase: 0 for phase, _ in gates})
-    passed = Counter({phase: 0 for phase, _ in gates})
+    evaluated: dict[str, float] = {phase: 0 for phase, _ in gates}
+    passed: dict[str, float] = {phase: 0 for phase, _ in gates}
     for (phase, ok), count in gates.items():
         evaluated[phase] += count
         passed[phase] += count if ok else 0
@@ -277,7 +283,7 @@ def _labelled(
     kind: type[CounterMetricFamily] | type[GaugeMetricFamily],
     name: str,
     doc: str,
-    values: Counter[str],
+    values: Mapping[str, float],
 ) -> Metric:
     family = kind(name, doc, labels=["phase"])
     for phase, value in sorted(values.items()):

@@ -15,6 +15,7 @@ from ideamine.engine.snapshot import (
     StartPhase,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus
+from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.stores.base import Store
@@ -66,6 +67,7 @@ async def apply_action(
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
         await _finish(store, run_id, action)
+    await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
 
 
 async def _create_tasks(store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks) -> None:

@@ -30,6 +30,14 @@ class Bundle:
     executor: TaskExecutor
     advancer: Advancer
 
+    @property
+    def shortest_lease(self) -> float:
+        """The shortest task lease of the pipeline (heartbeat interval × missed beats)."""
+        return min(
+            p.heartbeat.interval_seconds * p.heartbeat.stall_after_missed
+            for p in self.pipeline.phases
+        )
+
 
 class Bundles:
     """Bundles by manifest hash."""
@@ -54,6 +62,10 @@ class Bundles:
                 advancer=Advancer(self._store, pipeline, self.blobs),
             )
         return self._by_hash[pipeline.manifest_hash]
+
+    def cached(self, manifest_hash: str) -> Bundle | None:
+        """The bundle for ``manifest_hash`` if it was built already."""
+        return self._by_hash.get(manifest_hash)
 
     async def for_run(self, run: RunRecord) -> Bundle:
         """The bundle of the configuration ``run`` is pinned to.

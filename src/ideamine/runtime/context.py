@@ -19,11 +19,13 @@ __all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
 
 
 class BlobCache:
-    """Artifact contents by hash; contents never change, so caching is always safe."""
+    """Artifact contents by hash (contents never change), and the upstream artifacts of a
+    phase attempt's dependencies (they passed, so they never change either)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._contents: dict[str, object] = {}
+        self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
 
     async def get(self, content_hash: str) -> object:
         if content_hash not in self._contents:
@@ -38,7 +40,14 @@ def _graph(pipeline: PipelineSpec) -> dict[str, tuple[str, ...]]:
 async def upstream_artifacts(
     store: Store, blobs: BlobCache, pipeline: PipelineSpec, run_id: str, phase: str
 ) -> tuple[dict[str, Any], list[str]]:
-    """The latest artifact of each type from ``phase``'s dependencies, and their ids."""
+    """The latest artifact of each type from ``phase``'s dependencies, and their ids.
+
+    Read once per (run, phase): a phase starts only after its dependencies passed, and a
+    passed phase never changes.
+    """
+    cached = blobs.upstream.get((run_id, phase))
+    if cached is not None:
+        return cached
     closure = set(ancestors(_graph(pipeline), phase))
     latest: dict[str, ArtifactRecord] = {}
     for record in await store.artifacts(run_id):
@@ -47,7 +56,9 @@ async def upstream_artifacts(
         ):
             latest[record.type] = record
     contents = {t: await blobs.get(latest[t].content_hash) for t in sorted(latest)}
-    return contents, sorted(record.id for record in latest.values())
+    found = (contents, sorted(record.id for record in latest.values()))
+    blobs.upstream[(run_id, phase)] = found
+    return found
 
 
 async def task_values(

@@ -8,12 +8,13 @@ import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 
-from ideamine.agents.base import Agent, AgentContext
+from ideamine.agents.base import Agent
 from ideamine.canonical import content_hash
 from ideamine.clock import Clock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.retry import retry_delay
 from ideamine.errors import AgentError, StaleLeaseError, UsageError
+from ideamine.observability.tracing import TracedContext, mark_task, task_span
 from ideamine.runtime.context import BlobCache, task_values
 from ideamine.stores.base import Store
 from ideamine.stores.records import ClaimedTask, EventDraft, ModelCallRecord, RunRecord
@@ -55,7 +56,8 @@ class TaskExecutor:
         task = claimed.task
         beat = asyncio.create_task(self._heartbeat(claimed), name=f"heartbeat {task.key}")
         try:
-            await self._execute(run, claimed)
+            with task_span(run.id, task):
+                await self._execute(run, claimed)
         except StaleLeaseError:
             log.warning("task %s: lost its lease; the result was not recorded", task.id)
         finally:
@@ -68,7 +70,7 @@ class TaskExecutor:
         agent = self._agents[task.agent]
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
         timeout = agent.spec.timeout_seconds * task.timeout_scale
-        ctx = AgentContext(
+        ctx = TracedContext(  # an AgentContext that also writes a span per model call
             run_id=run.id,
             phase=task.phase,
             attempt=task.attempt,
@@ -138,6 +140,7 @@ class TaskExecutor:
         policy = self._pipeline.phase(task.phase).retries
         delay = retry_delay(policy, tries=task.tries, retryable=retryable, task_id=task.id)
         retry_at = None if delay is None else self._clock.now() + delay
+        mark_task("failed" if retry_at is None else "retry", error)
         await self._store.fail_task(
             task.id,
             claimed.lease_token,

@@ -111,7 +111,7 @@ class Runner:
             runs = await self._runs(scope)
             if scope is not None and runs[0].status not in _LIVE:
                 return
-            progressed = False
+            progressed = await self._drop_dead_work({run.id for run in runs})
             for run in runs:
                 progressed |= await self._advance(run)
             progressed |= await self._claim(scope)
@@ -125,7 +125,7 @@ class Runner:
 
     async def _advance(self, run: RunRecord) -> bool:
         """One engine step for ``run`` if this process holds (or can take) its advance lease."""
-        if run.status not in _LIVE or not await self._hold(run.id):
+        if run.status not in _LIVE or not await self._hold(run):
             return False
         if run.status is RunStatus.CREATED:
             await self._start(run)
@@ -154,17 +154,40 @@ class Runner:
             )
             return None
 
-    async def _hold(self, run_id: str) -> bool:
+    async def _drop_dead_work(self, live: set[str]) -> bool:
+        """Cancel and hand back in-flight tasks of runs that were cancelled or failed (by a
+        signal or another process); a paused run's tasks are left to finish."""
+        dropped = False
+        for job, item in list(self._inflight.items()):
+            if item.task.run_id in live or job.done():
+                continue
+            run = await self.store.get_run(item.task.run_id)
+            if run.status in (RunStatus.CANCELLED, RunStatus.FAILED):
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StaleLeaseError):
+                    await job
+                with contextlib.suppress(StaleLeaseError):
+                    await self.store.release_task(
+                        item.task.id, item.lease_token, reason=f"the run was {run.status}"
+                    )
+                del self._inflight[job]
+                dropped = True
+        return dropped
+
+    async def _hold(self, run: RunRecord) -> bool:
+        """Take or renew the run's advance lease. It lasts as long as the run's shortest task
+        lease (heartbeat interval × missed beats, at most ``advance_seconds``), so when its
+        holder dies another process takes over about as fast as it takes over tasks."""
         now = self._clock.now()
-        if self._held.get(run_id, 0.0) > now:
+        if self._held.get(run.id, 0.0) > now:
             return True
-        held = await self.store.hold_advance(
-            run_id, owner=self.owner, seconds=self.advance_seconds, now=now
-        )
+        bundle = self._bundles.cached(run.manifest_hash)
+        seconds = min(self.advance_seconds, bundle.shortest_lease if bundle else 1e9)
+        held = await self.store.hold_advance(run.id, owner=self.owner, seconds=seconds, now=now)
         if held:
-            self._held[run_id] = now + self.advance_seconds / 3
+            self._held[run.id] = now + seconds / 3
         else:
-            self._held.pop(run_id, None)
+            self._held.pop(run.id, None)
         return held
 
     async def _claim(self, scope: str | None) -> bool:
@@ -172,8 +195,11 @@ class Runner:
         claimed = await self.store.claim_tasks(
             scope, owner=self.owner, now=self._clock.now(), limit=free
         )
+        runs: dict[str, RunRecord] = {}
         for item in claimed:
-            run = await self.store.get_run(item.task.run_id)
+            if item.task.run_id not in runs:
+                runs[item.task.run_id] = await self.store.get_run(item.task.run_id)
+            run = runs[item.task.run_id]
             bundle = await self._bundle(run)
             if bundle is None:
                 await self.store.release_task(
@@ -212,7 +238,7 @@ class Runner:
         """Fail loudly instead of waiting forever if the engine has nothing left to do."""
         run, phases, tasks = await self.store.run_rows(run_id)
         waiting = any(t.status in (TaskStatus.PENDING, TaskStatus.RUNNING) for t in tasks)
-        if run.status is not RunStatus.RUNNING or waiting or not await self._hold(run_id):
+        if run.status is not RunStatus.RUNNING or waiting or not await self._hold(run):
             return  # a retry falls due later, another process holds a task, or the run moved
         bundle = await self._bundles.for_run(run)
         if not await bundle.advancer.step(run, phases, tasks):
@@ -247,13 +273,19 @@ class Runner:
             done, _ = await asyncio.wait(self._inflight, timeout=timeout)
             self._collect(done)
         for job, item in list(self._inflight.items()):
-            job.cancel()
-            with contextlib.suppress(asyncio.CancelledError, StaleLeaseError):
+            if not job.done():
+                job.cancel()
+            try:
                 await job
-            with contextlib.suppress(StaleLeaseError):
-                await self.store.release_task(
-                    item.task.id, item.lease_token, reason="the process stopped"
-                )
+            except (asyncio.CancelledError, StaleLeaseError):
+                pass
+            except Exception:  # winding down anyway: keep handing the rest back
+                log.warning("task %s failed while stopping", item.task.id, exc_info=True)
+            if job.cancelled():  # a finished task recorded its result: nothing to hand back
+                with contextlib.suppress(StaleLeaseError):
+                    await self.store.release_task(
+                        item.task.id, item.lease_token, reason="the process stopped"
+                    )
         self._inflight.clear()
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)

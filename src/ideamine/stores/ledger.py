@@ -46,7 +46,7 @@ def event_hash(
 
 def ledger_kind(event_type: str) -> str:
     """The reporting kind of an event type: task, gate, decision, artifact, cost, signature."""
-    if event_type.startswith("task."):
+    if event_type.startswith("task.") or event_type == "phase.stalled":
         return "task"
     if event_type.startswith("phase.gate."):
         return "gate"

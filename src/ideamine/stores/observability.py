@@ -38,6 +38,7 @@ _RUN_TABLES = (
     "phases",
     "events",
     "run_configs",
+    "run_models",
 )
 
 

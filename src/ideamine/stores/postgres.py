@@ -90,6 +90,7 @@ class PostgresStore(SqlStore):
             name="ideamine",
         )
         self._listener: psycopg.Connection[tuple[object, ...]] | None = None
+        self._closing = False
 
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r})"
@@ -132,6 +133,7 @@ class PostgresStore(SqlStore):
         return await self._transaction(_apply_migrations)
 
     async def close(self) -> None:
+        self._closing = True
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -148,7 +150,8 @@ class PostgresStore(SqlStore):
                 self._listener.execute(f"LISTEN {CHANNEL}")
             return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error as exc:
-            log.warning("LISTEN connection lost (%s); polling instead", _first_line(exc))
+            if not self._closing:
+                log.warning("LISTEN connection lost (%s); polling instead", _first_line(exc))
             if self._listener is not None:
                 self._listener.close()
             self._listener = None

@@ -59,8 +59,11 @@ class _Db:
         """No wake-ups on SQLite: workers poll."""
 
     def next_event_id(self) -> int:
-        # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE).
-        row = self._connection.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM events").fetchone()
+        # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT
+        # high-water mark survives retention, so an id is never handed out twice.
+        row = self._connection.execute(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1"
+        ).fetchone()
         return int(row[0])
 
 

@@ -150,6 +150,8 @@ class SqlStore(ABC):
             if run.status is not RunStatus.RUNNING:
                 check_transition(run.status, RunStatus.RUNNING)
             q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=driver)
+            for owner in dead_owners:  # a dead process's advance lease would block us
+                q.release_advance(db, run_id, owner)
             reopened = _reopen_phases(db, run_id)
             reclaimed = [
                 task

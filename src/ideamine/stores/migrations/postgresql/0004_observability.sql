@@ -98,6 +98,7 @@ BEGIN
     DELETE FROM phases WHERE run_id = ANY (doomed);
     DELETE FROM events WHERE run_id = ANY (doomed);
     DELETE FROM run_configs WHERE run_id = ANY (doomed);
+    DELETE FROM run_models WHERE run_id = ANY (doomed);
     DELETE FROM runs WHERE id = ANY (doomed);
     RETURN array_length(doomed, 1);
 END

@@ -111,7 +111,7 @@ CREATE TABLE artifacts (
 );
 
 CREATE TABLE events (
-    id              INTEGER PRIMARY KEY,        -- monotonic, assigned under the write lock
+    id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, even after retention
     run_id          TEXT NOT NULL,
     phase           TEXT,
     task_id         TEXT,

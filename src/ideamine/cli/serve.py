@@ -1,0 +1,103 @@
+"""``ideamine serve``: the HTTP API, the dashboard and ``/metrics`` in one process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import uvicorn
+from rich.markup import escape
+
+from ideamine import service
+from ideamine.api import ServerSettings, ServerState, create_app
+from ideamine.api.auth import TOKEN_ENV, check_bind
+from ideamine.cli.app import err, runs_async
+from ideamine.dashboard import dashboard_router
+from ideamine.observability.tracing import configure_from_env
+from ideamine.runtime.runner import DEFAULT_CONCURRENCY
+
+__all__ = ["build_app", "serve"]
+
+
+def build_app(settings: ServerSettings) -> object:
+    """The API with the dashboard mounted, over one shared state."""
+    state = ServerState(settings)
+    return create_app(state, extra=[dashboard_router(state.store)])
+
+
+@click.command()
+@click.option(
+    "--store",
+    "store_ref",
+    metavar="URL|PATH",
+    default=None,
+    help="postgresql://… or a SQLite file ($IDEAMINE_STORE).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--token",
+    envvar=TOKEN_ENV,
+    metavar="TOKEN",
+    default=None,
+    help=f"Bearer token every request must carry (${TOKEN_ENV}); required beyond loopback.",
+)
+@click.option(
+    "--config",
+    "config_dir",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder overlaying the shipped config for runs created here ($IDEAMINE_CONFIG).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Tasks each run driven by this server runs at once.",
+)
+@click.option(
+    "--trace",
+    type=click.Choice(["console", "none"]),
+    default=None,
+    help="Print spans to stderr (default: $OTEL_TRACES_EXPORTER, else off).",
+)
+@runs_async
+async def serve(
+    store_ref: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    config_dir: Path | None,
+    concurrency: int,
+    trace: str | None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json), the dashboard and /metrics."""
+    token = token or None
+    check_bind(host, token)
+    configure_from_env(trace)
+    settings = ServerSettings(
+        store_ref=store_ref,
+        host=host,
+        port=port,
+        token=token,
+        config_dir=service.config_folder(config_dir),
+        concurrency=concurrency,
+    )
+    app = build_app(settings)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(
+        f"serving http://{shown}:{port}/ (dashboard /dashboard/, API docs /docs, "
+        f"metrics /metrics){' with token auth' if token else ''}; Ctrl-C stops"
+    )
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+    err.print(f"server on {escape(shown)}:{port} stopped")
