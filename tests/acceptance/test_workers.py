@@ -25,6 +25,7 @@ class Fleet:
     def __init__(self, store: str, cwd: Path, env: dict[str, str]) -> None:
         self.store, self.cwd, self.env = store, cwd, env
         self.workers: dict[str, subprocess.Popen[str]] = {}
+        self.outputs: dict[str, str] = {}
 
     def add(self, name: str, concurrency: int = 4) -> subprocess.Popen[str]:
         process = start(
@@ -46,9 +47,22 @@ class Fleet:
         return process
 
     def stop_all(self) -> None:
-        for process in self.workers.values():
+        for name, process in self.workers.items():
             if process.poll() is None:
                 kill(process)
+            elif name not in self.outputs:
+                self.outputs[name] = process.communicate(timeout=30)[1]
+
+    def exited(self) -> dict[str, str]:
+        """Workers that stopped by themselves (not killed by the test), with their stderr."""
+        for name, process in self.workers.items():
+            if process.poll() is not None and name not in self.outputs:
+                self.outputs[name] = process.communicate(timeout=30)[1]
+        return {
+            name: self.outputs[name]
+            for name, process in self.workers.items()
+            if process.returncode not in (None, -9)
+        }
 
 
 @pytest.fixture

@@ -58,8 +58,19 @@ def serving(
     port = free_port()
     store = store if store is not None else cwd / "ideamine.db"
     process = subprocess.Popen(
-        [sys.executable, "-m", "ideamine", "serve", "--store", str(store), "--host", host,
-         "--port", str(port), *args],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ideamine",
+            "serve",
+            "--store",
+            str(store),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            *args,
+        ],
         cwd=cwd,
         env=env or cli_env(),
         stdout=subprocess.PIPE,
@@ -102,7 +113,9 @@ def stop(process: subprocess.Popen[str]) -> str:
     return err or ""
 
 
-def ideamine(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def ideamine(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ideamine", *args],
         cwd=cwd,

@@ -99,9 +99,11 @@ def test_get_run_with_phases_and_budgets(client: httpx.Client, served: tuple[Ser
     )
     assert budgets["tokens_used"] == tokens == view["tokens"]
     intake = next(b for b in budgets["phases"] if b["phase"] == "intake")
-    assert intake["tokens_budget"] == 50_000 and 0 < intake["tokens_used"] <= intake["tokens_budget"]
+    assert (
+        intake["tokens_budget"] == 50_000 and 0 < intake["tokens_used"] <= intake["tokens_budget"]
+    )
     attempts = client.get(f"/runs/{run_id}/phases").json()
-    assert [a["phase"] for a in attempts][0] == "intake" and len(attempts) == 13
+    assert attempts[0]["phase"] == "intake" and len(attempts) == 13
 
 
 def test_events_are_paged_by_id(client: httpx.Client, served: tuple[Server, str]) -> None:
@@ -250,7 +252,9 @@ def test_unusable_idea_is_422(client: httpx.Client) -> None:
 
 
 def test_create_run_drives_it_in_the_server(client: httpx.Client) -> None:
-    reply = client.post("/runs", json={"idea": IDEA, "project": "api", "constraints": {"budget_usd": 900}})
+    reply = client.post(
+        "/runs", json={"idea": IDEA, "project": "api", "constraints": {"budget_usd": 900}}
+    )
     assert reply.status_code == 202
     run_id = reply.json()["id"]
     assert reply.json()["driven_by"] == "server" and reply.json()["links"]["stream"]

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from tests.api.serving import cli_env, ideamine
 
 from ideamine import service

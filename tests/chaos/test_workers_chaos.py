@@ -126,5 +126,6 @@ def test_backends_terminated_for_seconds_mid_run(
         timeout=120,
         what="the run to complete after the outage",
     )
+    assert chaos_fleet.exited() == {}  # no worker gave up during the outage
     _check(chaos_fleet, run_id, expected)
     assert json.dumps(events(chaos_fleet, run_id))  # the ledger still reads whole

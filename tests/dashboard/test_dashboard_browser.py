@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.api.serving import cli_env, serving, start_cli, stop, wait_until
+from tests.api.serving import cli_env, serving, start_cli, stop
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
 playwright = pytest.importorskip("playwright.sync_api")

@@ -61,8 +61,17 @@ def _bar(
     own = [t for t in detail.tasks if record and t.phase == name and t.attempt == record.attempt]
     done = sum(1 for t in own if t.status in (TaskStatus.SUCCEEDED, TaskStatus.SKIPPED))
     if record is None:
-        return Bar(phase=name, status="waiting", attempt=0, left=0, width=0, tasks_done=0,
-                   tasks_total=0, seconds=None, error=None)  # fmt: skip
+        return Bar(
+            phase=name,
+            status="waiting",
+            attempt=0,
+            left=0,
+            width=0,
+            tasks_done=0,
+            tasks_total=0,
+            seconds=None,
+            error=None,
+        )
     begin = _ts(record.started_at)
     finish = _ts(record.finished_at) if record.finished_at else now
     left = min(100.0, max(0.0, (begin - start) / span * 100))
@@ -172,8 +181,10 @@ def _reasons(result: Mapping[str, object]) -> tuple[str, ...]:
     reasons = [str(r) for r in result.get("reasons") or [] if r]  # type: ignore[attr-defined]
     for issue in result.get("issues") or []:  # type: ignore[attr-defined]
         if isinstance(issue, Mapping):
-            reasons.append(f"{issue.get('severity', '')} {issue.get('type', '')}: "
-                           f"{issue.get('description', '')}".strip())  # fmt: skip
+            reasons.append(
+                f"{issue.get('severity', '')} {issue.get('type', '')}: "
+                f"{issue.get('description', '')}".strip()
+            )
     return tuple(reasons)
 
 

@@ -43,7 +43,7 @@ from ideamine.agents.base import AgentContext
 from ideamine.engine.snapshot import Action, CompletePhase, FailPhase, FanIn, FinishRun
 from ideamine.errors import UsageError
 from ideamine.stores.base import Store
-from ideamine.stores.records import ModelCallRecord, TaskRecord
+from ideamine.stores.records import ModelCallRecord, RunRecord, TaskRecord
 
 __all__ = [
     "TRACES_ENV",
@@ -278,19 +278,41 @@ async def record_spans(store: Store, run_id: str, action: Action) -> None:
         for record in phases:
             same = (record.phase, record.attempt) == (action.phase, action.attempt)
             if same and record.finished_at is not None:
-                _phase_span(run_id, record.phase, record.attempt, record.status.value,
-                            record.started_at, record.finished_at, record.error)  # fmt: skip
-    if run.status.finished and ("run", run_id) not in _emitted:
-        _emitted.add(("run", run_id))
-        attributes: dict[str, str | int] = {
-            "ideamine.run.id": run_id,
-            "ideamine.run.status": run.status.value,
-            "ideamine.run.source": run.source,
-            "ideamine.run.project": run.project or "",
-            "ideamine.run.manifest_hash": run.manifest_hash,
-        }
-        _write(("run", run_id), run_id, span_id_of(run_id), otel_context.Context(),
-               f"run {run_id}", run.created_at, run.updated_at, attributes, run.error)  # fmt: skip
+                _phase_span(
+                    run_id,
+                    record.phase,
+                    record.attempt,
+                    record.status.value,
+                    record.started_at,
+                    record.finished_at,
+                    record.error,
+                )
+    if run.status.finished:
+        _run_span(run)
+
+
+def _run_span(run: RunRecord) -> None:
+    if ("run", run.id) in _emitted:
+        return
+    _emitted.add(("run", run.id))
+    attributes: dict[str, str | int] = {
+        "ideamine.run.id": run.id,
+        "ideamine.run.status": run.status.value,
+        "ideamine.run.source": run.source,
+        "ideamine.run.project": run.project or "",
+        "ideamine.run.manifest_hash": run.manifest_hash,
+    }
+    _write(
+        ("run", run.id),
+        run.id,
+        span_id_of(run.id),
+        otel_context.Context(),
+        f"run {run.id}",
+        run.created_at,
+        run.updated_at,
+        attributes,
+        run.error,
+    )
 
 
 def _phase_span(
@@ -307,8 +329,17 @@ def _phase_span(
         "ideamine.phase.status": status,
     }
     parent = _parent(run_id, span_id_of(run_id))
-    _write(key, run_id, span_id_of(run_id, phase, str(attempt)), parent,
-           f"phase {phase}", start, end, attributes, error)  # fmt: skip
+    _write(
+        key,
+        run_id,
+        span_id_of(run_id, phase, str(attempt)),
+        parent,
+        f"phase {phase}",
+        start,
+        end,
+        attributes,
+        error,
+    )
 
 
 def _write(
