@@ -10,16 +10,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from ideamine.canonical import canonical_json, content_hash
+from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import StoreCorruptError
 from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind
 from ideamine.stores.records import (
-    ArtifactRecord,
     EventDraft,
     EventRecord,
-    ModelCallRecord,
-    NewArtifact,
     NewRun,
     NewTask,
     PhaseRecord,
@@ -53,7 +50,7 @@ class Db(Protocol):
         ...
 
 
-def _load(text: str, where: str) -> Any:
+def load_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
@@ -114,7 +111,7 @@ def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord
 
 # -- runs ---------------------------------------------------------------------------------
 
-_RUN_COLUMNS = (
+RUN_COLUMNS = (
     "id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
     "driver, error, created_at, updated_at, project"
 )
@@ -122,7 +119,7 @@ _RUN_COLUMNS = (
 
 def insert_run(db: Db, run: NewRun, at: str) -> None:
     db.query(
-        f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             run.id,
             run.idea,
@@ -166,7 +163,7 @@ def upsert_run_config(db: Db, run_id: str, files: Mapping[str, str]) -> None:
 
 def select_run_config(db: Db, run_id: str) -> dict[str, str]:
     rows = db.query("SELECT files FROM run_configs WHERE run_id = ?", (run_id,))
-    return dict(_load(rows[0][0], f"run_configs row {run_id!r}")) if rows else {}
+    return dict(load_json(rows[0][0], f"run_configs row {run_id!r}")) if rows else {}
 
 
 def repin_run(
@@ -178,17 +175,17 @@ def repin_run(
     )
 
 
-def _run(row: Row) -> RunRecord:
+def run_from_row(row: Row) -> RunRecord:
     where = f"runs row {row[0]!r}"
     status = _status(RunStatus, row[4], where)
     return RunRecord(
         id=row[0],
         idea=row[1],
-        constraints=_load(row[2], where),
+        constraints=load_json(row[2], where),
         source=row[3],
         status=status,
         config_dir=row[5],
-        manifest=_load(row[6], where),
+        manifest=load_json(row[6], where),
         manifest_hash=row[7],
         driver=row[8],
         error=row[9],
@@ -199,15 +196,15 @@ def _run(row: Row) -> RunRecord:
 
 
 def select_run(db: Db, run_id: str) -> RunRecord | None:
-    rows = db.query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-    return _run(rows[0]) if rows else None
+    rows = db.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+    return run_from_row(rows[0]) if rows else None
 
 
 def select_runs(db: Db, limit: int) -> list[RunRecord]:
     rows = db.query(
-        f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id LIMIT ?", (limit,)
+        f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id LIMIT ?", (limit,)
     )
-    return [_run(row) for row in rows]
+    return [run_from_row(row) for row in rows]
 
 
 def plain_text(value: str | None) -> str | None:
@@ -275,14 +272,14 @@ def select_phases(db: Db, run_id: str) -> list[PhaseRecord]:
 
 # -- tasks --------------------------------------------------------------------------------
 
-_TASK_COLUMNS = (
+TASK_COLUMNS = (
     "id, run_id, phase, attempt, key, agent, iteration, status, tries, "
     "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
     "finished_at, stalls, batch_scale, timeout_scale, model_shift"
 )
 
 
-def _task(row: Row) -> TaskRecord:
+def task_from_row(row: Row) -> TaskRecord:
     return TaskRecord(
         id=row[0],
         run_id=row[1],
@@ -332,15 +329,15 @@ def insert_tasks(
 
 def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
     rows = db.query(
-        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY phase, attempt, key",
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY phase, attempt, key",
         (run_id,),
     )
-    return [_task(row) for row in rows]
+    return [task_from_row(row) for row in rows]
 
 
 def select_task(db: Db, task_id: str) -> TaskRecord | None:
-    rows = db.query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
-    return _task(rows[0]) if rows else None
+    rows = db.query(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+    return task_from_row(rows[0]) if rows else None
 
 
 def claimable(
@@ -386,7 +383,7 @@ def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: floa
 
 def checkpoint_of(db: Db, task_id: str) -> object | None:
     rows = db.query("SELECT checkpoint FROM tasks WHERE id = ?", (task_id,))
-    return _load(rows[0][0], f"tasks row {task_id!r}") if rows and rows[0][0] else None
+    return load_json(rows[0][0], f"tasks row {task_id!r}") if rows and rows[0][0] else None
 
 
 def finish_task(
@@ -398,166 +395,6 @@ def finish_task(
         "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
         (status.value, plain_text(error), finished, not_before, task_id),
     )
-
-
-# -- outputs, model calls, artifacts ------------------------------------------------------
-
-
-def output_exists(db: Db, task: TaskRecord) -> bool:
-    return bool(
-        db.query(
-            "SELECT 1 FROM task_outputs WHERE run_id = ? AND phase = ? AND attempt = ? AND key = ?",
-            (task.run_id, task.phase, task.attempt, task.key),
-        )
-    )
-
-
-def insert_output(db: Db, task: TaskRecord, output: object, at: str) -> None:
-    db.query(
-        "INSERT INTO task_outputs (run_id, phase, attempt, key, task_id, output, "
-        "output_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            task.run_id,
-            task.phase,
-            task.attempt,
-            task.key,
-            task.id,
-            canonical_json(output),
-            content_hash(output),
-            at,
-        ),
-    )
-
-
-def select_outputs(db: Db, run_id: str, phase: str, attempt: int) -> dict[str, object]:
-    rows = db.query(
-        "SELECT key, output FROM task_outputs WHERE run_id = ? AND phase = ? AND "
-        "attempt = ? ORDER BY key",
-        (run_id, phase, attempt),
-    )
-    return {key: _load(text, f"task output {run_id}/{phase}/{key}") for key, text in rows}
-
-
-def insert_model_call(db: Db, run_id: str, task_id: str, call: ModelCallRecord, at: str) -> None:
-    db.query(
-        "INSERT INTO model_calls (run_id, task_id, provider, model, prompt_hash, params, "
-        "tokens_in, tokens_out, cost_usd, latency_ms, outcome, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            run_id,
-            task_id,
-            call.provider,
-            call.model,
-            call.prompt_hash,
-            canonical_json(call.params),
-            call.tokens_in,
-            call.tokens_out,
-            call.cost_usd,
-            call.latency_ms,
-            call.outcome,
-            at,
-        ),
-    )
-
-
-def select_model_calls(db: Db, run_id: str) -> list[dict[str, object]]:
-    rows = db.query(
-        "SELECT m.task_id, t.phase, t.attempt, t.key, m.provider, m.model, "
-        "m.prompt_hash, m.tokens_in, m.tokens_out, m.cost_usd, m.latency_ms, m.outcome "
-        "FROM model_calls m JOIN tasks t ON t.id = m.task_id WHERE m.run_id = ? "
-        "ORDER BY m.id",
-        (run_id,),
-    )
-    names = (
-        "task_id",
-        "phase",
-        "attempt",
-        "key",
-        "provider",
-        "model",
-        "prompt_hash",
-        "tokens_in",
-        "tokens_out",
-        "cost_usd",
-        "latency_ms",
-        "outcome",
-    )
-    return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-def insert_artifact(
-    db: Db, run_id: str, phase: str, attempt: int, artifact: NewArtifact, artifact_id: str, at: str
-) -> ArtifactRecord:
-    text = canonical_json(artifact.content)
-    digest = content_hash(artifact.content)
-    if not db.query("SELECT 1 FROM blobs WHERE hash = ?", (digest,)):
-        db.query("INSERT INTO blobs (hash, content) VALUES (?, ?)", (digest, text))
-    rows = db.query(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts WHERE run_id = ? AND type = ?",
-        (run_id, artifact.type),
-    )
-    version = int(rows[0][0])
-    db.query(
-        "INSERT INTO artifacts (id, run_id, phase, attempt, type, version, content_hash, "
-        "provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            artifact_id,
-            run_id,
-            phase,
-            attempt,
-            artifact.type,
-            version,
-            digest,
-            canonical_json(artifact.provenance),
-            at,
-        ),
-    )
-    return ArtifactRecord(
-        id=artifact_id,
-        run_id=run_id,
-        phase=phase,
-        attempt=attempt,
-        type=artifact.type,
-        version=version,
-        content_hash=digest,
-        provenance=artifact.provenance,
-        created_at=at,
-    )
-
-
-def select_artifacts(db: Db, run_id: str) -> list[ArtifactRecord]:
-    rows = db.query(
-        "SELECT id, run_id, phase, attempt, type, version, content_hash, "
-        "provenance, created_at FROM artifacts WHERE run_id = ? "
-        "ORDER BY created_at, type, version",
-        (run_id,),
-    )
-    return [
-        ArtifactRecord(
-            id=r[0],
-            run_id=r[1],
-            phase=r[2],
-            attempt=r[3],
-            type=r[4],
-            version=r[5],
-            content_hash=r[6],
-            provenance=_load(r[7], f"artifact {r[0]}"),
-            created_at=r[8],
-        )
-        for r in rows
-    ]
-
-
-def select_blob(db: Db, digest: str) -> object:
-    rows = db.query("SELECT content FROM blobs WHERE hash = ?", (digest,))
-    if not rows:
-        raise StoreCorruptError(f"blob {digest} is missing", hint="restore from a backup")
-    value = _load(rows[0][0], f"blob {digest}")
-    if content_hash(value) != digest:
-        raise StoreCorruptError(
-            f"blob {digest} does not match its hash (edited?)", hint="restore from a backup"
-        )
-    return value
 
 
 # -- events -------------------------------------------------------------------------------
@@ -593,62 +430,6 @@ def _payload(text: str) -> Mapping[str, object]:
     except ValueError:
         return {"__undecodable__": text}
     return value if isinstance(value, dict) else {"__not_an_object__": value}
-
-
-# -- coordination between processes ------------------------------------------------------
-
-
-def select_active_runs(db: Db, limit: int) -> list[RunRecord]:
-    rows = db.query(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN (?, ?) ORDER BY created_at, id LIMIT ?",
-        (RunStatus.CREATED.value, RunStatus.RUNNING.value, limit),
-    )
-    return [_run(row) for row in rows]
-
-
-def hold_advance(db: Db, run_id: str, owner: str, until: float, now: float) -> bool:
-    """Take or renew the run's advance lease unless someone else holds an unexpired one."""
-    rows = db.query(
-        "UPDATE runs SET advance_owner = ?, advance_expires_at = ? WHERE id = ? AND "
-        "(advance_owner IS NULL OR advance_owner = ? OR advance_expires_at < ?) RETURNING id",
-        (owner, until, run_id, owner, now),
-    )
-    return bool(rows)
-
-
-def release_advance(db: Db, run_id: str, owner: str) -> None:
-    db.query(
-        "UPDATE runs SET advance_owner = NULL, advance_expires_at = NULL "
-        "WHERE id = ? AND advance_owner = ?",
-        (run_id, owner),
-    )
-
-
-def select_expired(db: Db, now: float, limit: int, lock: str) -> list[TaskRecord]:
-    rows = db.query(
-        f"SELECT {_TASK_COLUMNS} FROM tasks t WHERE status = ? AND lease_expires_at < ? "
-        f"ORDER BY lease_expires_at LIMIT ?{lock}",
-        (TaskStatus.RUNNING.value, now, limit),
-    )
-    return [_task(row) for row in rows]
-
-
-def reclaim(
-    db: Db,
-    task_id: str,
-    status: TaskStatus,
-    now: float,
-    settings: Sequence[float],
-) -> bool:
-    """Take an expired task back (only if its lease is still expired): a zombie holding the
-    old token can no longer write, since the token is cleared."""
-    rows = db.query(
-        "UPDATE tasks SET status = ?, lease_owner = NULL, lease_token = NULL, "
-        "lease_expires_at = NULL, stalls = stalls + 1, batch_scale = ?, timeout_scale = ?, "
-        "model_shift = ? WHERE id = ? AND status = ? AND lease_expires_at < ? RETURNING id",
-        (status.value, *settings, task_id, TaskStatus.RUNNING.value, now),
-    )
-    return bool(rows)
 
 
 def insert_phase_metrics(

@@ -1,14 +1,16 @@
 """The ``Store`` methods, written once over the shared queries.
 
 A dialect subclass supplies ``_transaction`` (run a function in one transaction on a worker
-thread, translating driver errors) and ``_claimable`` (how to pick a task to claim).
+thread, translating driver errors), ``migrate``, ``close``, ``wait_for_work`` and
+``claim_lock`` (the locking clause of the claim query). Coordination between processes lives
+in ``stores/coordination.py``; the SQL in ``queries.py``, ``outputs.py`` and there.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -16,9 +18,11 @@ from typing import TypeVar
 from ideamine.canonical import canonical_json
 from ideamine.clock import Clock, iso
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.engine.unstick import Remedy, Strategy
-from ideamine.errors import OutputExistsError, RunNotFoundError, RunStateError, StaleLeaseError
+from ideamine.errors import OutputExistsError
+from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
+from ideamine.stores.checked import fenced, needs_reclaim, reopen_phases, require_phase, require_run
+from ideamine.stores.coordination import Coordination, release_advance_query
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
@@ -31,7 +35,6 @@ from ideamine.stores.records import (
     PhaseRecord,
     RunRecord,
     TaskRecord,
-    latest_attempts,
 )
 
 __all__ = ["SqlStore"]
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SqlStore(ABC):
+class SqlStore(Coordination):
     """Shared implementation of the ``Store`` protocol for SQL dialects."""
 
     def __init__(self, clock: Clock) -> None:
@@ -80,13 +83,13 @@ class SqlStore(ABC):
                 ),
                 at,
             )
-            return _require_run(db, run.id)
+            return require_run(db, run.id)
 
         return await self._transaction(work)
 
     async def run_config(self, run_id: str) -> dict[str, str]:
         def work(db: q.Db) -> dict[str, str]:
-            _require_run(db, run_id)
+            require_run(db, run_id)
             return q.select_run_config(db, run_id)
 
         return await self._transaction(work)
@@ -102,7 +105,7 @@ class SqlStore(ABC):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            previous = _require_run(db, run_id).manifest_hash
+            previous = require_run(db, run_id).manifest_hash
             q.repin_run(db, run_id, manifest, manifest_hash, at)
             q.upsert_run_config(db, run_id, files)
             q.append_event(
@@ -118,7 +121,7 @@ class SqlStore(ABC):
         await self._transaction(work)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        return await self._transaction(lambda db: _require_run(db, run_id))
+        return await self._transaction(lambda db: require_run(db, run_id))
 
     async def list_runs(self, limit: int = 50) -> list[RunRecord]:
         return await self._transaction(lambda db: q.select_runs(db, limit))
@@ -134,7 +137,7 @@ class SqlStore(ABC):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            run = _require_run(db, run_id)
+            run = require_run(db, run_id)
             check_transition(run.status, status)
             q.update_run(db, run_id, status, at, error=error, driver=driver or run.driver)
             q.append_event(db, run_id, event, at)
@@ -146,17 +149,17 @@ class SqlStore(ABC):
     ) -> list[str]:
         def work(db: q.Db) -> list[str]:
             at = self._now()
-            run = _require_run(db, run_id)
+            run = require_run(db, run_id)
             if run.status is not RunStatus.RUNNING:
                 check_transition(run.status, RunStatus.RUNNING)
             q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=driver)
             for owner in dead_owners:  # a dead process's advance lease would block us
-                q.release_advance(db, run_id, owner)
-            reopened = _reopen_phases(db, run_id)
+                release_advance_query(db, run_id, owner)
+            reopened = reopen_phases(db, run_id)
             reclaimed = [
                 task
                 for task in q.select_tasks(db, run_id)
-                if _needs_reclaim(task, dead_owners, now)
+                if needs_reclaim(task, dead_owners, now)
                 or (task.status is TaskStatus.FAILED and (task.phase, task.attempt) in reopened)
             ]
             for task in reclaimed:
@@ -218,7 +221,7 @@ class SqlStore(ABC):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            current = _require_phase(db, run_id, phase, attempt)
+            current = require_phase(db, run_id, phase, attempt)
             check_transition(current.status, status)
             finished = at if status in (PhaseStatus.PASSED, PhaseStatus.FAILED) else None
             q.update_phase(db, run_id, phase, attempt, status, finished, error)
@@ -228,153 +231,13 @@ class SqlStore(ABC):
                     db, run_id, phase, attempt, status.value, round(elapsed * 1000, 3), at
                 )
             if run_status is not None:
-                run = _require_run(db, run_id)
+                run = require_run(db, run_id)
                 check_transition(run.status, run_status)
                 q.update_run(db, run_id, run_status, at, error=error, driver=run.driver)
             for event in events:
                 q.append_event(db, run_id, event, at)
 
         await self._transaction(work)
-
-    # -- coordination between processes ---------------------------------------------------
-
-    async def active_runs(self, limit: int = 1000) -> list[RunRecord]:
-        return await self._transaction(lambda db: q.select_active_runs(db, limit))
-
-    async def hold_advance(self, run_id: str, *, owner: str, seconds: float, now: float) -> bool:
-        return await self._transaction(
-            lambda db: q.hold_advance(db, run_id, owner, now + seconds, now)
-        )
-
-    async def release_advance(self, run_id: str, *, owner: str) -> None:
-        await self._transaction(lambda db: q.release_advance(db, run_id, owner))
-
-    async def expired_tasks(self, *, now: float, limit: int = 100) -> list[TaskRecord]:
-        return await self._transaction(lambda db: q.select_expired(db, now, limit, ""))
-
-    async def reclaim_task(
-        self, task: TaskRecord, *, now: float, remedy: Remedy, cause: str
-    ) -> bool:
-        def work(db: q.Db) -> bool:
-            at = self._now()
-            status = (
-                TaskStatus.SKIPPED
-                if remedy.strategy is Strategy.SKIP_OPTIONAL
-                else TaskStatus.PENDING
-            )
-            settings = (remedy.batch_scale, remedy.timeout_scale, remedy.model_shift)
-            if not q.reclaim(db, task.id, status, now, settings):
-                return False  # renewed or taken meanwhile
-            q.append_event(
-                db,
-                task.run_id,
-                EventDraft(
-                    type="phase.stalled",
-                    phase=task.phase,
-                    task_id=task.id,
-                    payload={
-                        "key": task.key,
-                        "cause": cause,
-                        "owner": task.lease_owner,
-                        "stalls": task.stalls + 1,
-                    },
-                ),
-                at,
-            )
-            q.append_event(
-                db,
-                task.run_id,
-                EventDraft(
-                    type="task.retry",
-                    phase=task.phase,
-                    task_id=task.id,
-                    payload={
-                        "key": task.key,
-                        "strategy": remedy.strategy.value,
-                        "batch_scale": remedy.batch_scale,
-                        "timeout_scale": remedy.timeout_scale,
-                        "model_shift": remedy.model_shift,
-                    },
-                ),
-                at,
-            )
-            if remedy.strategy is Strategy.ESCALATE:
-                _escalate(db, task.run_id, f"task {task.key} stalled {task.stalls + 1} times", at)
-            return True
-
-        return await self._transaction(work)
-
-    async def release_task(self, task_id: str, token: str, *, reason: str) -> None:
-        def work(db: q.Db) -> None:
-            at = self._now()
-            task = _fenced(db, task_id, token)
-            q.finish_task(db, task_id, TaskStatus.PENDING, at, error=None)
-            q.append_event(
-                db,
-                task.run_id,
-                EventDraft(
-                    type="task.retry",
-                    phase=task.phase,
-                    task_id=task_id,
-                    payload={"key": task.key, "strategy": "released", "reason": reason},
-                ),
-                at,
-            )
-
-        await self._transaction(work)
-
-    async def retry_phase(self, run_id: str, phase: str, *, reason: str) -> int:
-        def work(db: q.Db) -> int:
-            at = self._now()
-            run = _require_run(db, run_id)
-            latest = latest_attempts(q.select_phases(db, run_id)).get(phase)
-            if latest is None or latest.status is PhaseStatus.PASSED:
-                state = "has not started" if latest is None else "has passed"
-                raise RunStateError(
-                    run_id,
-                    f"phase {phase} of run {run_id} {state}; "
-                    "only a failed or running phase can be retried",
-                    hint="`ideamine status RUN` shows each phase",
-                )
-            if latest.status is not PhaseStatus.FAILED:
-                q.update_phase(
-                    db,
-                    run_id,
-                    phase,
-                    latest.attempt,
-                    PhaseStatus.FAILED,
-                    at,
-                    "superseded by a retry",
-                )
-            q.insert_phase(db, run_id, phase, latest.attempt + 1, at)
-            q.append_event(
-                db,
-                run_id,
-                EventDraft(
-                    type="phase.started",
-                    phase=phase,
-                    payload={"attempt": latest.attempt + 1, "reason": reason},
-                ),
-                at,
-            )
-            if run.status is not RunStatus.RUNNING:
-                check_transition(run.status, RunStatus.RUNNING)
-                q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=run.driver)
-                q.append_event(
-                    db,
-                    run_id,
-                    EventDraft(
-                        type="run.resumed",
-                        payload={
-                            "reason": f"retry of phase {phase}",
-                            "previous_status": run.status.value,
-                        },
-                    ),
-                    at,
-                )
-            return latest.attempt + 1
-
-        return await self._transaction(work)
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -440,7 +303,7 @@ class SqlStore(ABC):
 
     async def append_event(self, run_id: str, event: EventDraft) -> None:
         def work(db: q.Db) -> None:
-            _require_run(db, run_id)
+            require_run(db, run_id)
             q.append_event(db, run_id, event, self._now())
 
         await self._transaction(work)
@@ -449,7 +312,7 @@ class SqlStore(ABC):
         self, task_id: str, token: str, *, lease_seconds: float, now: float
     ) -> None:
         def work(db: q.Db) -> None:
-            task = _fenced(db, task_id, token)
+            task = fenced(db, task_id, token)
             db.query(
                 "UPDATE tasks SET lease_expires_at = ? WHERE id = ?", (now + lease_seconds, task_id)
             )
@@ -469,7 +332,7 @@ class SqlStore(ABC):
 
     async def save_checkpoint(self, task_id: str, token: str, data: object) -> None:
         def work(db: q.Db) -> None:
-            task = _fenced(db, task_id, token)
+            task = fenced(db, task_id, token)
             text = canonical_json(data)
             db.query("UPDATE tasks SET checkpoint = ? WHERE id = ?", (text, task_id))
             q.append_event(
@@ -496,12 +359,12 @@ class SqlStore(ABC):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            task = _fenced(db, task_id, token)
-            if q.output_exists(db, task):
+            task = fenced(db, task_id, token)
+            if o.output_exists(db, task):
                 raise OutputExistsError(task_id)
-            q.insert_output(db, task, output, at)
+            o.insert_output(db, task, output, at)
             for call in calls:
-                q.insert_model_call(db, task.run_id, task_id, call, at)
+                o.insert_model_call(db, task.run_id, task_id, call, at)
             q.finish_task(db, task_id, TaskStatus.SUCCEEDED, at, error=None)
             q.append_event(
                 db,
@@ -529,9 +392,9 @@ class SqlStore(ABC):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            task = _fenced(db, task_id, token)
+            task = fenced(db, task_id, token)
             for call in calls:
-                q.insert_model_call(db, task.run_id, task_id, call, at)
+                o.insert_model_call(db, task.run_id, task_id, call, at)
             base = {"key": task.key, "agent": task.agent, "try": task.tries, "error": error}
             if retry_at is None:
                 q.finish_task(db, task_id, TaskStatus.FAILED, at, error=error)
@@ -555,7 +418,7 @@ class SqlStore(ABC):
     async def run_rows(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
         def work(db: q.Db) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
             return (
-                _require_run(db, run_id),
+                require_run(db, run_id),
                 q.select_phases(db, run_id),
                 q.select_tasks(db, run_id),
             )
@@ -563,7 +426,7 @@ class SqlStore(ABC):
         return await self._transaction(work)
 
     async def outputs(self, run_id: str, phase: str, attempt: int) -> dict[str, object]:
-        return await self._transaction(lambda db: q.select_outputs(db, run_id, phase, attempt))
+        return await self._transaction(lambda db: o.select_outputs(db, run_id, phase, attempt))
 
     async def record_artifacts(
         self,
@@ -575,9 +438,9 @@ class SqlStore(ABC):
     ) -> list[ArtifactRecord]:
         def work(db: q.Db) -> list[ArtifactRecord]:
             at = self._now()
-            check_transition(_require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
+            check_transition(require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
             records = [
-                q.insert_artifact(db, run_id, phase, attempt, artifact, uuid.uuid4().hex, at)
+                o.insert_artifact(db, run_id, phase, attempt, artifact, uuid.uuid4().hex, at)
                 for artifact in artifacts
             ]
             q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
@@ -595,10 +458,10 @@ class SqlStore(ABC):
         return await self._transaction(work)
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        return await self._transaction(lambda db: q.select_artifacts(db, run_id))
+        return await self._transaction(lambda db: o.select_artifacts(db, run_id))
 
     async def blob(self, content_hash: str) -> object:
-        return await self._transaction(lambda db: q.select_blob(db, content_hash))
+        return await self._transaction(lambda db: o.select_blob(db, content_hash))
 
     async def events(
         self, run_id: str, *, after_id: int = 0, limit: int = 1000
@@ -606,53 +469,4 @@ class SqlStore(ABC):
         return await self._transaction(lambda db: q.select_events(db, run_id, after_id, limit))
 
     async def model_calls(self, run_id: str) -> list[dict[str, object]]:
-        return await self._transaction(lambda db: q.select_model_calls(db, run_id))
-
-
-def _escalate(db: q.Db, run_id: str, reason: str, at: str) -> None:
-    run = _require_run(db, run_id)
-    if run.status is RunStatus.RUNNING:
-        q.update_run(db, run_id, RunStatus.NEEDS_ATTENTION, at, error=reason, driver=run.driver)
-        q.append_event(
-            db, run_id, EventDraft(type="run.needs_attention", payload={"reason": reason}), at
-        )
-
-
-def _require_run(db: q.Db, run_id: str) -> RunRecord:
-    run = q.select_run(db, run_id)
-    if run is None:
-        raise RunNotFoundError(run_id)
-    return run
-
-
-def _require_phase(db: q.Db, run_id: str, phase: str, attempt: int) -> PhaseRecord:
-    for record in q.select_phases(db, run_id):
-        if record.phase == phase and record.attempt == attempt:
-            return record
-    raise RunNotFoundError(f"{run_id}/{phase}#{attempt}")
-
-
-def _fenced(db: q.Db, task_id: str, token: str) -> TaskRecord:
-    """The task, if ``token`` is still its lease token (invariant 3); else reject and log."""
-    current = q.lease_token_of(db, task_id)
-    task = q.select_task(db, task_id)
-    if task is None or current is None or current != token:
-        log.warning("rejected a write for task %s: stale lease token", task_id)
-        raise StaleLeaseError(task_id)
-    return task
-
-
-def _needs_reclaim(task: TaskRecord, dead_owners: Sequence[str], now: float) -> bool:
-    if task.status is not TaskStatus.RUNNING:
-        return False
-    expired = task.lease_expires_at is not None and task.lease_expires_at < now
-    return expired or task.lease_owner in dead_owners
-
-
-def _reopen_phases(db: q.Db, run_id: str) -> set[tuple[str, int]]:
-    """Failed latest phase attempts go back to running so their failed tasks can retry."""
-    latest = latest_attempts(q.select_phases(db, run_id)).values()
-    reopened = {(r.phase, r.attempt) for r in latest if r.status is PhaseStatus.FAILED}
-    for name, attempt in reopened:
-        q.update_phase(db, run_id, name, attempt, PhaseStatus.RUNNING, None, None)
-    return reopened
+        return await self._transaction(lambda db: o.select_model_calls(db, run_id))

@@ -1,0 +1,177 @@
+"""The SQL of task outputs, model calls, artifacts and content blobs, shared by both
+dialects. Each function runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+from ideamine.canonical import canonical_json, content_hash
+from ideamine.errors import StoreCorruptError
+from ideamine.stores.queries import Db, load_json
+from ideamine.stores.records import ArtifactRecord, ModelCallRecord, NewArtifact, TaskRecord
+
+__all__ = [
+    "insert_artifact",
+    "insert_model_call",
+    "insert_output",
+    "output_exists",
+    "select_artifacts",
+    "select_blob",
+    "select_model_calls",
+    "select_outputs",
+]
+
+
+def output_exists(db: Db, task: TaskRecord) -> bool:
+    return bool(
+        db.query(
+            "SELECT 1 FROM task_outputs WHERE run_id = ? AND phase = ? AND attempt = ? AND key = ?",
+            (task.run_id, task.phase, task.attempt, task.key),
+        )
+    )
+
+
+def insert_output(db: Db, task: TaskRecord, output: object, at: str) -> None:
+    db.query(
+        "INSERT INTO task_outputs (run_id, phase, attempt, key, task_id, output, "
+        "output_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            task.run_id,
+            task.phase,
+            task.attempt,
+            task.key,
+            task.id,
+            canonical_json(output),
+            content_hash(output),
+            at,
+        ),
+    )
+
+
+def select_outputs(db: Db, run_id: str, phase: str, attempt: int) -> dict[str, object]:
+    rows = db.query(
+        "SELECT key, output FROM task_outputs WHERE run_id = ? AND phase = ? AND "
+        "attempt = ? ORDER BY key",
+        (run_id, phase, attempt),
+    )
+    return {key: load_json(text, f"task output {run_id}/{phase}/{key}") for key, text in rows}
+
+
+def insert_model_call(db: Db, run_id: str, task_id: str, call: ModelCallRecord, at: str) -> None:
+    db.query(
+        "INSERT INTO model_calls (run_id, task_id, provider, model, prompt_hash, params, "
+        "tokens_in, tokens_out, cost_usd, latency_ms, outcome, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run_id,
+            task_id,
+            call.provider,
+            call.model,
+            call.prompt_hash,
+            canonical_json(call.params),
+            call.tokens_in,
+            call.tokens_out,
+            call.cost_usd,
+            call.latency_ms,
+            call.outcome,
+            at,
+        ),
+    )
+
+
+def select_model_calls(db: Db, run_id: str) -> list[dict[str, object]]:
+    rows = db.query(
+        "SELECT m.task_id, t.phase, t.attempt, t.key, m.provider, m.model, "
+        "m.prompt_hash, m.tokens_in, m.tokens_out, m.cost_usd, m.latency_ms, m.outcome "
+        "FROM model_calls m JOIN tasks t ON t.id = m.task_id WHERE m.run_id = ? "
+        "ORDER BY m.id",
+        (run_id,),
+    )
+    names = (
+        "task_id",
+        "phase",
+        "attempt",
+        "key",
+        "provider",
+        "model",
+        "prompt_hash",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "latency_ms",
+        "outcome",
+    )
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def insert_artifact(
+    db: Db, run_id: str, phase: str, attempt: int, artifact: NewArtifact, artifact_id: str, at: str
+) -> ArtifactRecord:
+    text = canonical_json(artifact.content)
+    digest = content_hash(artifact.content)
+    if not db.query("SELECT 1 FROM blobs WHERE hash = ?", (digest,)):
+        db.query("INSERT INTO blobs (hash, content) VALUES (?, ?)", (digest, text))
+    rows = db.query(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts WHERE run_id = ? AND type = ?",
+        (run_id, artifact.type),
+    )
+    version = int(rows[0][0])
+    db.query(
+        "INSERT INTO artifacts (id, run_id, phase, attempt, type, version, content_hash, "
+        "provenance, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            artifact_id,
+            run_id,
+            phase,
+            attempt,
+            artifact.type,
+            version,
+            digest,
+            canonical_json(artifact.provenance),
+            at,
+        ),
+    )
+    return ArtifactRecord(
+        id=artifact_id,
+        run_id=run_id,
+        phase=phase,
+        attempt=attempt,
+        type=artifact.type,
+        version=version,
+        content_hash=digest,
+        provenance=artifact.provenance,
+        created_at=at,
+    )
+
+
+def select_artifacts(db: Db, run_id: str) -> list[ArtifactRecord]:
+    rows = db.query(
+        "SELECT id, run_id, phase, attempt, type, version, content_hash, "
+        "provenance, created_at FROM artifacts WHERE run_id = ? "
+        "ORDER BY created_at, type, version",
+        (run_id,),
+    )
+    return [
+        ArtifactRecord(
+            id=r[0],
+            run_id=r[1],
+            phase=r[2],
+            attempt=r[3],
+            type=r[4],
+            version=r[5],
+            content_hash=r[6],
+            provenance=load_json(r[7], f"artifact {r[0]}"),
+            created_at=r[8],
+        )
+        for r in rows
+    ]
+
+
+def select_blob(db: Db, digest: str) -> object:
+    rows = db.query("SELECT content FROM blobs WHERE hash = ?", (digest,))
+    if not rows:
+        raise StoreCorruptError(f"blob {digest} is missing", hint="restore from a backup")
+    value = load_json(rows[0][0], f"blob {digest}")
+    if content_hash(value) != digest:
+        raise StoreCorruptError(
+            f"blob {digest} does not match its hash (edited?)", hint="restore from a backup"
+        )
+    return value
