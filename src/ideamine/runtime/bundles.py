@@ -63,10 +63,6 @@ class Bundles:
             )
         return self._by_hash[pipeline.manifest_hash]
 
-    def cached(self, manifest_hash: str) -> Bundle | None:
-        """The bundle for ``manifest_hash`` if it was built already."""
-        return self._by_hash.get(manifest_hash)
-
     async def for_run(self, run: RunRecord) -> Bundle:
         """The bundle of the configuration ``run`` is pinned to.
 

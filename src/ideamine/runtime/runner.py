@@ -181,8 +181,10 @@ class Runner:
         now = self._clock.now()
         if self._held.get(run.id, 0.0) > now:
             return True
-        bundle = self._bundles.cached(run.manifest_hash)
-        seconds = min(self.advance_seconds, bundle.shortest_lease if bundle else 1e9)
+        bundle = await self._bundle(run)  # built (and cached) before the first hold
+        if bundle is None:
+            return False
+        seconds = min(self.advance_seconds, bundle.shortest_lease)
         held = await self.store.hold_advance(run.id, owner=self.owner, seconds=seconds, now=now)
         if held:
             self._held[run.id] = now + seconds / 3
