@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import RedirectResponse
 
 from ideamine.api.auth import TokenGuard, install_login
-from ideamine.api.content import content_router
+from ideamine.api.content import content_router, dossier_router
 from ideamine.api.events import events_router
 from ideamine.api.ops import ops_router
 from ideamine.api.problems import install_handlers
-from ideamine.api.runs import runs_router
+from ideamine.api.runs import runs_router, signals_router
 from ideamine.api.state import ServerState
 
 __all__ = ["create_app"]
@@ -51,8 +51,10 @@ def create_app(state: ServerState, *, extra: Sequence[APIRouter] = ()) -> FastAP
     for router in (
         ops_router(state),
         runs_router(state),
+        signals_router(state),
         events_router(state),
         content_router(state),
+        dossier_router(state),
         *extra,
     ):
         app.include_router(router)

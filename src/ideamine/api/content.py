@@ -22,7 +22,7 @@ from ideamine.dossier.export_json import render_json
 from ideamine.dossier.export_md import render_markdown
 from ideamine.dossier.export_pdf import render_pdf
 
-__all__ = ["DOSSIER_FORMATS", "NO_QUESTIONS", "content_router"]
+__all__ = ["DOSSIER_FORMATS", "NO_QUESTIONS", "content_router", "dossier_router"]
 
 DossierFormat = Literal["json", "html", "pdf", "md"]
 DOSSIER_FORMATS: Mapping[str, tuple[str, Callable[[Mapping[str, object]], str | bytes]]] = {
@@ -39,6 +39,7 @@ NO_QUESTIONS = (
 
 
 def content_router(state: ServerState) -> APIRouter:
+    """Artifacts and questions of a run."""
     router = APIRouter(prefix="/runs/{run_id}", responses=ERRORS)
 
     @router.get("/artifacts", tags=["artifacts"], summary="Every artifact version of a run")
@@ -84,6 +85,13 @@ def content_router(state: ServerState) -> APIRouter:
             hint=f"GET /runs/{run_id}/questions lists open questions",
             run_id=run_id,
         )
+
+    return router
+
+
+def dossier_router(state: ServerState) -> APIRouter:
+    """The release dossier of a run, in each export format."""
+    router = APIRouter(prefix="/runs/{run_id}", responses=ERRORS)
 
     @router.get(
         "/dossier",

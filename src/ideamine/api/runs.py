@@ -17,7 +17,7 @@ from ideamine.cli.views import run_summary
 from ideamine.engine.states import RunStatus
 from ideamine.stores.dossiers import DossierStore
 
-__all__ = ["ERRORS", "runs_router"]
+__all__ = ["ERRORS", "runs_router", "signals_router"]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"description": "No such run (or phase, artifact, question)."},
@@ -31,6 +31,7 @@ Detach = Annotated[
 
 
 def runs_router(state: ServerState) -> APIRouter:
+    """Create, list and read runs."""
     router = APIRouter(prefix="/runs", tags=["runs"], responses=ERRORS)
 
     @router.post("", status_code=202, summary="Create a run")
@@ -77,6 +78,13 @@ def runs_router(state: ServerState) -> APIRouter:
             }
             for p in sorted(records, key=lambda p: (p.started_at, p.attempt))
         ]
+
+    return router
+
+
+def signals_router(state: ServerState) -> APIRouter:
+    """Pause, cancel, resume, retry a phase, gates and waivers of a run."""
+    router = APIRouter(prefix="/runs", tags=["runs"], responses=ERRORS)
 
     @router.post("/{run_id}/pause", summary="Pause a running run")
     async def pause(run_id: str) -> dict[str, object]:

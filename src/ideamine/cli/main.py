@@ -18,7 +18,7 @@ from ideamine.cli import ops
 from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
 from ideamine.cli.progress import watch
 from ideamine.cli.views import artifact_view, event_view, run_summary, run_view
-from ideamine.config.loader import load_pipeline
+from ideamine.config.loader import load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.forecast import forecast
 from ideamine.engine.states import RunStatus
@@ -186,16 +186,7 @@ async def run(
     service.check_agents(pipeline)
     store = await service.open_store(store_ref)
     try:
-        constraints = {
-            key: value
-            for key, value in (
-                ("budget_usd", budget_usd),
-                ("timeline_days", timeline_days),
-                ("compliance", list(compliance)),
-                ("tech_preferences", list(tech_preferences)),
-            )
-            if value not in (None, [])
-        }
+        constraints = _constraints(budget_usd, timeline_days, compliance, tech_preferences)
         record = await service.create_run(
             store,
             pipeline,
@@ -221,6 +212,22 @@ async def run(
         )
     finally:
         await store.close()
+
+
+def _constraints(
+    budget_usd: float | None,
+    timeline_days: int | None,
+    compliance: tuple[str, ...],
+    tech: tuple[str, ...],
+) -> dict[str, object]:
+    """The constraint flags that were given, as the run's constraints."""
+    given = (
+        ("budget_usd", budget_usd),
+        ("timeline_days", timeline_days),
+        ("compliance", list(compliance)),
+        ("tech_preferences", list(tech)),
+    )
+    return {key: value for key, value in given if value not in (None, [])}
 
 
 @cli.command()
@@ -329,7 +336,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
                 )
             run_id = runs[0].id
         run, phases, tasks = await store.run_rows(run_id)
-        view = run_view(run, phases, tasks, await store.model_calls(run_id), _phase_order(run))
+        order = await _phase_order(store, run)
+        view = run_view(run, phases, tasks, await store.model_calls(run_id), order)
     finally:
         await store.close()
     if as_json:
@@ -356,10 +364,11 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         console.print(f"[red]error:[/] {escape(str(view['error']))}")
 
 
-def _phase_order(run: RunRecord) -> list[str]:
-    """The run's phases in pipeline order; from its manifest if its config no longer loads."""
+async def _phase_order(store: Store, run: RunRecord) -> list[str]:
+    """The run's phases in the order of the config it is pinned to (its stored snapshot);
+    from its manifest if that snapshot no longer loads."""
     try:
-        pipeline = load_pipeline(Path(run.config_dir) if run.config_dir else None)
+        pipeline = load_pinned(await store.run_config(run.id))
     except UsageError:
         return sorted(
             key[len("phases/") : -len(".yaml")] for key in run.manifest if key.startswith("phases/")

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
-from ideamine import service
+from ideamine import service, service_api
 from ideamine.cli.app import console, err, runs_async
-from ideamine.engine.states import RunStatus
-from ideamine.errors import RunStateError
 from ideamine.runtime.identity import process_owner
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
-from ideamine.stores.records import EventDraft
+from ideamine.stores.base import Store
+from ideamine.stores.records import RunRecord
 
 __all__ = ["cancel", "cleanup", "db", "pause", "retry_phase", "worker"]
 
@@ -82,7 +82,7 @@ async def worker(
 @runs_async
 async def pause(run_id: str, store_ref: str | None) -> None:
     """Pause RUN_ID: tasks in flight finish, nothing new starts (resume continues it)."""
-    await _signal(store_ref, run_id, RunStatus.PAUSED, "run.paused")
+    await _signal(store_ref, run_id, service_api.pause_run)
 
 
 @click.command()
@@ -92,37 +92,22 @@ async def pause(run_id: str, store_ref: str | None) -> None:
 @runs_async
 async def cancel(run_id: str, store_ref: str | None, reason: str) -> None:
     """Cancel RUN_ID for good; its artifacts so far are kept."""
-    await _signal(store_ref, run_id, RunStatus.CANCELLED, "run.cancelled", reason)
+    await _signal(
+        store_ref, run_id, lambda store, rid: service_api.cancel_run(store, rid, reason=reason)
+    )
 
 
 async def _signal(
-    store_ref: str | None, run_id: str, status: RunStatus, event: str, reason: str = ""
+    store_ref: str | None,
+    run_id: str,
+    change: Callable[[Store, str], Awaitable[RunRecord]],
 ) -> None:
     store = await service.open_store(store_ref, create=False)
     try:
-        current = await store.get_run(run_id)
-        if current.status.finished and status is RunStatus.CANCELLED:
-            raise RunStateError(
-                run_id,
-                f"run {run_id} is {current.status} already",
-                hint="only a live, paused or waiting run can be cancelled",
-            )
-        if current.status is not RunStatus.RUNNING and status is RunStatus.PAUSED:
-            raise RunStateError(
-                run_id,
-                f"run {run_id} is {current.status}, not running",
-                hint="only a running run can be paused",
-            )
-        payload = {
-            "previous_status": current.status.value,
-            **({"reason": reason} if reason else {}),
-        }
-        await store.set_run_status(
-            run_id, status, EventDraft(type=event, payload=payload), error=reason or None
-        )
+        run = await change(store, run_id)
     finally:
         await store.close()
-    console.print(f"run {run_id} {status}")
+    console.print(f"run {run_id} {run.status}")
 
 
 @click.command("retry-phase")

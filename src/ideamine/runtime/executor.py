@@ -70,31 +70,7 @@ class TaskExecutor:
         agent = self._agents[task.agent]
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
         timeout = agent.spec.timeout_seconds * task.timeout_scale
-        ctx = TracedContext(  # an AgentContext that also writes a span per model call
-            run_id=run.id,
-            phase=task.phase,
-            attempt=task.attempt,
-            key=task.key,
-            iteration=task.iteration,
-            spec=agent.spec,
-            values=values,
-            resumed_from=claimed.checkpoint,
-            batch_scale=task.batch_scale,
-            model_shift=task.model_shift,
-            task_id=task.id,
-            store=self._store,
-            _save=lambda data: self._store.save_checkpoint(task.id, token, data),
-            _beat=lambda: self._renew(claimed),
-            _emit=lambda payload: self._store.append_event(
-                run.id,
-                EventDraft(
-                    type="phase.progress",
-                    phase=task.phase,
-                    task_id=task.id,
-                    payload={"key": task.key, **payload},
-                ),
-            ),
-        )
+        ctx = self._context(run, claimed, agent, values)
         try:
             async with asyncio.timeout(timeout):
                 result = await agent.run(ctx)
@@ -128,6 +104,37 @@ class TaskExecutor:
                     "inputs": input_ids,
                 },
             )
+
+    def _context(
+        self, run: RunRecord, claimed: ClaimedTask, agent: Agent, values: dict[str, object]
+    ) -> TracedContext:
+        """The agent's context: an AgentContext that also writes a span per model call."""
+        task, token = claimed.task, claimed.lease_token
+        return TracedContext(
+            run_id=run.id,
+            phase=task.phase,
+            attempt=task.attempt,
+            key=task.key,
+            iteration=task.iteration,
+            spec=agent.spec,
+            values=values,
+            resumed_from=claimed.checkpoint,
+            batch_scale=task.batch_scale,
+            model_shift=task.model_shift,
+            task_id=task.id,
+            store=self._store,
+            _save=lambda data: self._store.save_checkpoint(task.id, token, data),
+            _beat=lambda: self._renew(claimed),
+            _emit=lambda payload: self._store.append_event(
+                run.id,
+                EventDraft(
+                    type="phase.progress",
+                    phase=task.phase,
+                    task_id=task.id,
+                    payload={"key": task.key, **payload},
+                ),
+            ),
+        )
 
     async def _fail(
         self,
