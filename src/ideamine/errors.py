@@ -8,7 +8,9 @@
     │   ├── ConfigError                one or more ``ConfigProblem`` in the YAML files
     │   └── RunNotFoundError           no run with that id in the store
     ├── RunStateError                  the run cannot do that now (exit code 2)
-    │   └── ManifestChangedError       resume under a changed configuration manifest
+    │   ├── ManifestChangedError       resume under a changed configuration manifest
+    │   └── BudgetExceededError        a model call would pass 95 % of a budget: the run
+    │                                  paused before it (``resume --add-budget``)
     ├── IllegalTransitionError         a state machine refused a transition
     ├── AgentError                     an agent could not produce a valid output
     │   ├── TemplateRenderError        a prompt/offline template or condition failed to render
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "AgentError",
+    "BudgetExceededError",
     "ConfigError",
     "ConfigProblem",
     "IdeaMineError",
@@ -132,6 +135,41 @@ class ManifestChangedError(RunStateError):
             run_id,
             f"run {run_id} was pinned to a different configuration: {shown}",
             hint="resume with the original --config, or pass --migrate to adopt the new one",
+        )
+
+
+class BudgetExceededError(RunStateError):
+    """A model call's worst case would take a budget past 95 %: the call was not made, the
+    run waits as ``needs_attention``, and its task was handed back untouched.
+
+    ``scope`` is ``run``, ``phase`` or ``task`` (``name`` says which), ``resource`` one of
+    ``tokens``, ``usd``, ``tool_minutes``, ``wallclock_minutes``; ``suggested`` is an amount
+    that lets the run go on."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        scope: str,
+        name: str,
+        resource: str,
+        used: float,
+        request: float,
+        limit: float,
+        suggested: float,
+    ) -> None:
+        self.scope, self.name, self.resource = scope, name, resource
+        self.used, self.request, self.limit = used, request, limit
+        self.suggested = suggested
+        where = "the run's" if scope == "run" else f"{scope} {name}'s"
+        share = (used + request) / limit if limit else 0.0
+        super().__init__(
+            run_id,
+            f"run {run_id} paused before a model call: with its worst case "
+            f"({request:g} {resource}) {where} {resource} budget would reach {share * 100:.0f} % "
+            f"({used + request:g} of {limit:g}; calls stop above 95 %)",
+            hint=f"add budget and continue: ideamine resume {run_id} "
+            f"--add-budget {resource}={suggested:g}",
         )
 
 

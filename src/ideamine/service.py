@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 import uuid
@@ -16,25 +17,32 @@ from ideamine.agents.builtin import build_agent
 from ideamine.canonical import canonical_json
 from ideamine.config.loader import CONFIG_ENV, load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
+from ideamine.engine.budget import Resource
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
 from ideamine.llm.registry import Providers
+from ideamine.runtime.budget import BudgetReport, budget_report
 from ideamine.runtime.identity import owner_alive, process_owner
 from ideamine.stores import observability
 from ideamine.stores.base import Store
 from ideamine.stores.callcache import call_cache_for
 from ideamine.stores.ledger import ChainReport, verify_chain
+from ideamine.stores.options import RunOptions
 from ideamine.stores.postgres import PostgresStore
-from ideamine.stores.records import ArtifactRecord, EventRecord, NewRun, RunRecord
+from ideamine.stores.records import ArtifactRecord, EventDraft, EventRecord, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.sqlstore import SqlStore
+from ideamine.stores.usage import THROTTLED_OPTION
 
 __all__ = [
+    "BUDGET_FORM",
     "DEFAULT_STORE",
     "MAX_IDEA_CHARS",
     "STORE_ENV",
     "Prepared",
+    "add_budget",
     "all_events",
+    "budget_status",
     "check_agents",
     "check_idea",
     "cleanup",
@@ -42,6 +50,7 @@ __all__ = [
     "create_run",
     "export_artifacts",
     "open_store",
+    "parse_budget_addition",
     "prepare_resume",
     "read_idea_file",
     "store_path",
@@ -168,8 +177,10 @@ async def create_run(
     source: str,
     config_dir: Path | None,
     project: str | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> RunRecord:
-    """Pin a new run to ``pipeline``'s manifest and store it (status ``created``)."""
+    """Pin a new run to ``pipeline``'s manifest and store it (status ``created``), with its
+    options (``ask``, ``strict_evidence``, ``advisories``)."""
     record = await store.create_run(
         NewRun(
             id=uuid.uuid4().hex[:12],
@@ -186,6 +197,10 @@ async def create_run(
     if pipeline.model_override:
         # Pinned now, so a worker elsewhere that claims the first task uses the same model.
         await call_cache_for(store).pin_run_model(record.id, pipeline.model_override)
+    if options:
+        await RunOptions(store).update(
+            record.id, options, EventDraft(type="run.options", payload=dict(options))
+        )
     return record
 
 
@@ -369,3 +384,83 @@ async def all_events(store: Store, run_id: str) -> list[EventRecord]:
 async def verify_run(store: Store, run_id: str) -> ChainReport:
     """Check the run's ledger hash chain."""
     return verify_chain(await all_events(store, run_id))
+
+
+# -- budgets ------------------------------------------------------------------------------
+
+BUDGET_FORM = "tokens=N,usd=X,tool_minutes=M,wallclock_minutes=W"
+
+
+def parse_budget_addition(text: str) -> dict[str, float]:
+    """The amounts of ``--add-budget tokens=N,usd=X,…``: any of the four resources, each at
+    most once, each more than 0 (tokens a whole number).
+
+    Raises:
+        UsageError: naming the flag and showing the expected form.
+    """
+    amounts: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = (piece.strip() for piece in part.partition("="))
+        problem = _addition_problem(part, key, sep, value, amounts)
+        if problem:
+            raise UsageError(
+                f"--add-budget {text!r}: {problem}",
+                hint=f"expected {BUDGET_FORM} (any of them, comma-separated), "
+                "e.g. --add-budget tokens=100000,usd=5",
+            )
+        amounts[key] = int(value) if key == Resource.TOKENS else float(value)
+    return amounts
+
+
+def _addition_problem(part: str, key: str, sep: str, value: str, seen: Mapping[str, float]) -> str:
+    """What is wrong with one ``NAME=AMOUNT`` of ``--add-budget`` (``""``: nothing)."""
+    names = [resource.value for resource in Resource]
+    if not sep:
+        return f"{part.strip()!r} is not NAME=AMOUNT"
+    if key not in names:
+        return f"unknown budget {key!r} (known: {', '.join(names)})"
+    if key in seen:
+        return f"{key} is given twice"
+    try:
+        number = int(value) if key == Resource.TOKENS else float(value)
+    except ValueError:
+        kind = "a whole number" if key == Resource.TOKENS else "a number"
+        return f"{key}={value!r} is not {kind}"
+    if not math.isfinite(number) or number <= 0:
+        return f"{key} must be more than 0"
+    return ""
+
+
+async def add_budget(store: Store, run_id: str, amounts: Mapping[str, float]) -> dict[str, float]:
+    """Add ``amounts`` to the run's budgets (summed with earlier additions; kept in its
+    options as ``added_budget``) with a ``budget.added`` event, which also lifts the
+    throttle. Returns everything added so far.
+
+    Raises:
+        RunNotFoundError: no such run. RunStateError: the run completed or was cancelled.
+    """
+    run = await store.get_run(run_id)
+    if run.status in (RunStatus.COMPLETED, RunStatus.CANCELLED):
+        raise RunStateError(
+            run_id,
+            f"run {run_id} is {run.status}; its budget can no longer change",
+            hint="start a new run with `ideamine run`",
+        )
+    options = RunOptions(store)
+    earlier = (await options.get(run_id)).get("added_budget")
+    total = dict(earlier) if isinstance(earlier, dict) else {}
+    for key, amount in amounts.items():
+        total[key] = total.get(key, 0) + amount
+    event = EventDraft(type="budget.added", payload={"added": dict(amounts), "total": total})
+    await options.update(run_id, {"added_budget": total, THROTTLED_OPTION: False}, event)
+    return total
+
+
+async def budget_status(store: Store, run: RunRecord) -> BudgetReport | None:
+    """The run's budgets, used and allocated per resource; ``None`` when the config it is
+    pinned to no longer loads."""
+    try:
+        pipeline = load_pinned(await store.run_config(run.id))
+    except UsageError:
+        return None
+    return await budget_report(store, pipeline, run.id)

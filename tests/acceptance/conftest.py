@@ -123,3 +123,17 @@ def callable_config(tmp_path: Path) -> Path:
         agents_per_phase=4,
         parallelism={"intake": "sequential", "build": 2, "story-loop": "iterative"},
     )
+
+
+FARMERS = "A marketplace where local farmers sell produce to nearby restaurants"
+
+
+@pytest.fixture(scope="session")
+def farmers_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One default offline run of the farmers idea (README command 1), made once per session
+    for the tests that only read it: its folder (store and workspace) and run id."""
+    folder = tmp_path_factory.mktemp("farmers")
+    result = ideamine("run", FARMERS, cwd=folder, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed" in result.stdout
+    return folder, only_run_id(folder)

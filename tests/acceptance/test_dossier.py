@@ -79,11 +79,9 @@ def _rows(db: Path, run_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, Any]]:
-    folder = tmp_path_factory.mktemp("dossier")
-    done = ideamine("run", "--quiet", IDEA, cwd=folder)
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_id = only_run_id(folder)
+def full(farmers_run: tuple[Path, str]) -> tuple[Path, str, dict[str, Any]]:
+    """README command 1's run (shared) and its dossier as JSON."""
+    folder, run_id = farmers_run
     return folder, run_id, _json(folder, run_id)
 
 
@@ -136,21 +134,43 @@ def test_every_section_matches_the_runs_rows(full: tuple[Path, str, dict[str, An
     assert document["status"]["partial"] is False
 
 
-def test_unmeasured_evidence_is_a_gap_never_a_result(
+def test_measured_evidence_is_shown_as_measured(full: tuple[Path, str, dict[str, Any]]) -> None:
+    """The code section quotes the workspace, commit, test counts and coverage exactly as
+    the tools' reports hold them."""
+    folder, run_id, document = full
+    blobs = _rows(folder / "ideamine.db", run_id)["blobs"]
+    manifest, coverage_report = blobs["RepoManifest"], blobs["CoverageReport"]
+    repository = _item(document, "code", "repository")
+    assert repository["status"] == "present"
+    assert {"label": "Workspace path", "value": manifest["path"]} in repository["facts"]
+    assert Path(manifest["path"]).is_dir()
+    commit = _item(document, "code", "commit")
+    assert commit["status"] == "present"
+    assert {"label": "Commit SHA", "value": manifest["commit"]} in commit["facts"]
+    coverage = _item(document, "code", "coverage")
+    assert coverage["status"] == "present"
+    shown = f"{coverage_report['percent']} %"
+    assert {"label": "Measured coverage", "value": shown} in coverage["facts"]
+    tests = blobs["BuildReport"]["tests"]
+    counts = ", ".join(
+        f"{tests[k]} {k}" for k in ("total", "passed", "failed", "errors", "skipped")
+    )
+    item = _item(document, "code", "tests")
+    assert item["status"] == "present"
+    assert {"label": "Unit and API tests (pytest)", "value": counts} in item["facts"]
+    assert item["table"]["rows"][0][2:5] == [str(tests["total"]), str(tests["passed"]), "0"]
+
+
+def test_unscanned_and_unmeasured_evidence_is_a_gap_never_a_result(
     full: tuple[Path, str, dict[str, Any]],
 ) -> None:
     _, _, document = full
-    coverage = _item(document, "code", "coverage")
-    assert coverage["status"] == "gap" and "coverage" in coverage["reason"].lower()
-    assert {"label": "Measured coverage", "value": "not measured"} in coverage["facts"]
-    commit = _item(document, "code", "commit")
-    assert commit["status"] == "gap"
-    assert {"label": "Commit SHA", "value": "none recorded"} in commit["facts"]
-    for section, key in (("code", "tests"), ("security", "scans"), ("quality", "performance")):
-        assert _item(document, section, key)["status"] == "gap"
+    scans = _item(document, "security", "scans")  # no --advisories: nothing to match against
+    assert scans["status"] == "gap" and "no advisory source" in scans["reason"]
+    assert any(f["value"].startswith("not scanned") for f in scans["facts"])
     gaps = {(g["artifact"], g["path"]) for g in document["evidence_gaps"]}
-    assert ("CoverageReport", "/") in gaps and ("SecretsScanReport", "/") in gaps
-    assert ("TestReport", "/") in gaps and ("A11yAudit", "/") in gaps
+    assert ("VulnerabilityScan", "/") in gaps and ("CompatibilityMatrix", "/") in gaps
+    assert ("CoverageReport", "/") not in gaps and ("TestReport", "/") not in gaps
     completeness = document["completeness"]
     assert (
         completeness["present"] + completeness["gaps"] + completeness["missing"]
@@ -167,9 +187,11 @@ def test_gates_costs_timeline_provenance_and_assumptions(
     folder, run_id, document = full
     rows = _rows(folder / "ideamine.db", run_id)
     gates = document["gates"]
-    assert gates["judged"] is False and gates["note"] == "no gate has judged this run yet"
-    assert all(a["score"] is None and a["judged"] is False for a in gates["attempts"])
-    assert len(gates["attempts"]) == len(rows["phases"]) == len(document["phases"])
+    assert gates["judged"] is True and gates["note"] is None
+    assert all(a["judged"] and 0 <= a["score"] <= 1 for a in gates["attempts"])
+    assert len(gates["attempts"]) == len(rows["phases"])
+    passed = {a["phase"] for a in gates["attempts"] if a["passed"]}
+    assert passed == {p["phase"] for p in document["phases"]}  # every phase passed its gate
     calls = rows["calls"]
     total = document["costs"]["total"]
     assert total["calls"] == len(calls)
@@ -270,7 +292,8 @@ def test_summary_prints_completeness_and_missing_items(
     folder, run_id, document = full
     done = _dossier(folder, run_id, "--summary")
     assert f"{document['completeness']['percent']} %" in done.stdout
-    assert "code/coverage" in done.stdout and "gates/gate_history" in done.stdout
+    assert "security/scans" in done.stdout  # no advisories given: an evidence gap
+    assert "gates/gate_history" not in done.stdout  # every phase was judged
 
 
 def test_artifact_text_is_escaped_everywhere(tmp_path: Path) -> None:
@@ -288,13 +311,27 @@ def test_artifact_text_is_escaped_everywhere(tmp_path: Path) -> None:
 # -- versions ------------------------------------------------------------------------------
 
 
+DESIGN = ["intake", "ideation", "critique", "prd", "bizdev", "architecture"]
+
+
+def _design_only(root: Path) -> Path:
+    """A config folder running the shipped phases up to architecture: everything a version is
+    derived from (stories, the OpenAPI contract, the data model), without the build's tools."""
+    root.mkdir(parents=True, exist_ok=True)
+    pipeline = yaml.safe_load((default_config_dir() / "pipeline.yaml").read_text())
+    pipeline["phases"] = DESIGN
+    (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    return root
+
+
 def _overlay(root: Path, agent: str, old: str, new: str) -> Path:
-    """A config folder overriding one shipped agent file with ``old`` replaced by ``new``."""
+    """A design-only config folder overriding one shipped agent file with ``old`` replaced
+    by ``new``."""
     text = (default_config_dir() / "agents" / f"{agent}.yaml").read_text()
     assert old in text, f"{agent}: {old!r} not found"
     (root / "agents").mkdir(parents=True)
     (root / "agents" / f"{agent}.yaml").write_text(text.replace(old, new, 1))
-    return root
+    return _design_only(root)
 
 
 NEW_PATH = """
@@ -317,10 +354,11 @@ def _release(folder: Path, project: str, config: Path | None = None) -> dict[str
 
 
 def test_versions_follow_each_rule_across_runs_of_a_project(tmp_path: Path) -> None:
-    first = _release(tmp_path, "farm")
+    design = _design_only(tmp_path / "design")
+    first = _release(tmp_path, "farm", design)
     assert first["version"]["number"] == "0.1.0" and first["version"]["bump"] == "initial"
 
-    same = _release(tmp_path, "farm")
+    same = _release(tmp_path, "farm", design)
     assert (same["version"]["number"], same["version"]["bump"]) == ("0.1.1", "patch")
 
     added = _overlay(tmp_path / "added", "APIDesignAgent", "\n  paths:\n    /health:", NEW_PATH)
@@ -342,12 +380,13 @@ def test_versions_follow_each_rule_across_runs_of_a_project(tmp_path: Path) -> N
     assert (changed["version"]["number"], changed["version"]["bump"]) == ("2.0.0", "major")
     assert "required fields of schema Error changed (+code)" in changed["version"]["reasons"]
 
-    other = _release(tmp_path, "another-product")
+    other = _release(tmp_path, "another-product", design)
     assert other["version"]["number"] == "0.1.0"
 
 
 def test_version_override(tmp_path: Path) -> None:
-    assert ideamine("run", "--quiet", IDEA, cwd=tmp_path).returncode == 0
+    design = str(_design_only(tmp_path / "design"))
+    assert ideamine("run", "--quiet", "--config", design, IDEA, cwd=tmp_path).returncode == 0
     run_id = only_run_id(tmp_path)
     document = _json(tmp_path, run_id)
     assert document["project"] == "local-farmers-marketplace"  # the IdeaSpec title's slug

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -32,12 +35,9 @@ REQUIRED = {
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    folder = tmp_path_factory.mktemp("offline")
-    result = ideamine("run", IDEA, cwd=folder)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "completed" in result.stdout
-    return folder, only_run_id(folder)
+def finished(farmers_run: tuple[Path, str]) -> tuple[Path, str]:
+    """README command 1's run (shared by the acceptance tests that only read it)."""
+    return farmers_run
 
 
 def _show(folder: Path, run_id: str, artifact_type: str) -> object:
@@ -80,8 +80,36 @@ def test_artifacts_are_about_the_idea(finished: tuple[Path, str]) -> None:
     assert "farmer" in stories and "restaurant" in stories
     paths = _show(folder, run_id, "OpenAPI")["paths"]  # type: ignore[index]
     assert {"/farmers", "/restaurants"} <= set(paths)
-    coverage = _show(folder, run_id, "CoverageReport")
-    assert coverage["measured"] is False  # type: ignore[index]  # evidence is never invented
+
+
+def test_build_evidence_is_what_the_tools_measured(finished: tuple[Path, str]) -> None:
+    """Coverage and test counts come from coverage.py and pytest run on the committed
+    workspace (DESIGN.md invariant 7): consistent with the files and the repository."""
+    folder, run_id = finished
+    coverage: Any = _show(folder, run_id, "CoverageReport")
+    build: Any = _show(folder, run_id, "BuildReport")
+    manifest: Any = _show(folder, run_id, "RepoManifest")
+    suite: Any = _show(folder, run_id, "TestSuite")
+    assert coverage["measured"] is True and coverage["evidence"]["tool"] == "coverage"
+    assert coverage["evidence"]["executed"] is True
+    assert coverage["percent"] >= coverage["target_percent"] == 70
+    assert set(coverage["files"]) <= set(manifest["files"])
+    written = sum(
+        len(re.findall(r"^def test_", entry["content"], re.MULTILINE))
+        for path, entry in suite["files"].items()
+        if path.startswith("backend/tests/test_")
+    )
+    tests = build["tests"]
+    assert tests["evidence"]["tool"] == "pytest"
+    assert tests["total"] == tests["passed"] == written > 0
+    assert build["commit"] == manifest["commit"]
+    head = subprocess.run(
+        ["git", "-C", manifest["path"], "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert head.stdout.strip() == manifest["commit"]
 
 
 def _names(spec: dict[str, object]) -> list[str]:
@@ -90,15 +118,15 @@ def _names(spec: dict[str, object]) -> list[str]:
     return [u if isinstance(u, str) else str(u.get("role") or u.get("name")) for u in users]
 
 
-def test_phase_events_come_in_order(finished: tuple[Path, str]) -> None:
-    """SPEC §10 criterion 1 (gates arrive with the quality loop): started, progress, ready,
-    completed, in that order, for every phase."""
+def test_every_phase_ends_with_a_passed_gate(finished: tuple[Path, str]) -> None:
+    """Each phase's last attempt: ready, gate passed, completed (criterion 1 in full, attempt
+    by attempt, is tests/acceptance/test_criteria.py)."""
     folder, run_id = finished
     events = read_events(folder / "ideamine.db", run_id)
     for phase in REQUIRED:
         kinds = [e.type for e in events if e.phase == phase and e.type.startswith("phase.")]
-        assert kinds[0] == "phase.started" and kinds[-2:] == ["phase.ready", "phase.completed"]
-        assert "phase.progress" in kinds[1:-2]
+        assert kinds[0] == "phase.started"
+        assert kinds[-3:] == ["phase.ready", "phase.gate.passed", "phase.completed"], phase
 
 
 def test_security_and_story_loop_start_together_after_build(
@@ -115,10 +143,43 @@ def test_security_and_story_loop_start_together_after_build(
     assert not [e for e in between if e.type.startswith("task.")]
 
 
-def test_a_second_run_gives_byte_identical_artifacts(
+# Reports a tool measured: timings, ports and paths differ from run to run, what the tools
+# decided does not. Everything else is rendered by the offline model and is byte-identical.
+MEASURED = {
+    "RepoManifest": lambda c: (c["commit"], c["commits"], c["files"]),
+    "BuildReport": lambda c: (
+        c["commit"],
+        [c["tests"][k] for k in ("total", "passed", "failed", "errors", "skipped")],
+        c["compile"]["ok"],
+        c["lint"]["findings"],
+    ),
+    "CoverageReport": lambda c: (c["percent"], c["files"]),
+    "SecurityPack": lambda c: (c["sast"]["findings"], c["dast"]["findings"]),
+    "SBOM": lambda c: [(x["name"], x["version"], x["purl"]) for x in c["components"]],
+    "VulnerabilityScan": lambda c: (c["status"], c["counts"], c["vulnerabilities"]),
+    "SecretsScanReport": lambda c: (c["count"], c["findings"]),
+    "AcceptanceTestResults": lambda c: [(i["commit"], i["stories"]) for i in c["items"]],
+    "TestReport": lambda c: [(k["name"], k["path"], k["status"]) for k in c["cases"]],
+    "PerfReport": lambda c: (c["errors"], c["concurrency"], c["budget"]),
+    "A11yAudit": lambda c: ([p["url"] for p in c["pages"]], c["violations"]),
+}
+
+
+def test_a_second_run_gives_the_same_artifacts_and_the_same_commits(
     finished: tuple[Path, str], tmp_path: Path
 ) -> None:
     folder, run_id = finished
     again = ideamine("run", IDEA, "-q", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert artifact_hashes(tmp_path, only_run_id(tmp_path)) == artifact_hashes(folder, run_id)
+    second = only_run_id(tmp_path)
+    first_hashes = artifact_hashes(folder, run_id)
+    second_hashes = artifact_hashes(tmp_path, second)
+    assert set(first_hashes) == set(second_hashes)
+    rendered = {t for t in first_hashes if t not in MEASURED}
+    assert {t: first_hashes[t] for t in rendered} == {t: second_hashes[t] for t in rendered}
+    export = tmp_path / "second"
+    assert ideamine("artifacts", second, "--export", str(export), cwd=tmp_path).returncode == 0
+    for artifact_type, stable in MEASURED.items():
+        mine = _show(folder, run_id, artifact_type)
+        theirs = json.loads((export / f"{artifact_type}.json").read_text())
+        assert stable(mine) == stable(theirs), artifact_type

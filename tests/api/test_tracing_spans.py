@@ -5,7 +5,9 @@ the real runtime drives an offline run."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -65,15 +67,18 @@ def test_spans_of_a_run_form_one_tree(tmp_path: Path, exporter: InMemorySpanExpo
     assert len(phases) == 13
     assert all(p.parent and p.parent.span_id == run.context.span_id for p in phases)
 
+    with closing(sqlite3.connect(tmp_path / "ideamine.db")) as db:
+        ((task_rows,),) = db.execute("SELECT COUNT(*) FROM tasks").fetchall()
+        ((call_rows,),) = db.execute("SELECT COUNT(*) FROM model_calls").fetchall()
     tasks = [s for s in spans if s.name.startswith("task ")]
-    assert len(tasks) == 75
+    assert len(tasks) == task_rows > 13  # every agent and every phase's gate judge
     for task in tasks:
         parent = by_id[task.parent.span_id] if task.parent else None
         assert parent is not None and parent.name == f"phase {_attr(task, 'ideamine.phase')}"
         assert _attr(task, "ideamine.task.outcome") == "succeeded"
 
     calls = [s for s in spans if s.name.startswith("chat ")]
-    assert len(calls) == 75
+    assert len(calls) == call_rows > 0
     for call in calls:
         assert call.parent is not None and by_id[call.parent.span_id].name.startswith("task ")
         assert _attr(call, "gen_ai.operation.name") == "chat"

@@ -69,3 +69,39 @@ async def batchy(ctx: AgentContext) -> dict[str, object]:
     await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_HOLD", "30")) * ctx.batch_scale)
     _log(ctx, "end")
     return {"value": {ctx.key: {"batch_scale": ctx.batch_scale}}}
+
+
+def stories(ctx: AgentContext) -> dict[str, object]:
+    """Five user stories (the quality-loop tests' story writer)."""
+    _log(ctx, "start")
+    found = [{"id": f"US-{n}", "title": f"Story {n} for farmers"} for n in range(1, 6)]
+    return {"stories": found}
+
+
+def _nfrs(count: int) -> dict[str, object]:
+    return {"nfrs": [{"id": f"NFR-{n}", "text": f"NFR {n}"} for n in range(count)]}
+
+
+def nfrs_from_feedback(ctx: AgentContext) -> dict[str, object]:
+    """Two NFRs (too few), three once the gate's feedback in the context says NFRs are short."""
+    _log(ctx, "start")
+    feedback = ctx.values["feedback"]
+    asked = isinstance(feedback, list) and any("NFRs" in str(f["description"]) for f in feedback)
+    return _nfrs(3 if asked else 2)
+
+
+def nfrs_always_short(ctx: AgentContext) -> dict[str, object]:
+    """Always two NFRs: the gate's failure repeats identically."""
+    _log(ctx, "start")
+    return _nfrs(2)
+
+
+def contradicting_prd(ctx: AgentContext) -> dict[str, object]:
+    """A PRD whose release criterion says p95 ≤ 200 ms while its NFR says 2 s (criterion 4)."""
+    return {
+        "PRD": {
+            "title": "Farm marketplace",
+            "release_criteria": [{"id": "RC-1", "criterion": "p95 latency <= 200 ms"}],
+        },
+        "NFRs": {"nfrs": [{"id": "NFR-1", "category": "performance", "text": "p95 latency 2 s"}]},
+    }

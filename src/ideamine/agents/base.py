@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from ideamine.config.model import AgentSpec
+from ideamine.engine.budget import Amounts
 from ideamine.stores.base import Store
 from ideamine.stores.records import EventDraft, ModelCallRecord
 
-__all__ = ["Agent", "AgentContext", "AgentResult"]
+__all__ = ["Agent", "AgentContext", "AgentResult", "BudgetHook"]
+
+# Called with a model request's worst case after a call-cache miss, before the request is
+# sent (invariant 6); raises ``BudgetExceededError`` when the call must not be made.
+BudgetHook = Callable[[Amounts], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,10 +47,16 @@ class AgentContext:
     batch_scale: float = 1.0  # < 1 after a stall: process smaller batches per call
     model_shift: int = 0  # > 0 after a stall: start that far down the model fallback chain
     task_id: str = ""
+    # where the run's workspace and other files live (``<data dir>/workspaces/<run id>``)
+    data_dir: Path | None = None
+    # the run's options: ask, strict_evidence, advisories (an OSV folder) …
+    options: Mapping[str, object] = field(default_factory=dict)
     # the run's store, for the model call cache and in-task ledger events (``note``)
     store: Store | None = field(default=None, repr=False)
     # model calls made so far, failed ones included: recorded even if the task fails
     calls: list[ModelCallRecord] = field(default_factory=list, repr=False)
+    # the budget check before each model call (set by the executor; None: no budgets)
+    budget: BudgetHook | None = field(default=None, repr=False)
     _save: Callable[[object], Awaitable[None]] | None = field(default=None, repr=False)
     _beat: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     _emit: Callable[[Mapping[str, object]], Awaitable[None]] | None = field(

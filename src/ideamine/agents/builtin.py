@@ -44,11 +44,12 @@ class ModelAgent:
     """Renders its prompt and asks the models of its fallback chain, first to last, for JSON
     that validates against its schema.
 
-    Each call passes the call cache first (invariant 6). An invalid reply gets one repair call
-    that carries the validation error; if that fails too the task fails with
-    ``ModelOutputError``. A provider failure that survives the retry policy (or an open
-    circuit breaker) moves to the next model with a ``task.retry`` event (strategy
-    ``fallback-model``). Nothing is ever made up when every model fails: the task fails.
+    Each call passes the call cache, then the budget check ``ctx.budget`` (invariant 6). An
+    invalid reply gets one repair call that carries the validation error; if that fails too
+    the task fails with ``ModelOutputError``. A provider failure that survives the retry
+    policy (or an open circuit breaker) moves to the next model with a ``task.retry`` event
+    (strategy ``fallback-model``). Nothing is ever made up when every model fails: the task
+    fails.
     """
 
     def __init__(self, spec: AgentSpec, pipeline: PipelineSpec, providers: Providers) -> None:
@@ -129,7 +130,9 @@ class ModelAgent:
             await ctx.heartbeat()
             await ctx.emit({"model": reference, "streamed_chars": chars})
 
-        text = await caller.call(request, record=ctx.record_call, progress=progress)
+        text = await caller.call(
+            request, record=ctx.record_call, progress=progress, budget=ctx.budget
+        )
         if caller.provider.name == "offline":  # a template cannot repair itself
             output = parse_json_reply(text)
             validate_output(self.spec.name, self.spec.output_schema, output)
@@ -139,7 +142,7 @@ class ModelAgent:
             return output
         repair = replace(request, prompt=repair_prompt(prompt, text, problem))
         text = await caller.call(
-            repair, record=ctx.record_call, purpose="repair", progress=progress
+            repair, record=ctx.record_call, purpose="repair", progress=progress, budget=ctx.budget
         )
         output, problem = self._check(text)
         if problem:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from ideamine.agents import lexicon as lx
 
@@ -19,6 +20,8 @@ __all__ = [
     "plural",
     "sentences",
     "singular",
+    "stem",
+    "terms",
     "title_from",
     "user_roles",
     "verb_base",
@@ -31,6 +34,14 @@ _NAME_IS = re.compile(
     r"^\s*((?:[A-Z0-9][\w'’&+!.\-]*)(?:\s+[A-Z0-9][\w'’&+!.\-]*){0,5})\s+(?:is|are)\s+(?:a|an|the)\b"
 )
 _PUNCT = frozenset(",;:()")
+_ID = re.compile(r"^[a-z]{1,5}-\d{1,4}$")
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}\b)")
+# Words that shape a question without naming what it is about ("what exactly does … say").
+_FILLER_TEXT = """anyone anybody exactly really actually cite cites cited define defines defined
+    defining describe describes described explain explains mention mentions mentioned mean means
+    meant say says said show shows shown state states stated tell tells back backs backed claim
+    claims today currently current"""
+_QUESTION_FILLER = frozenset(_FILLER_TEXT.split())
 _COORDINATORS = frozenset(("and", "or", "but", "then", "while", "so", "plus"))
 _PHRASE_ENDERS = frozenset(("where", "which", "who", "whose", "when", "because", "until", "that"))
 _MAX_PHRASE_WORDS = 9
@@ -414,3 +425,36 @@ def features(text: str, n: int = 8) -> list[dict[str, str]]:
             seen |= keys
             out.append(item)
     return out
+
+
+def stem(word: str) -> str:
+    """A light stem for matching: lower case, no possessive, singular, without ``-ing``/``-ed``
+    when at least four letters remain, and a doubled last consonant undone (``"Confirmed"`` →
+    ``"confirm"``, ``"planned"`` → ``"plan"``, ``"restaurants'"`` → ``"restaurant"``)."""
+    low = _singular_word(re.sub(r"['’]s?$", "", str(word).lower()))
+    for suffix in ("ing", "ed"):
+        if low.endswith(suffix) and len(low) - len(suffix) >= 4:
+            low = low[: -len(suffix)]
+            doubled = low[-1] == low[-2] and low[-1] not in "aeiouylsz"
+            return low[:-1] if doubled else low
+    return low
+
+
+def terms(text: str) -> list[str]:
+    """The distinct content terms of ``text``, stemmed, in order of first use: no stop words or
+    question filler; ids such as ``F-01`` stay whole, other hyphenated words split, and digit
+    groups join (``"$5,000"`` → ``"5000"``)."""
+    return list(_terms(str(text)))
+
+
+@lru_cache(maxsize=16384)
+def _terms(text: str) -> tuple[str, ...]:  # cached: the Q/A/V agents read the same leaves often
+    found: list[str] = []
+    for token in words(_DIGIT_GROUP.sub("", text)):
+        parts = [token] if _ID.match(token) else token.split("-")
+        for part in parts:
+            low = part.strip("'’")
+            keep = low.isdigit() or (len(low) >= 2 and low not in lx.STOP_WORDS)
+            if keep and low not in _QUESTION_FILLER and stem(low) not in found:
+                found.append(stem(low))
+    return tuple(found)

@@ -1,28 +1,32 @@
-"""What runs produce: artifacts (listed, and each with its content), questions and answers
-(not asked yet by this version: an empty list with a note), and the release dossier in each
-format."""
+"""What runs produce: artifacts (listed, and each with its content), the Q/A/V loop's
+questions, answers and assumptions (and a person's answer to an open question), and the
+release dossier in each format."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from ideamine import service_quality
 from ideamine.api.bodies import AnswerBody
 from ideamine.api.problems import ApiProblem
 from ideamine.api.runs import ERRORS
 from ideamine.api.state import ServerState
+from ideamine.api.views import AnswerReceipt, QuestionsView, problems
 from ideamine.cli.views import artifact_view
 from ideamine.dossier.compile import compile_run
 from ideamine.dossier.export_html import render_html
 from ideamine.dossier.export_json import render_json
 from ideamine.dossier.export_md import render_markdown
 from ideamine.dossier.export_pdf import render_pdf
+from ideamine.stores.knowledge import Knowledge
 
-__all__ = ["DOSSIER_FORMATS", "NO_QUESTIONS", "content_router", "dossier_router"]
+__all__ = ["DOSSIER_FORMATS", "content_router", "dossier_router"]
 
 DossierFormat = Literal["json", "html", "pdf", "md"]
 DOSSIER_FORMATS: Mapping[str, tuple[str, Callable[[Mapping[str, object]], str | bytes]]] = {
@@ -31,11 +35,6 @@ DOSSIER_FORMATS: Mapping[str, tuple[str, Callable[[Mapping[str, object]], str | 
     "pdf": ("application/pdf", render_pdf),
     "md": ("text/markdown; charset=utf-8", render_markdown),
 }
-NO_QUESTIONS = (
-    "no questions: the Q/A/V quality loop (question, answer and validator agents, SPEC §5) "
-    "is not built in this version, so runs do not ask any; they go on with the assumptions "
-    "intake records"
-)
 
 
 def content_router(state: ServerState) -> APIRouter:
@@ -65,26 +64,68 @@ def content_router(state: ServerState) -> APIRouter:
             run_id=run_id,
         )
 
-    @router.get("/questions", tags=["questions"], summary="Open and answered questions")
+    @router.get(
+        "/questions",
+        tags=["questions"],
+        summary="Questions, answers and assumptions",
+        response_model=QuestionsView,
+    )
     async def questions(run_id: str) -> dict[str, object]:
-        await (await state.store()).get_run(run_id)
-        return {"questions": [], "note": NO_QUESTIONS}
+        """Every question the Q/A/V loop asked, with its status (``open`` ones wait for a
+        person: runs started with ``ask``), every answer given (the answer agent's, with its
+        validation, and people's) and every assumption the run went on with."""
+        store = await state.store()
+        await store.get_run(run_id)
+        knowledge = Knowledge(store)
+        asked = await knowledge.questions(run_id)
+        return {
+            "questions": [asdict(q) for q in asked],
+            "answers": [asdict(a) for a in await knowledge.answers(run_id)],
+            "assumptions": [asdict(a) for a in await knowledge.assumptions(run_id)],
+            "open": sum(1 for q in asked if q.status == "open"),
+        }
 
     @router.post(
         "/questions/{question_id}/answer",
         tags=["questions"],
         summary="Answer an open question",
+        status_code=201,
+        response_model=AnswerReceipt,
+        responses=problems(
+            {
+                400: (
+                    "The run has no such open question (it was answered, or the run was not "
+                    "started with `ask`), or the answer is blank or over 5,000 characters.",
+                    {
+                        "error": "bad_request",
+                        "message": "run 61d69dac6374 has no open question 'q1'",
+                        "hint": "open questions: intake.1.Q1.3, intake.1.Q1.4 "
+                        "(`ideamine questions 61d69dac6374`)",
+                    },
+                ),
+                422: (
+                    'The body is not `{"text": …}`; `fields` names each bad field.',
+                    {
+                        "error": "invalid_request",
+                        "message": "invalid request: text: Field required",
+                        "hint": "see /openapi.json for the expected fields",
+                        "fields": [{"field": "text", "message": "Field required"}],
+                    },
+                ),
+            }
+        ),
     )
     async def answer(run_id: str, question_id: str, body: AnswerBody) -> dict[str, object]:
-        await (await state.store()).get_run(run_id)
-        raise ApiProblem(
-            404,
-            "question_not_found",
-            f"run {run_id} has no question {question_id!r}: this version's runs ask none "
-            "(the Q/A/V quality loop is not built yet)",
-            hint=f"GET /runs/{run_id}/questions lists open questions",
-            run_id=run_id,
-        )
+        """Record a person's answer to one open question (it is bound like an accepted
+        answer: a binding and a knowledge frame). When it was the run's last open question
+        the run is set running again and this server carries it on; only the phase that
+        waited is judged again."""
+        store = await state.store()
+        resumed = await service_quality.answer_question(store, run_id, question_id, body.text)
+        if resumed:
+            state.drive(store, run_id)
+        left = await service_quality.open_questions(store, run_id)
+        return {"question_id": question_id, "resumed": resumed, "open": len(left)}
 
     return router
 

@@ -3,19 +3,29 @@ cancel, retry a phase, gates and waivers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from ideamine import service, service_api
+from ideamine import service, service_api, service_quality
 from ideamine.api.bodies import CancelBody, RunBody, WaiveBody
 from ideamine.api.problems import ApiProblem
 from ideamine.api.state import ServerState
-from ideamine.api.views import run_detail_view, run_links, run_list_view
+from ideamine.api.views import (
+    GatesView,
+    WaiveReceipt,
+    problems,
+    run_detail_view,
+    run_links,
+    run_list_view,
+)
 from ideamine.cli.views import run_summary
 from ideamine.engine.states import RunStatus
 from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.knowledge import Knowledge
+from ideamine.stores.verdicts import VerdictStore
 
 __all__ = ["ERRORS", "runs_router", "signals_router"]
 
@@ -60,9 +70,16 @@ def runs_router(state: ServerState) -> APIRouter:
         runs = await service_api.find_runs(store, status=status, project=project, limit=limit)
         return [run_list_view(await service_api.run_detail(store, r.id)) for r in runs]
 
-    @router.get("/{run_id}", summary="Get a run with its phases and budgets")
+    @router.get("/{run_id}", summary="Get a run with its phases, budgets, gates and questions")
     async def get_run(run_id: str) -> dict[str, object]:
-        return run_detail_view(await service_api.run_detail(await state.store(), run_id))
+        """``ideamine status --json`` plus budgets, each judged phase's latest gate verdict
+        (``gates``) and the run's questions counted by status (``questions.open``: waiting
+        for a person)."""
+        store = await state.store()
+        detail = await service_api.run_detail(store, run_id)
+        history = await service_quality.gate_history(store, run_id)
+        asked = await Knowledge(store).questions(run_id)
+        return run_detail_view(detail, gates=history, questions=asked)
 
     @router.get("/{run_id}/phases", summary="Every phase attempt of a run")
     async def phases(run_id: str) -> list[dict[str, object]]:
@@ -125,11 +142,19 @@ def signals_router(state: ServerState) -> APIRouter:
             state.drive(store, run_id)
         return JSONResponse({"run_id": run_id, "phase": phase, "attempt": attempt}, 202)
 
-    @router.get("/{run_id}/gates", summary="Gate verdicts of a run")
+    @router.get(
+        "/{run_id}/gates",
+        summary="Gate verdicts of a run",
+        response_model=GatesView,
+    )
     async def gates(run_id: str) -> dict[str, object]:
+        """Every gate verdict (one per judged phase attempt): the score against the
+        threshold, the GateResult with its rubric scores, reasons, evidence gaps and issues,
+        and the waiver when a person waived it."""
         store = await state.store()
         await store.get_run(run_id)
         verdicts = await DossierStore(store).gate_evaluations(run_id)
+        waivers = {(w["phase"], w["attempt"]): w for w in await VerdictStore(store).waivers(run_id)}
         return {
             "gates": [
                 {
@@ -140,32 +165,85 @@ def signals_router(state: ServerState) -> APIRouter:
                     "threshold": v.threshold,
                     "result": dict(v.result),
                     "created_at": v.created_at,
+                    "waiver": waivers.get((v.phase, v.attempt)),
                 }
                 for v in verdicts
             ],
-            "note": None if verdicts else NO_GATES,
+            "note": None if verdicts else "no gate has judged this run yet",
         }
 
     @router.post(
         "/{run_id}/phases/{phase}/waive",
-        summary="Waive a failed gate (not available yet: 501)",
-        responses={501: {"description": "The quality loop that waivers belong to is missing."}},
+        status_code=202,
+        summary="Waive a failed gate",
+        response_model=WaiveReceipt,
+        responses=problems(
+            {
+                400: (
+                    "The justification is blank.",
+                    {"error": "bad_request", "message": "a waiver needs a justification"},
+                ),
+                409: (
+                    "The phase's latest attempt did not fail its gate (it passed, was "
+                    "waived already, or is running), or it failed on what can never be "
+                    "waived: a critical CVE or a secret.",
+                    {
+                        "error": "illegal_state",
+                        "message": "phase security's gate failed on what can never be "
+                        "waived: 1 secret(s) found (limit 0): app/settings.py:3",
+                        "hint": "fix the finding (critical CVEs and secrets cannot be "
+                        "waived), then `ideamine retry-phase 327d0ef68e23 security`",
+                        "run_id": "327d0ef68e23",
+                    },
+                ),
+                422: (
+                    "A field is invalid: `justification` shorter than 10 characters, "
+                    "`expires_at` not a date and time or not in the future.",
+                    {
+                        "error": "invalid_request",
+                        "message": "invalid request: expires_at: must be in the future",
+                        "hint": "a waiver must expire later than now",
+                        "fields": [{"field": "expires_at", "message": "must be in the future"}],
+                    },
+                ),
+            }
+        ),
     )
-    async def waive(run_id: str, phase: str, body: WaiveBody) -> JSONResponse:
-        await (await state.store()).get_run(run_id)
-        raise ApiProblem(
-            501,
-            "not_implemented",
-            "waivers are not available: this version has no quality loop (gates with "
-            "rubrics and guards, SPEC §5), so no gate can fail and nothing can be waived",
-            hint="retry the phase (POST …/retry) or cancel the run",
-            run_id=run_id,
+    async def waive(
+        run_id: str, phase: str, body: WaiveBody, detach: Detach = False
+    ) -> dict[str, object]:
+        """Pass the phase's failed gate on a person's justification, until ``expires_at``
+        (a time without a zone is UTC). The run goes on (this server drives it unless
+        ``detach=true``). Critical CVEs and secrets can never be waived."""
+        store = await state.store()
+        expires = _expiry(body.expires_at)
+        attempt = await service_quality.waive_phase(
+            store, run_id, phase, reason=body.justification, expires=expires
         )
+        if not detach:
+            state.drive(store, run_id)
+        return {"run_id": run_id, "phase": phase, "attempt": attempt}
 
     return router
 
 
-NO_GATES = (
-    "no gate has judged this run: the quality loop (guards, rubric scoring, auto-fix) is "
-    "not built in this version; a phase passes when its required artifacts are present"
-)
+def _expiry(value: datetime) -> str:
+    """A waiver's ``expires_at`` in UTC (a time without a zone is UTC), in ISO 8601.
+
+    Raises:
+        ApiProblem: 422 naming the field when it is not in the future or out of range.
+    """
+    try:
+        expires = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        expires = None
+    problem = "is out of range" if expires is None else "must be in the future"
+    if expires is None or expires <= datetime.now(UTC):
+        raise ApiProblem(
+            422,
+            "invalid_request",
+            f"invalid request: expires_at: {problem}",
+            hint="a waiver must expire later than now, e.g. 2030-01-31T23:59:59Z",
+            fields=[{"field": "expires_at", "message": problem}],
+        )
+    return expires.isoformat()

@@ -17,7 +17,14 @@ from ideamine import service
 from ideamine.cli import ops
 from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
 from ideamine.cli.progress import watch
-from ideamine.cli.views import artifact_view, event_view, run_summary, run_view
+from ideamine.cli.views import (
+    artifact_view,
+    budget_lines,
+    budget_view,
+    event_view,
+    run_summary,
+    run_view,
+)
 from ideamine.config.loader import load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.forecast import forecast
@@ -157,6 +164,29 @@ async def _summary(store: Store, run_id: str, quiet: bool) -> None:
 @click.option(
     "--model", envvar="IDEAMINE_MODEL", metavar="PROVIDER:MODEL", help="Every agent on this model."
 )
+@click.option(
+    "--ask",
+    is_flag=True,
+    help="Pause for a person's answers to open questions (`ideamine answer`) instead of "
+    "going on with recorded assumptions.",
+)
+@click.option(
+    "--strict-evidence",
+    is_flag=True,
+    help="Fail a gate on any evidence gap (e.g. no vulnerability scan) instead of warning.",
+)
+@click.option(
+    "--advisories",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    envvar="IDEAMINE_ADVISORIES",
+    help="A folder of OSV advisories (JSON) to scan the generated code's dependencies against.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="IDEAMINE_DATA_DIR",
+    help="Where run workspaces live [default: <store file>.d beside a SQLite store].",
+)
 @runs_async
 async def run(
     idea: str | None,
@@ -172,6 +202,10 @@ async def run(
     quiet: bool,
     detach: bool,
     model: str | None,
+    ask: bool,
+    strict_evidence: bool,
+    advisories: Path | None,
+    data_dir: Path | None,
 ) -> None:
     """Run the pipeline on IDEA (or --file) to completion (or submit it with --detach)."""
     if (idea is None) == (idea_file is None):
@@ -195,6 +229,7 @@ async def run(
             source="cli",
             config_dir=config_dir,
             project=project,
+            options=_options(ask, strict_evidence, advisories),
         )
         if detach:
             click.echo(record.id)
@@ -207,11 +242,22 @@ async def run(
                 else ""
             )
             console.print(f"run [bold]{record.id}[/] started; default model [cyan]{model}[/]{note}")
-        await _finish_drive(
-            store, pipeline, Runner(store, pipeline, concurrency=concurrency), record.id, quiet
-        )
+        runner = Runner(store, pipeline, concurrency=concurrency, data_dir=data_dir)
+        await _finish_drive(store, pipeline, runner, record.id, quiet)
     finally:
         await store.close()
+
+
+def _options(ask: bool, strict_evidence: bool, advisories: Path | None) -> dict[str, object]:
+    """The run options that were given (kept with the run, read by every worker)."""
+    options: dict[str, object] = {}
+    if ask:
+        options["ask"] = True
+    if strict_evidence:
+        options["strict_evidence"] = True
+    if advisories is not None:
+        options["advisories"] = str(advisories.resolve())
+    return options
 
 
 def _constraints(
@@ -239,6 +285,13 @@ def _constraints(
 )
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--detach", is_flag=True, help="Only reopen the run; workers carry it out.")
+@click.option(
+    "--add-budget",
+    "add_budget",
+    metavar="tokens=N,usd=X,…",
+    help="Add to the run's budgets before resuming (any of tokens, usd, tool_minutes, "
+    "wallclock_minutes), e.g. after it paused on budget.exceeded.",
+)
 @runs_async
 async def resume(
     run_id: str,
@@ -247,10 +300,18 @@ async def resume(
     concurrency: int,
     quiet: bool,
     detach: bool,
+    add_budget: str | None,
 ) -> None:
     """Resume RUN_ID after a crash, a failure or a pause; finished tasks are not run again."""
+    addition = None if add_budget is None else service.parse_budget_addition(add_budget)
     store = await service.open_store(store_ref, create=False)
     try:
+        if addition is not None:
+            total = await service.add_budget(store, run_id, addition)
+            if not quiet:
+                shown = ", ".join(f"{key} +{value:g}" for key, value in addition.items())
+                whole = ", ".join(f"{key} {value:g}" for key, value in total.items())
+                console.print(f"budget of run [bold]{run_id}[/]: {shown} (added in all: {whole})")
         prepared = await service.prepare_resume(store, run_id, migrate=migrate)
         if not quiet:
             console.print(
@@ -338,6 +399,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         run, phases, tasks = await store.run_rows(run_id)
         order = await _phase_order(store, run)
         view = run_view(run, phases, tasks, await store.model_calls(run_id), order)
+        budgets = budget_view(await service.budget_status(store, run))
+        view["budgets"] = budgets
     finally:
         await store.close()
     if as_json:
@@ -360,6 +423,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
             (phase["finished_at"] or "")[11:19],
         )
     console.print(table)
+    for line in budget_lines(budgets):
+        console.print(line)
     if view["error"]:
         console.print(f"[red]error:[/] {escape(str(view['error']))}")
 
@@ -551,6 +616,10 @@ from ideamine.cli.models import replay  # noqa: E402
 
 cli.add_command(replay)
 
+from ideamine.cli.quality import answer, gates, questions, waive  # noqa: E402
 from ideamine.cli.serve import serve  # noqa: E402
+
+for _quality in (answer, gates, questions, waive):
+    cli.add_command(_quality)
 
 cli.add_command(serve)

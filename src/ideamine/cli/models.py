@@ -3,8 +3,10 @@
 Replay starts a new run pinned to the original's config snapshot, idea, constraints and
 ``--model`` override, and drives it with providers in replay mode: every model call must be
 answered by the call cache, and a miss fails the task loudly (``ReplayMissError``) instead of
-reaching a provider. At the end it compares the latest artifact of every type, hash by hash,
-with the original run's and exits 1 unless they are identical.
+reaching a provider. Tool evidence is replayed too: callable agents (the tool runners) return
+the original run's recorded outputs (``ideamine.runtime.replayed``). At the end it compares the latest
+artifact of every type, hash by hash, with the original run's and exits 1 unless they are
+identical.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from ideamine.cli.app import EXIT_FAILED, Exit, console, runs_async
 from ideamine.config.loader import load_pinned
 from ideamine.engine.states import RunStatus
 from ideamine.llm.registry import Providers
+from ideamine.runtime.replayed import REPLAY_OF
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 from ideamine.stores.callcache import call_cache_for
+from ideamine.stores.options import RunOptions
 
 __all__ = ["latest_artifact_hashes", "replay"]
 
@@ -65,6 +69,7 @@ async def replay(run_id: str, store_ref: str | None, concurrency: int, quiet: bo
             source=source.source,
             config_dir=Path(source.config_dir) if source.config_dir else None,
             project=source.project,
+            options={**await RunOptions(store).get(run_id), REPLAY_OF: run_id},
         )
         if override:
             await call_cache_for(store).pin_run_model(record.id, override)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ideamine.engine.budget import Resource
 from ideamine.engine.states import TaskStatus
+from ideamine.runtime.budget import BudgetReport
 from ideamine.stores.records import (
     ArtifactRecord,
     EventRecord,
@@ -18,7 +20,7 @@ from ideamine.stores.records import (
     latest_attempts,
 )
 
-__all__ = ["artifact_view", "event_view", "run_summary", "run_view"]
+__all__ = ["artifact_view", "budget_lines", "budget_view", "event_view", "run_summary", "run_view"]
 
 
 def run_summary(run: RunRecord) -> dict[str, object]:
@@ -67,6 +69,61 @@ def run_view(
         "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
         "model_calls": len(calls),
     }
+
+
+def budget_view(report: BudgetReport | None) -> dict[str, object]:
+    """The ``budgets`` of ``ideamine status --json``: per resource what the run used and was
+    allocated (``null``: no limit), what ``--add-budget`` added, and whether the run is
+    throttled. Empty when the run's pinned config no longer loads."""
+    if report is None:
+        return {}
+    view: dict[str, object] = {
+        resource.value: {
+            "used": _number(resource, report.used.of(resource)),
+            "allocated": _number(resource, report.allocated.of(resource)) or None,
+        }
+        for resource in Resource
+    }
+    added = {r.value: _number(r, report.added.of(r)) for r in Resource if report.added.of(r)}
+    return {**view, "added": added, "throttled": report.throttled}
+
+
+def _number(resource: Resource, value: float) -> float | int:
+    return int(value) if resource is Resource.TOKENS else round(value, 6)
+
+
+_LABELS = {
+    Resource.TOKENS: "tokens",
+    Resource.USD: "usd",
+    Resource.TOOL_MINUTES: "tool min",
+    Resource.WALLCLOCK_MINUTES: "wall-clock min",
+}
+
+
+def _shown(resource: Resource, value: float) -> str:
+    if resource is Resource.TOKENS:
+        return f"{int(value):,}"
+    return f"${value:,.4f}" if resource is Resource.USD else f"{value:,.1f}"
+
+
+def budget_lines(view: Mapping[str, object]) -> list[str]:
+    """``ideamine status``'s budget line: used / allocated (share) per resource (nothing
+    when the view is empty)."""
+    if not view:
+        return []
+    parts = []
+    for resource in Resource:
+        amounts = view[resource.value]
+        assert isinstance(amounts, Mapping)
+        used, allocated = float(amounts["used"]), amounts["allocated"]
+        text = f"{_LABELS[resource]} {_shown(resource, used)}"
+        if allocated is None:
+            parts.append(f"{text} (no limit)")
+        else:
+            limit = float(allocated)
+            parts.append(f"{text} / {_shown(resource, limit)} ({used / limit * 100:.0f} %)")
+    throttled = " · [yellow]throttled[/] (concurrency halved)" if view.get("throttled") else ""
+    return ["budget: " + " · ".join(parts) + throttled]
 
 
 def event_view(event: EventRecord) -> dict[str, object]:

@@ -73,6 +73,7 @@ def pipeline_spec(
         manifest=manifest,
         manifest_hash=manifest_hash,
         files=files,
+        qav_agents={"question": pipeline.qav_agents.question, "answer": pipeline.qav_agents.answer},
     )
 
 
@@ -120,6 +121,7 @@ def _agent(agent: AgentFile, phase_model: str | list[str] | None = None) -> Agen
         timeout_seconds=agent.timeout_seconds,
         budget_tokens=agent.budget,
         tools=tuple(agent.tools),
+        evidence=agent.evidence,
     )
 
 
@@ -169,6 +171,9 @@ def _phase(
         retries=RetrySpec(**phase.retries.model_dump()),
         heartbeat=HeartbeatSpec(**phase.heartbeat.model_dump()),
         loop=LoopSpec(**phase.loop.model_dump()) if phase.loop else None,
+        evidence_agents=frozenset(
+            name for name in phase.agents if name in agents and agents[name].evidence
+        ),
     )
 
 

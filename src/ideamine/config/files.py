@@ -75,6 +75,13 @@ class ProviderEntry(_Strict):
     breaker: BreakerEntry = BreakerEntry()
 
 
+class QavAgentsEntry(_Strict):
+    """The agents of every phase's Q/A/V loop (their files say ``phase: qav``)."""
+
+    question: str = Field(default="QuestionAgent", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    answer: str = Field(default="AnswerAgent", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
 class PipelineFile(_Strict):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
@@ -82,6 +89,7 @@ class PipelineFile(_Strict):
     default_model: ModelChoice
     pricing: dict[str, PriceEntry] = Field(default_factory=dict)
     providers: dict[Literal["openai", "anthropic"], ProviderEntry] = Field(default_factory=dict)
+    qav_agents: QavAgentsEntry = Field(default_factory=QavAgentsEntry)
 
 
 class BudgetsEntry(_Strict):
@@ -174,3 +182,4 @@ class AgentFile(_Strict):
     timeout_seconds: float = Field(default=300.0, gt=0)
     budget: int | None = Field(default=None, ge=0)
     tools: list[str] = Field(default_factory=list)
+    evidence: bool = False  # runs a real tool over the phase's other outputs, after them

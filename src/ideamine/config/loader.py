@@ -115,6 +115,7 @@ def _load(files: _Files) -> PipelineSpec:
         raise ConfigError(files.problems)
     phases = _read_phases(files, pipeline_source, pipeline)  # type: ignore[arg-type]
     agents = _read_agents(files, phases)
+    agents.update(_read_qav_agents(files, pipeline_source, pipeline, phases))  # type: ignore[arg-type]
     schemas = _read_schemas(files, phases, agents)
     _check_graph(phases, pipeline.phases, files.problems)
     for source, phase in phases.values():
@@ -259,6 +260,47 @@ def _read_agents(
                 )
             files.problems.extend(_check_agent(source, parsed))
             agents[name] = (source, parsed)
+    return agents
+
+
+def _read_qav_agents(
+    files: _Files,
+    pipeline_source: SourceFile,
+    pipeline: PipelineFile,
+    phases: Mapping[str, tuple[SourceFile, PhaseFile]],
+) -> dict[str, tuple[SourceFile, AgentFile]]:
+    """The question and answer agents of the Q/A/V loop (needed when a phase enables it)."""
+    if not any(p.qav.enabled and p.qav.max_questions > 0 for _, p in phases.values()):
+        return {}
+    agents: dict[str, tuple[SourceFile, AgentFile]] = {}
+    for role, name in (
+        ("question", pipeline.qav_agents.question),
+        ("answer", pipeline.qav_agents.answer),
+    ):
+        relative = f"agents/{name}.yaml"
+        if files.path(relative) is None:
+            files.problems.append(
+                pipeline_source.problem(
+                    ("qav_agents", role),
+                    f"unknown agent {name!r} (no file {relative})",
+                    f"create {relative} with phase: qav, or set qav.enabled: false in every phase",
+                )
+            )
+            continue
+        source = files.read(relative)
+        parsed = _parse(source, AgentFile, files.problems) if source else None
+        if source is None or parsed is None:
+            continue
+        if parsed.phase != "qav":
+            files.problems.append(
+                source.problem(
+                    ("phase",),
+                    f"says {parsed.phase!r} but pipeline.yaml names it as the Q/A/V {role} agent",
+                    "Q/A/V agents say phase: qav",
+                )
+            )
+        files.problems.extend(_check_agent(source, parsed))
+        agents[name] = (source, parsed)
     return agents
 
 

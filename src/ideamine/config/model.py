@@ -143,6 +143,7 @@ class PhaseSpec:
     retries: RetrySpec
     heartbeat: HeartbeatSpec
     loop: LoopSpec | None = None
+    evidence_agents: frozenset[str] = frozenset()  # agents that run after all the others
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +165,7 @@ class AgentSpec:
     timeout_seconds: float = 300.0
     budget_tokens: int | None = None
     tools: tuple[str, ...] = ()
+    evidence: bool = False  # starts only once the phase's other agents are done
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +217,7 @@ class PipelineSpec:
     default_models: tuple[str, ...] = ()  # the default fallback chain (first = default_model)
     providers: Mapping[str, ProviderSpec] = field(default_factory=dict)
     model_override: str | None = None  # ``--model`` / ``$IDEAMINE_MODEL``: replaces every choice
+    qav_agents: Mapping[str, str] = field(default_factory=dict)  # role (question, answer) → agent
 
     def phase(self, name: str) -> PhaseSpec:
         """The phase called ``name``; raises ``KeyError`` if there is none."""

@@ -1,34 +1,37 @@
 """The dashboard's pages: server-rendered HTML (Jinja2) with a small script (``live.js``)
-that swaps in fresh fragments when the run's event stream says something happened."""
+that swaps in fresh fragments when the run's event stream says something happened, and sends
+the forms (answers, waivers) to the HTTP API as JSON."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ideamine import service_api
-from ideamine.dashboard import views
+from ideamine import service, service_api, service_quality
+from ideamine.config.model import PipelineSpec
+from ideamine.dashboard import quality, views
 from ideamine.engine.states import RunStatus
 from ideamine.errors import RunNotFoundError
 from ideamine.stores.base import Store
 from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.knowledge import Knowledge, QuestionRecord
+from ideamine.stores.records import PhaseRecord
 
 __all__ = ["StoreSource", "dashboard_router"]
 
 StoreSource = Callable[[], Awaitable[Store]]
 STATIC = {"style.css": "text/css", "live.js": "text/javascript"}
-NO_GATE = "No gate has judged this run yet"
-NO_QAV = (
-    "The Q/A/V quality loop is not built in this version, so no questions were asked, "
-    "answered or validated; the run goes on with the assumptions intake recorded (below)."
-)
+NO_GATE = "No gate has judged this run yet: each phase is judged once its agents finish"
 FORMATS = (("html", "HTML"), ("pdf", "PDF"), ("md", "Markdown"), ("json", "JSON"))
+WAIVER_DAYS = 30  # the expiry a waiver form suggests
 
 
 def _environment() -> Environment:
@@ -68,10 +71,13 @@ def dashboard_router(store: StoreSource) -> APIRouter:
     async def run_page(run_id: str) -> HTMLResponse:
         source = await store()
         try:
+            # read first: the page shows at least this much, so its stream starts after it
+            seen = await service.all_events(source, run_id)
             context = await _run_context(source, run_id)
         except RunNotFoundError:
             return page("missing.html", {"run": None, "what": f"run {run_id}"}, 404)
-        context["assumptions"] = await service_api.assumptions(source, run_id)
+        context |= await _quality_context(source, run_id)
+        context["after"] = seen[-1].id if seen else 0
         context["artifacts"] = sorted(
             await source.artifacts(run_id), key=lambda a: (a.phase, a.type, -a.version)
         )
@@ -80,6 +86,14 @@ def dashboard_router(store: StoreSource) -> APIRouter:
     @router.get("/runs/{run_id}/live")
     async def run_fragment(run_id: str) -> HTMLResponse:
         return page("_live.html", await _run_context(await store(), run_id))
+
+    @router.get("/runs/{run_id}/attention")
+    async def attention_fragment(run_id: str) -> HTMLResponse:
+        return page("_attention.html", await _quality_context(await store(), run_id))
+
+    @router.get("/runs/{run_id}/quality")
+    async def quality_fragment(run_id: str) -> HTMLResponse:
+        return page("_quality.html", await _quality_context(await store(), run_id))
 
     @router.get("/runs/{run_id}/artifacts/{artifact_id}")
     async def artifact_page(run_id: str, artifact_id: str) -> HTMLResponse:
@@ -108,13 +122,14 @@ async def _runs_context(store: Store, status: RunStatus | None) -> dict[str, obj
 
 
 async def _run_context(store: Store, run_id: str) -> dict[str, object]:
+    """The live fragment: status cards, Gantt, gate readiness, budget burn, errors."""
     now = time.time()
     detail = await service_api.run_detail(store, run_id, now=now)
     bars, span = views.gantt(detail, now)
     pipeline = await service_api.pinned_pipeline(store, detail.run)
-    verdicts = await DossierStore(store).gate_evaluations(run_id)
+    questions = await Knowledge(store).questions(run_id)
+    gates = await _gates(store, run_id, pipeline, detail.phases, questions)
     errors = await service_api.error_events(store, run_id)
-    qav = [(spec.name, spec.qav) for spec in pipeline.phases] if pipeline else []
     return {
         "run": detail.run,
         "detail": detail,
@@ -122,13 +137,55 @@ async def _run_context(store: Store, run_id: str) -> dict[str, object]:
         "span": span,
         "counts": views.status_counts(detail),
         "budgets": views.budget_rows(detail),
-        "gates": views.gate_rows(pipeline, verdicts),
-        "judged": bool(verdicts),
+        "gates": gates,
+        "judged": any(g.verdict for g in gates),
         "no_gate": NO_GATE,
         "errors": views.error_rows(errors),
-        "qav": qav,
-        "no_qav": NO_QAV,
         "formats": FORMATS,
         "live": not detail.run.status.finished,
         "elapsed": views.duration(span),
+    }
+
+
+async def _gates(
+    store: Store,
+    run_id: str,
+    pipeline: PipelineSpec | None,
+    phases: Sequence[PhaseRecord],
+    questions: Sequence[QuestionRecord],
+) -> list[quality.GateRow]:
+    verdicts = await DossierStore(store).gate_evaluations(run_id)
+    history = await service_quality.gate_history(store, run_id)
+    asking = sorted(quality.open_questions(questions))
+    return quality.gate_rows(pipeline, verdicts, history, phases, asking)
+
+
+async def _quality_context(store: Store, run_id: str) -> dict[str, object]:
+    """What needs a person (open questions, failed gates), Q/A/V coverage, assumptions."""
+    run, phases, _ = await store.run_rows(run_id)
+    pipeline = await service_api.pinned_pipeline(store, run)
+    knowledge = Knowledge(store)
+    questions = await knowledge.questions(run_id)
+    made = await knowledge.assumptions(run_id)
+    frames = Counter(b.phase for b in await knowledge.bindings(run_id))
+    verdicts = await DossierStore(store).gate_evaluations(run_id)
+    order = [s.name for s in pipeline.phases] if pipeline else sorted({p.phase for p in phases})
+    rows = quality.qav_rows(pipeline, order, questions, frames, made, verdicts)
+    asking = quality.open_questions(questions)
+    gates = await _gates(store, run_id, pipeline, phases, questions)
+    waivable = [g for g in gates if g.waivable]
+    today = datetime.now(UTC).date()
+    return {
+        "run": run,
+        "qav_rows": rows,
+        "qav_total": quality.qav_total(rows),
+        "asking": asking,
+        "waivable": waivable,
+        "attention": run.status is RunStatus.NEEDS_ATTENTION or bool(asking or waivable),
+        "tomorrow": (today + timedelta(days=1)).isoformat(),
+        "expiry": (today + timedelta(days=WAIVER_DAYS)).isoformat(),
+        "assumptions": await service_api.assumptions(store, run_id),
+        "qav_assumptions": quality.assumption_groups(
+            made, questions, await knowledge.answers(run_id)
+        ),
     }

@@ -1,27 +1,24 @@
 """What the dashboard's templates show, computed from the store's rows: the Gantt's geometry,
-budget burn, gate readiness, the error stream and the runs table. Pure functions of a
+budget burn, the error stream and the runs table (the quality loop's part is in
+``dashboard.quality``). Pure functions of a
 ``RunDetail`` (plus the clock's ``now``), so they are easy to test."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import PhaseStatus, TaskStatus
 from ideamine.service_api import RunDetail
-from ideamine.stores.dossiers import GateEvaluationRecord
 from ideamine.stores.records import EventRecord, PhaseRecord, latest_attempts
 
 __all__ = [
     "Bar",
-    "GateRow",
     "budget_rows",
     "duration",
     "error_rows",
     "gantt",
-    "gate_rows",
     "status_counts",
 ]
 
@@ -123,69 +120,6 @@ def budget_rows(detail: RunDetail) -> list[dict[str, object]]:
 
 def _pct(used: float, budget: float) -> float:
     return round(min(100.0, used / budget * 100), 1) if budget > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GateRow:
-    """A phase's gate: its threshold and rubrics, and the latest verdict if any."""
-
-    phase: str
-    threshold: float
-    rubrics: Mapping[str, float]  # rubric → weight
-    verdict: GateEvaluationRecord | None
-    scores: Mapping[str, float]  # rubric → score in the verdict
-    failing: tuple[str, ...]  # rubrics scoring below the threshold
-    reasons: tuple[str, ...]
-
-
-def gate_rows(
-    pipeline: PipelineSpec | None, verdicts: Sequence[GateEvaluationRecord]
-) -> list[GateRow]:
-    latest: dict[str, GateEvaluationRecord] = {}
-    for judged in verdicts:
-        if judged.phase not in latest or judged.attempt >= latest[judged.phase].attempt:
-            latest[judged.phase] = judged
-    rows = []
-    for spec in pipeline.phases if pipeline else ():
-        verdict = latest.get(spec.name)
-        result = verdict.result if verdict else {}
-        scores = _floats(result.get("rubrics") or result.get("rubric_scores"))
-        threshold = verdict.threshold if verdict else spec.gate.pass_threshold
-        rows.append(
-            GateRow(
-                phase=spec.name,
-                threshold=threshold,
-                rubrics=dict(spec.gate.rubrics),
-                verdict=verdict,
-                scores=scores,
-                failing=tuple(sorted(r for r, s in scores.items() if s < threshold)),
-                reasons=_reasons(result),
-            )
-        )
-    return rows
-
-
-def _floats(value: object) -> dict[str, float]:
-    if not isinstance(value, Mapping):
-        return {}
-    found = {}
-    for key, score in value.items():
-        if isinstance(score, int | float):
-            found[str(key)] = float(score)
-        elif isinstance(score, Mapping) and isinstance(score.get("score"), int | float):
-            found[str(key)] = float(score["score"])
-    return found
-
-
-def _reasons(result: Mapping[str, object]) -> tuple[str, ...]:
-    reasons = [str(r) for r in result.get("reasons") or [] if r]  # type: ignore[attr-defined]
-    for issue in result.get("issues") or []:  # type: ignore[attr-defined]
-        if isinstance(issue, Mapping):
-            reasons.append(
-                f"{issue.get('severity', '')} {issue.get('type', '')}: "
-                f"{issue.get('description', '')}".strip()
-            )
-    return tuple(reasons)
 
 
 def error_rows(events: Sequence[EventRecord]) -> list[dict[str, object]]:

@@ -1,7 +1,8 @@
 """Evidence gaps and missing items: what a dossier cannot claim, and why.
 
-An artifact field that says ``measured``/``scanned``/``executed``/``collected`` is false, or a
-``status`` of ``planned``/``not_run`` with no such flag, is a gap: the plan exists, the
+An artifact field that says ``measured``/``scanned``/``executed``/``collected`` is false, an
+evidence envelope whose tool was cut by its time limit (``timed_out``), or a ``status`` of
+``planned``/``not_run``/``not_scanned`` with no such flag, is a gap: the plan exists, the
 evidence does not. Such a field is reported as a gap, never as a result.
 """
 
@@ -16,7 +17,7 @@ from ideamine.stores.records import latest_attempts
 __all__ = ["EVIDENCE_FLAGS", "STOPPED", "artifact_gaps", "evidence_gaps", "missing_reason"]
 
 EVIDENCE_FLAGS = ("measured", "scanned", "executed", "collected")
-UNRUN_STATUSES = ("planned", "not_run")
+UNRUN_STATUSES = ("planned", "not_run", "not_scanned")
 STOPPED = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.NEEDS_ATTENTION)
 
 
@@ -28,7 +29,7 @@ def artifact_gaps(artifact_type: str, content: object) -> list[dict[str, object]
             "artifact": artifact_type,
             "path": path or "/",
             "flag": flag,
-            "reason": _text(node.get("reason")) or f"{flag} is false: no tool has produced it",
+            "reason": _text(node.get("reason")) or _default_reason(flag),
             "tool": _tool(node),
         }
         for path, flag, node in _walk(content, "")
@@ -57,6 +58,8 @@ def _walk(node: object, path: str) -> Iterator[tuple[str, str, Mapping[str, obje
 
 
 def _flag(node: Mapping[str, object]) -> str | None:
+    if node.get("timed_out") is True:
+        return "timed_out"
     flags = [name for name in EVIDENCE_FLAGS if name in node]
     for name in flags:
         if node[name] is False:
@@ -64,6 +67,12 @@ def _flag(node: Mapping[str, object]) -> str | None:
     if not flags and node.get("status") in UNRUN_STATUSES and "reason" in node:
         return f"status {node['status']}"
     return None
+
+
+def _default_reason(flag: str) -> str:
+    if flag == "timed_out":
+        return "the tool was cut by its time limit: nothing was measured"
+    return f"{flag} is false: no tool has produced it"
 
 
 def _escape(key: str) -> str:

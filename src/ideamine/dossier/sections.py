@@ -64,9 +64,21 @@ def _no_commit(contents: Contents) -> str | None:
 
 def _no_workspace(contents: Contents) -> str | None:
     manifest = contents.get("RepoManifest", {})
-    if manifest.get("workspace"):
+    if manifest.get("path"):
         return None
     return str(manifest.get("note") or "no workspace has been created for the repository")
+
+
+def _failing_build(contents: Contents) -> str | None:
+    """A gap when the build's tests did not all pass or lint found errors (measured, but not
+    the evidence a release needs)."""
+    report = contents.get("BuildReport", {})
+    tests = report.get("tests")
+    if isinstance(tests, Mapping) and tests.get("total") is not None:
+        failing = int(str(tests.get("failed") or 0)) + int(str(tests.get("errors") or 0))
+        if failing or not tests.get("total"):
+            return f"pytest: {failing} of {tests.get('total')} tests fail"
+    return None
 
 
 def _declared_sbom(contents: Contents) -> str | None:
@@ -120,8 +132,10 @@ SECTIONS: tuple[tuple[str, str, tuple[ItemSpec, ...]], ...] = (
             ItemSpec(
                 key="tests",
                 title="Test reports",
-                sources=("TestReport", "AcceptanceTestResults", "TestSuite"),
+                sources=("BuildReport", "TestReport", "AcceptanceTestResults"),
+                context=("TestSuite",),
                 describe=tests,
+                check=_failing_build,
             ),
             ItemSpec(
                 key="coverage", title="Coverage", sources=("CoverageReport",), describe=coverage

@@ -31,6 +31,18 @@ def _plans(phase: PhaseSpec, iteration: int | None) -> list[TaskPlan]:
     ]
 
 
+def _wave(
+    phase: PhaseSpec, plans: list[TaskPlan], existing: dict[str, TaskState]
+) -> list[TaskPlan]:
+    """The plans that may start: evidence agents wait until every other agent is done."""
+    if not phase.evidence_agents:
+        return plans
+    first = [plan for plan in plans if plan.agent not in phase.evidence_agents]
+    if all(plan.key in existing and existing[plan.key].status.done for plan in first):
+        return [plan for plan in plans if plan.agent in phase.evidence_agents]
+    return first
+
+
 def next_tasks(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) -> list[TaskPlan]:
     """The tasks to create now, given the attempt's existing tasks, by the fan-out mode.
 
@@ -40,7 +52,7 @@ def next_tasks(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) ->
     existing = {task.key: task for task in tasks}
     if phase.fan_out.kind is FanOutKind.ITERATIVE:
         return _next_in_loop(phase, existing, loop_done)
-    plans = _plans(phase, None)
+    plans = _wave(phase, _plans(phase, None), existing)
     if phase.fan_out.kind is FanOutKind.SEQUENTIAL:
         return _next_sequential(plans, existing)
     missing = [plan for plan in plans if plan.key not in existing]
@@ -66,13 +78,13 @@ def _next_in_loop(
     assert phase.loop is not None  # guaranteed by config validation
     current = max((task.iteration for task in existing.values()), default=0)
     if current == 0:
-        return _next_sequential(_plans(phase, 1), existing)
-    step = _next_sequential(_plans(phase, current), existing)
+        return _next_sequential(_wave(phase, _plans(phase, 1), existing), existing)
+    step = _next_sequential(_wave(phase, _plans(phase, current), existing), existing)
     if step or not iteration_complete(phase, existing.values(), current):
         return step
     if loop_done or current >= phase.loop.max_iterations:
         return []
-    return _next_sequential(_plans(phase, current + 1), existing)
+    return _next_sequential(_wave(phase, _plans(phase, current + 1), existing), existing)
 
 
 def iteration_complete(phase: PhaseSpec, tasks: Iterable[TaskState], iteration: int) -> bool:

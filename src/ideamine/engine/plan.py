@@ -11,7 +11,7 @@ from ideamine.engine.dag import ready_phases
 from ideamine.engine.fanout import fan_out_complete, next_tasks
 from ideamine.engine.snapshot import (
     Action,
-    CompletePhase,
+    ApplyVerdict,
     CreateTasks,
     FailPhase,
     FanIn,
@@ -19,10 +19,14 @@ from ideamine.engine.snapshot import (
     PhaseState,
     RunSnapshot,
     StartPhase,
+    TaskPlan,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 
-__all__ = ["plan"]
+__all__ = ["GATE_AGENT", "GATE_KEY", "plan"]
+
+GATE_AGENT = "@gate"  # the judge: Q/A/V, guards and gate score of a fanned-in attempt
+GATE_KEY = "~gate"  # its branch key, sorting after every agent's
 
 
 def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
@@ -47,7 +51,7 @@ def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
 
 def _advance_phase(pipeline: PipelineSpec, name: str, state: PhaseState) -> list[Action]:
     if state.status is PhaseStatus.READY:
-        return [CompletePhase(phase=name, attempt=state.attempt)]
+        return _judge(name, state)
     if state.status is not PhaseStatus.RUNNING:
         return []
     failed = [task for task in state.tasks if task.status is TaskStatus.FAILED]
@@ -66,4 +70,23 @@ def _advance_phase(pipeline: PipelineSpec, name: str, state: PhaseState) -> list
         return [CreateTasks(phase=name, attempt=state.attempt, tasks=tuple(new))]
     if fan_out_complete(spec, state.tasks, state.loop_done):
         return [FanIn(phase=name, attempt=state.attempt)]
+    return []
+
+
+def _judge(name: str, state: PhaseState) -> list[Action]:
+    """A fanned-in attempt: its judge task (created with the fan-in) decides the gate."""
+    judge = next((task for task in state.tasks if task.key == GATE_KEY), None)
+    if judge is None:  # fanned in before the judge existed: judge it now
+        plans = (TaskPlan(key=GATE_KEY, agent=GATE_AGENT, iteration=1),)
+        return [CreateTasks(phase=name, attempt=state.attempt, tasks=plans)]
+    if judge.status is TaskStatus.SUCCEEDED:
+        return [ApplyVerdict(phase=name, attempt=state.attempt)]
+    if judge.status is TaskStatus.FAILED:
+        return [
+            FailPhase(
+                phase=name,
+                attempt=state.attempt,
+                reason=f"the gate judge failed: {judge.error or 'unknown error'}",
+            )
+        ]
     return []

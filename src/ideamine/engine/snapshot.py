@@ -9,7 +9,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 
 __all__ = [
     "Action",
-    "CompletePhase",
+    "ApplyVerdict",
     "CreateTasks",
     "FailPhase",
     "FanIn",
@@ -76,7 +76,9 @@ class FanIn:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CompletePhase:
+class ApplyVerdict:
+    """The attempt's judge task finished: record its gate verdict and what follows it."""
+
     phase: str
     attempt: int
 
@@ -94,4 +96,4 @@ class FinishRun:
     reason: str = ""
 
 
-Action = StartPhase | CreateTasks | FanIn | CompletePhase | FailPhase | FinishRun
+Action = StartPhase | CreateTasks | FanIn | ApplyVerdict | FailPhase | FinishRun

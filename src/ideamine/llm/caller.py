@@ -1,4 +1,5 @@
-"""One logical call to one model: the call cache first, then the provider under its circuit
+"""One logical call to one model: the call cache first, then the budget check (invariant 6;
+a cached reply costs nothing and is never blocked), then the provider under its circuit
 breaker and retry policy. Every try is handed to ``record`` as a ``ModelCallRecord`` (cache
 hits, failures and interrupted tries included), so nothing a provider was asked goes
 unrecorded.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ideamine.canonical import sha256_hex
 from ideamine.config.model import Price
+from ideamine.engine.budget import Amounts, worst_case
 from ideamine.errors import AgentError
 from ideamine.llm.base import ModelProvider, ModelRequest, Progress, cost_usd
 from ideamine.llm.breaker import CircuitBreaker
@@ -27,9 +29,10 @@ from ideamine.llm.failures import (
 from ideamine.llm.policy import RetryPolicy
 from ideamine.stores.records import ModelCallRecord
 
-__all__ = ["ModelCaller", "Recorder"]
+__all__ = ["BudgetCheck", "ModelCaller", "Recorder"]
 
 Recorder = Callable[[ModelCallRecord], None]
+BudgetCheck = Callable[[Amounts], Awaitable[None]]  # raises when the call must not be made
 Sleep = Callable[[float], Awaitable[None]]
 HEALTH_FAILURES = frozenset({ErrorClass.TRANSIENT, ErrorClass.TIMEOUT})
 
@@ -55,10 +58,15 @@ class ModelCaller:
         record: Recorder,
         purpose: str = "answer",
         progress: Progress | None = None,
+        budget: BudgetCheck | None = None,
     ) -> str:
         """The reply text for ``request``.
 
+        ``budget`` is called with the request's worst case (``engine.budget.worst_case``)
+        after a cache miss and before each try is sent.
+
         Raises:
+            BudgetExceededError: the budget check refused the call (nothing was sent).
             ReplayMissError: replay mode and the call is not cached.
             CircuitOpenError: the breaker is open (no call was made).
             ProviderError: the call failed and the policy allows no further try.
@@ -73,7 +81,7 @@ class ModelCaller:
             return cached.text
         if self.replay:
             raise ReplayMissError(request.agent, model=self.reference, key=key)
-        return await self._call_with_retries(request, key, params, record, progress)
+        return await self._call_with_retries(request, key, params, record, progress, budget)
 
     async def _call_with_retries(
         self,
@@ -82,9 +90,12 @@ class ModelCaller:
         params: dict[str, object],
         record: Recorder,
         progress: Progress | None,
+        budget: BudgetCheck | None,
     ) -> str:
         tries: dict[ErrorClass, int] = {}
         while True:
+            if budget is not None:
+                await budget(worst_case(request.prompt, request.max_tokens, self.price))
             try:
                 return await self._try(request, key, params, record, progress)
             except ProviderError as exc:

@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from ideamine.agents.base import AgentContext
-from ideamine.engine.snapshot import Action, CompletePhase, FailPhase, FanIn, FinishRun
+from ideamine.engine.snapshot import Action, ApplyVerdict, FailPhase, FanIn, FinishRun
 from ideamine.errors import UsageError
 from ideamine.stores.base import Store
 from ideamine.stores.records import ModelCallRecord, RunRecord, TaskRecord
@@ -269,7 +269,7 @@ class TracedContext(AgentContext):
 async def record_spans(store: Store, run_id: str, action: Action) -> None:
     """After an action: write the span of a phase attempt that just finished and of the run
     if it finished (no-op while tracing is off)."""
-    if not isinstance(action, CompletePhase | FailPhase | FanIn | FinishRun):
+    if not isinstance(action, ApplyVerdict | FailPhase | FanIn | FinishRun):
         return
     if not _recording():
         return

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
+from ideamine.engine.plan import GATE_AGENT, GATE_KEY
 from ideamine.engine.snapshot import (
     Action,
-    CompletePhase,
+    ApplyVerdict,
     CreateTasks,
     FailPhase,
     FanIn,
@@ -18,6 +19,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
+from ideamine.runtime.verdict import apply_verdict
 from ideamine.stores.base import Store
 from ideamine.stores.records import EventDraft, NewTask
 
@@ -51,18 +53,8 @@ async def apply_action(
         await _create_tasks(store, pipeline.phase(action.phase), run_id, action)
     elif isinstance(action, FanIn):
         await _fan_in(store, pipeline, blobs, run_id, action)
-    elif isinstance(action, CompletePhase):
-        await store.set_phase_status(
-            run_id,
-            action.phase,
-            action.attempt,
-            PhaseStatus.PASSED,
-            [
-                EventDraft(
-                    type="phase.completed", phase=action.phase, payload={"attempt": action.attempt}
-                )
-            ],
-        )
+    elif isinstance(action, ApplyVerdict):
+        await apply_verdict(store, pipeline, run_id, action.phase, action.attempt)
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
@@ -70,16 +62,21 @@ async def apply_action(
     await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
 
 
+def _new_task(
+    spec: PhaseSpec, run_id: str, attempt: int, key: str, agent: str, iteration: int
+) -> NewTask:
+    return NewTask(
+        id=f"{run_id}.{spec.name}.{attempt}.{key}",
+        key=key,
+        agent=agent,
+        iteration=iteration,
+        lease_seconds=spec.heartbeat.interval_seconds * spec.heartbeat.stall_after_missed,
+    )
+
+
 async def _create_tasks(store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks) -> None:
-    lease = spec.heartbeat.interval_seconds * spec.heartbeat.stall_after_missed
     tasks = [
-        NewTask(
-            id=f"{run_id}.{action.phase}.{action.attempt}.{plan.key}",
-            key=plan.key,
-            agent=plan.agent,
-            iteration=plan.iteration,
-            lease_seconds=lease,
-        )
+        _new_task(spec, run_id, action.attempt, plan.key, plan.agent, plan.iteration)
         for plan in action.tasks
     ]
     await store.create_tasks(
@@ -115,8 +112,9 @@ async def _fan_in(
         EventDraft(
             type="phase.ready",
             phase=action.phase,
-            payload={"attempt": action.attempt, "tasks": len(outputs)},
+            payload={"attempt": action.attempt, "tasks": len(outputs), "created": [GATE_KEY]},
         ),
+        [_new_task(spec, run_id, action.attempt, GATE_KEY, GATE_AGENT, 1)],
     )
 
 

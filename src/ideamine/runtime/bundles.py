@@ -8,16 +8,20 @@ process that started it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ideamine.agents.base import Agent
 from ideamine.agents.builtin import build_agent
 from ideamine.clock import Clock
 from ideamine.config.loader import load_pinned
 from ideamine.config.model import PipelineSpec
+from ideamine.engine.plan import GATE_AGENT
 from ideamine.llm.registry import Providers
 from ideamine.runtime.advance import Advancer
 from ideamine.runtime.context import BlobCache
 from ideamine.runtime.executor import TaskExecutor
+from ideamine.runtime.judge import GateJudge
+from ideamine.runtime.paths import data_dir_for
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
 
@@ -42,8 +46,11 @@ class Bundle:
 class Bundles:
     """Bundles by manifest hash."""
 
-    def __init__(self, store: Store, clock: Clock, providers: Providers) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, providers: Providers, data_dir: Path | None = None
+    ) -> None:
         self._store = store
+        self.data_dir = data_dir or data_dir_for(store)
         self._clock = clock
         self._providers = providers
         self.blobs = BlobCache(store)
@@ -56,9 +63,12 @@ class Bundles:
                 name: build_agent(spec, pipeline, self._providers)
                 for name, spec in pipeline.agents.items()
             }
+            agents[GATE_AGENT] = GateJudge(pipeline, agents)
             self._by_hash[pipeline.manifest_hash] = Bundle(
                 pipeline=pipeline,
-                executor=TaskExecutor(self._store, pipeline, agents, self.blobs, self._clock),
+                executor=TaskExecutor(
+                    self._store, pipeline, agents, self.blobs, self._clock, self.data_dir
+                ),
                 advancer=Advancer(self._store, pipeline, self.blobs),
             )
         return self._by_hash[pipeline.manifest_hash]

@@ -13,9 +13,11 @@ from typing import Any
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.dag import ancestors
 from ideamine.stores.base import Store
+from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
 
-__all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
+__all__ = ["BlobCache", "loop_values", "run_options", "task_values", "upstream_artifacts"]
 
 
 class BlobCache:
@@ -26,6 +28,7 @@ class BlobCache:
         self._store = store
         self._contents: dict[str, object] = {}
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
+        self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
 
     async def get(self, content_hash: str) -> object:
         if content_hash not in self._contents:
@@ -65,14 +68,16 @@ async def task_values(
     store: Store, blobs: BlobCache, pipeline: PipelineSpec, run: RunRecord, task: TaskRecord
 ) -> tuple[dict[str, object], list[str]]:
     """The template context for ``task`` and the ids of the artifacts it was built from."""
-    agent = pipeline.agents[task.agent]
-    described = {
-        "name": agent.name,
-        "role": agent.role,
-        "artifact_type": list(agent.artifact_types)
-        if len(agent.artifact_types) > 1
-        else agent.artifact_types[0],
-    }
+    agent = pipeline.agents.get(task.agent)
+    described: dict[str, object] = {"name": task.agent}
+    if agent is not None:
+        described = {
+            "name": agent.name,
+            "role": agent.role,
+            "artifact_type": list(agent.artifact_types)
+            if len(agent.artifact_types) > 1
+            else agent.artifact_types[0],
+        }
     return await _values(
         store, blobs, pipeline, run, task.phase, task.attempt, task.iteration, task.key, described
     )
@@ -121,10 +126,37 @@ async def _values(
         "iteration": iteration,
         "phase": phase,
         "attempt": attempt,
-        "feedback": [],
+        "feedback": await _feedback(store, blobs, run.id, phase, attempt),
         "agent": dict(agent),
     }
     return values, input_ids
+
+
+async def _feedback(
+    store: Store, blobs: BlobCache, run_id: str, phase: str, attempt: int
+) -> list[dict[str, Any]]:
+    """The issues the gate found in the previous attempt (empty for a first attempt): the
+    auto-fix loop's feedback to the agents."""
+    if attempt <= 1:
+        return []
+    key = (run_id, phase, attempt)
+    if key not in blobs.feedback:
+        verdicts = [
+            v
+            for v in await DossierStore(store).gate_evaluations(run_id)
+            if v.phase == phase and v.attempt == attempt - 1
+        ]
+        issues = verdicts[-1].result.get("issues", []) if verdicts else []
+        blobs.feedback[key] = [
+            {k: issue[k] for k in ("guard", "kind", "severity", "description")}
+            for issue in (issues if isinstance(issues, list) else [])
+        ]
+    return blobs.feedback[key]
+
+
+async def run_options(store: Store, run_id: str) -> dict[str, Any]:
+    """The options ``run_id`` was started with (``ask``, ``strict_evidence``, …)."""
+    return await RunOptions(store).get(run_id)
 
 
 def _earlier(

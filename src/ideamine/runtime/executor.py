@@ -7,15 +7,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ideamine.agents.base import Agent
 from ideamine.canonical import content_hash
 from ideamine.clock import Clock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.retry import retry_delay
-from ideamine.errors import AgentError, StaleLeaseError, UsageError
+from ideamine.errors import AgentError, BudgetExceededError, StaleLeaseError, UsageError
 from ideamine.observability.tracing import TracedContext, mark_task, task_span
-from ideamine.runtime.context import BlobCache, task_values
+from ideamine.runtime.budget import BudgetChecker
+from ideamine.runtime.context import BlobCache, run_options, task_values
+from ideamine.runtime.replayed import REPLAY_OF, RecordedEvidence
 from ideamine.stores.base import Store
 from ideamine.stores.records import ClaimedTask, EventDraft, ModelCallRecord, RunRecord
 
@@ -34,12 +37,15 @@ class TaskExecutor:
         agents: Mapping[str, Agent],
         blobs: BlobCache,
         clock: Clock,
+        data_dir: Path | None = None,
     ) -> None:
         self._store = store
+        self._data_dir = data_dir
         self._pipeline = pipeline
         self._agents = agents
         self._blobs = blobs
         self._clock = clock
+        self._budget = BudgetChecker(store, pipeline)
 
     def fallbacks(self, agent: str) -> int:
         """How many models follow the agent's first one (the unsticker may step down)."""
@@ -71,9 +77,17 @@ class TaskExecutor:
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
         timeout = agent.spec.timeout_seconds * task.timeout_scale
         ctx = self._context(run, claimed, agent, values)
+        ctx.options = await run_options(self._store, run.id)
+        original = ctx.options.get(REPLAY_OF)
+        if agent.spec.callable is not None and isinstance(original, str):
+            agent = RecordedEvidence(agent, original)  # tools are replayed, not run again
+        ctx.budget = self._budget.hook(claimed, ctx)
         try:
             async with asyncio.timeout(timeout):
                 result = await agent.run(ctx)
+        except BudgetExceededError as exc:  # not a failure: the check handed the task back
+            mark_task("paused", str(exc))
+            log.info("task %s: %s", task.id, exc)
         except (AgentError, UsageError) as exc:
             retryable = bool(getattr(exc, "retryable", False))  # a provider outage may pass
             await self._fail(claimed, f"{type(exc).__name__}: {exc}", retryable, ctx.calls)
@@ -123,6 +137,7 @@ class TaskExecutor:
             model_shift=task.model_shift,
             task_id=task.id,
             store=self._store,
+            data_dir=self._data_dir,
             _save=lambda data: self._store.save_checkpoint(task.id, token, data),
             _beat=lambda: self._renew(claimed),
             _emit=lambda payload: self._store.append_event(

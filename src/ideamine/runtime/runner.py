@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 
 from ideamine.clock import Clock, SystemClock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import RunStateError, StaleLeaseError, UsageError
 from ideamine.llm.registry import Providers
+from ideamine.runtime.budget import claim_within_budget
 from ideamine.runtime.bundles import Bundle, Bundles
 from ideamine.runtime.identity import process_owner
 from ideamine.runtime.reaper import reap
@@ -48,6 +50,7 @@ class Runner:
         poll_seconds: float = POLL_SECONDS,
         grace_seconds: float = 30.0,
         advance_seconds: float = ADVANCE_LEASE_SECONDS,
+        data_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.concurrency = concurrency
@@ -56,7 +59,7 @@ class Runner:
         self.grace_seconds = grace_seconds
         self.advance_seconds = advance_seconds
         self._clock = clock or SystemClock()
-        self._bundles = Bundles(store, self._clock, providers or Providers())
+        self._bundles = Bundles(store, self._clock, providers or Providers(), data_dir)
         if pipeline is not None:
             self._bundles.add(pipeline)
         self._inflight: dict[asyncio.Task[None], ClaimedTask] = {}
@@ -193,9 +196,15 @@ class Runner:
         return held
 
     async def _claim(self, scope: str | None) -> bool:
-        free = self.concurrency - len(self._inflight)
-        claimed = await self.store.claim_tasks(
-            scope, owner=self.owner, now=self._clock.now(), limit=free
+        # a run over 80 % of a budget gets half this process's concurrency (runtime.budget)
+        claimed = await claim_within_budget(
+            self.store,
+            scope,
+            owner=self.owner,
+            now=self._clock.now(),
+            free=self.concurrency - len(self._inflight),
+            concurrency=self.concurrency,
+            held=[item.task.run_id for item in self._inflight.values()],
         )
         runs: dict[str, RunRecord] = {}
         for item in claimed:

@@ -229,8 +229,10 @@ class Store(Protocol):
         attempt: int,
         artifacts: Sequence[NewArtifact],
         event: EventDraft,
+        tasks: Sequence[NewTask] = (),
     ) -> list[ArtifactRecord]:
-        """Store the fanned-in artifacts (content-addressed), set the attempt ``ready``."""
+        """Store the fanned-in artifacts (content-addressed), set the attempt ``ready`` and
+        create ``tasks`` (its gate judge), in one transaction."""
         ...
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:

@@ -28,6 +28,12 @@ __all__ = [
 
 DAY = 86_400.0
 _RUN_TABLES = (
+    "bindings",  # the quality loop's rows first: answers refer to questions
+    "answers",
+    "assumptions",
+    "questions",
+    "waivers",
+    "run_options",
     "release_dossiers",
     "gate_evaluations",
     "phase_metrics",

@@ -41,6 +41,8 @@ MIGRATION_LOCK = 7_311_947  # an arbitrary, fixed advisory lock key for migratio
 class _Db:
     """``queries.Db`` over a psycopg connection inside an open transaction."""
 
+    dialect = "postgresql"
+
     def __init__(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
         self._connection = connection
         self._notified: set[str] = set()

@@ -32,6 +32,8 @@ Row = Sequence[Any]
 class Db(Protocol):
     """One open transaction."""
 
+    dialect: str  # "sqlite" or "postgresql": for the few queries that must differ (search)
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run ``sql`` and return all rows."""
         ...

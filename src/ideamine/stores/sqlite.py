@@ -46,6 +46,8 @@ def migrations(dialect: str) -> list[tuple[int, str]]:
 class _Db:
     """``queries.Db`` over a sqlite3 connection inside an open transaction."""
 
+    dialect = "sqlite"
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 

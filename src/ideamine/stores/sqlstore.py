@@ -435,6 +435,7 @@ class SqlStore(Coordination):
         attempt: int,
         artifacts: Sequence[NewArtifact],
         event: EventDraft,
+        tasks: Sequence[NewTask] = (),
     ) -> list[ArtifactRecord]:
         def work(db: q.Db) -> list[ArtifactRecord]:
             at = self._now()
@@ -444,6 +445,7 @@ class SqlStore(Coordination):
                 for artifact in artifacts
             ]
             q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
+            q.insert_tasks(db, run_id, phase, attempt, tasks, at)
             ids = {record.type: record.id for record in records}
             q.append_event(
                 db,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from tests.unit.engine.factories import (
     SPEC_DAG,
@@ -14,9 +16,9 @@ from tests.unit.engine.factories import (
 )
 
 from ideamine.config.model import FanOutKind
-from ideamine.engine.plan import plan
+from ideamine.engine.plan import GATE_AGENT, GATE_KEY, plan
 from ideamine.engine.snapshot import (
-    CompletePhase,
+    ApplyVerdict,
     CreateTasks,
     FailPhase,
     FanIn,
@@ -24,12 +26,14 @@ from ideamine.engine.snapshot import (
     PhaseState,
     StartPhase,
     TaskPlan,
+    TaskState,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 
 # a → {b, c}, c → d: d waits only for c.
 DIAMOND = pipeline_from_dag({"a": (), "b": ("a",), "c": ("a",), "d": ("c",)})
 PASSED = phase_state(PhaseStatus.PASSED, [task(0, "x")])
+JUDGED = TaskState(key=GATE_KEY, agent=GATE_AGENT, iteration=1, status=TaskStatus.SUCCEEDED)
 
 
 def _running(*statuses: TaskStatus, attempt: int = 1) -> PhaseState:
@@ -88,8 +92,8 @@ def test_a_phase_starts_as_soon_as_its_own_dependencies_passed() -> None:
 
 
 def test_a_phase_does_not_start_before_its_dependencies_passed() -> None:
-    phases = {"a": PASSED, "b": PASSED, "c": phase_state(PhaseStatus.READY)}
-    assert plan(DIAMOND, snapshot(phases)) == [CompletePhase(phase="c", attempt=1)]
+    phases = {"a": PASSED, "b": PASSED, "c": phase_state(PhaseStatus.READY, [JUDGED])}
+    assert plan(DIAMOND, snapshot(phases)) == [ApplyVerdict(phase="c", attempt=1)]
 
 
 def test_security_and_story_loop_start_together_after_build() -> None:
@@ -156,20 +160,41 @@ def test_an_unfinished_loop_creates_its_next_iteration() -> None:
     ]
 
 
-def test_a_ready_phase_is_completed() -> None:
-    phases = {"a": phase_state(PhaseStatus.READY, [task(0, "x")], attempt=2)}
-    assert plan(DIAMOND, snapshot(phases)) == [CompletePhase(phase="a", attempt=2)]
+def test_a_judged_ready_phase_gets_its_verdict_applied() -> None:
+    phases = {"a": phase_state(PhaseStatus.READY, [task(0, "x"), JUDGED], attempt=2)}
+    assert plan(DIAMOND, snapshot(phases)) == [ApplyVerdict(phase="a", attempt=2)]
+
+
+def test_a_ready_phase_waits_for_its_judge() -> None:
+    judging = replace(JUDGED, status=TaskStatus.RUNNING)
+    phases = {"a": phase_state(PhaseStatus.READY, [task(0, "x"), judging])}
+    assert plan(DIAMOND, snapshot(phases)) == []
+
+
+def test_a_ready_phase_without_a_judge_gets_one() -> None:
+    """Runs fanned in before the judge existed are judged on resume."""
+    phases = {"a": phase_state(PhaseStatus.READY, [task(0, "x")])}
+    judge = TaskPlan(key=GATE_KEY, agent=GATE_AGENT, iteration=1)
+    assert plan(DIAMOND, snapshot(phases)) == [CreateTasks(phase="a", attempt=1, tasks=(judge,))]
+
+
+def test_a_failed_judge_fails_the_phase() -> None:
+    failed = replace(JUDGED, status=TaskStatus.FAILED, error="boom")
+    phases = {"a": phase_state(PhaseStatus.READY, [failed])}
+    assert plan(DIAMOND, snapshot(phases)) == [
+        FailPhase(phase="a", attempt=1, reason="the gate judge failed: boom")
+    ]
 
 
 def test_actions_follow_pipeline_order_not_snapshot_order() -> None:
     phases = {
-        "c": phase_state(PhaseStatus.READY),
-        "b": phase_state(PhaseStatus.READY),
+        "c": phase_state(PhaseStatus.READY, [JUDGED]),
+        "b": phase_state(PhaseStatus.READY, [JUDGED]),
         "a": PASSED,
     }
     assert plan(DIAMOND, snapshot(phases)) == [
-        CompletePhase(phase="b", attempt=1),
-        CompletePhase(phase="c", attempt=1),
+        ApplyVerdict(phase="b", attempt=1),
+        ApplyVerdict(phase="c", attempt=1),
     ]
 
 
@@ -179,5 +204,5 @@ def test_the_run_completes_when_every_phase_passed() -> None:
 
 
 def test_the_run_does_not_complete_while_a_phase_awaits_its_gate() -> None:
-    phases = {**dict.fromkeys("abc", PASSED), "d": phase_state(PhaseStatus.READY)}
-    assert plan(DIAMOND, snapshot(phases)) == [CompletePhase(phase="d", attempt=1)]
+    phases = {**dict.fromkeys("abc", PASSED), "d": phase_state(PhaseStatus.READY, [JUDGED])}
+    assert plan(DIAMOND, snapshot(phases)) == [ApplyVerdict(phase="d", attempt=1)]

@@ -30,6 +30,7 @@ LEGAL: list[tuple[StrEnum, StrEnum]] = [
     (P.READY, P.PASSED),
     (P.READY, P.FAILED),
     (P.FAILED, P.RUNNING),
+    (P.FAILED, P.PASSED),  # a waiver passes a failed gate
     (T.PENDING, T.RUNNING),
     (T.RUNNING, T.SUCCEEDED),
     (T.RUNNING, T.FAILED),

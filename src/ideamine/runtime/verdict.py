@@ -1,0 +1,265 @@
+"""Applying a judged attempt's verdict: pass, retry with an auto-fix, ask, or escalate.
+
+The judge task's output holds the GateResult and the Q/A/V outcome; ``engine.gate.decide``
+picks what follows; everything is written in one transaction with its events
+(``stores.verdicts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ideamine.config.model import PhaseSpec, PipelineSpec
+from ideamine.engine.fanout import branch_key
+from ideamine.engine.gate import Decision, decide
+from ideamine.engine.plan import GATE_KEY
+from ideamine.engine.states import PhaseStatus, RunStatus
+from ideamine.errors import StoreCorruptError
+from ideamine.stores.base import Store
+from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.knowledge import Knowledge
+from ideamine.stores.options import RunOptions
+from ideamine.stores.records import EventDraft
+from ideamine.stores.verdicts import NextAttempt, Verdict, VerdictStore
+
+__all__ = ["apply_verdict", "qav_events"]
+
+
+async def apply_verdict(
+    store: Store, pipeline: PipelineSpec, run_id: str, phase: str, attempt: int
+) -> None:
+    """Record the verdict of ``phase``'s ``attempt`` and what follows from it."""
+    spec = pipeline.phase(phase)
+    judged = (await store.outputs(run_id, phase, attempt)).get(GATE_KEY)
+    if not isinstance(judged, Mapping) or "result" not in judged:
+        raise StoreCorruptError(
+            f"run {run_id}: the gate judge's output of {phase} attempt {attempt} is missing",
+            hint="run `ideamine verify` on the run; restore the database from a backup",
+        )
+    # the verdict as recorded: the GateResult with the EvidencePack it judged
+    result: Mapping[str, Any] = {**judged["result"], "evidence": judged.get("evidence")}
+    qav: Mapping[str, Any] | None = judged.get("qav")
+    recorded = await _qav_recorded(store, run_id, phase, attempt)
+    events = [] if recorded else qav_events(phase, attempt, qav)
+    options = await RunOptions(store).get(run_id)
+    open_ids = await _open_questions(store, run_id, phase, attempt, qav, recorded)
+    if options.get("ask") and open_ids:
+        await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
+        return
+    previous = await _previous(store, run_id, phase, attempt)
+    decision = decide(spec, result, previous=previous)
+    events.append(_gate_event(phase, attempt, result, decision))
+    fields = _verdict(spec, run_id, attempt, result, decision, events)
+    await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
+
+
+def _verdict(
+    spec: PhaseSpec,
+    run_id: str,
+    attempt: int,
+    result: Mapping[str, Any],
+    decision: Decision,
+    events: list[EventDraft],
+) -> dict[str, Any]:
+    phase = spec.name
+    common: dict[str, Any] = {
+        "run_id": run_id,
+        "phase": phase,
+        "attempt": attempt,
+        "result": result,
+    }
+    if decision.outcome == "pass":
+        events.append(EventDraft(type="phase.completed", phase=phase, payload={"attempt": attempt}))
+        return {**common, "phase_status": PhaseStatus.PASSED, "events": events}
+    if decision.outcome == "retry":
+        nxt = attempt + 1
+        carry = _carried(spec, decision)
+        return {
+            **common,
+            "phase_status": PhaseStatus.FAILED,
+            "events": events,
+            "error": f"gate failed (score {result['score']:.3f} < {result['threshold']:.2f}); "
+            f"retrying with {', '.join(decision.strategies)}",
+            "next_attempt": NextAttempt(
+                attempt=nxt,
+                carry=carry,
+                event=EventDraft(
+                    type="phase.started",
+                    phase=phase,
+                    payload={
+                        "attempt": nxt,
+                        "retry_of": attempt,
+                        "strategies": list(decision.strategies),
+                        "rerun": sorted(decision.rerun) if decision.rerun is not None else "all",
+                        "depends_on": list(spec.depends_on),
+                        "agents": list(spec.agents),
+                        "fan_out": spec.fan_out.kind.value,
+                    },
+                ),
+            ),
+        }
+    events.append(
+        EventDraft(
+            type="run.needs_attention",
+            payload={"phase": phase, "attempt": attempt, "reason": decision.reason},
+        )
+    )
+    return {
+        **common,
+        "phase_status": PhaseStatus.FAILED,
+        "events": events,
+        "error": decision.reason,
+        "run_status": RunStatus.NEEDS_ATTENTION,
+    }
+
+
+def _carried(spec: PhaseSpec, decision: Decision) -> list[str]:
+    """Branch keys of the agents the next attempt does not rerun (their outputs carry over)."""
+    if decision.rerun is None:
+        return []
+    return [
+        branch_key(index, agent)
+        for index, agent in enumerate(spec.agents)
+        if agent not in decision.rerun
+    ]
+
+
+def _gate_event(
+    phase: str, attempt: int, result: Mapping[str, Any], decision: Decision
+) -> EventDraft:
+    passed = bool(result["pass"])
+    payload: dict[str, Any] = {
+        "attempt": attempt,
+        "score": result["score"],
+        "threshold": result["threshold"],
+        "rubrics": {name: r["score"] for name, r in result["rubrics"].items()},
+        "reasons": list(result["reasons"]),
+        "evidence_gaps": list(result.get("evidence_gaps", ())),
+    }
+    if not passed:
+        payload["issues"] = [
+            {k: i[k] for k in ("guard", "kind", "severity", "description", "fix_strategy")}
+            for i in result["issues"]
+        ]
+        payload["next"] = decision.outcome
+        if decision.strategies:
+            payload["strategies"] = list(decision.strategies)
+    return EventDraft(
+        type="phase.gate.passed" if passed else "phase.gate.failed", phase=phase, payload=payload
+    )
+
+
+def qav_events(phase: str, attempt: int, qav: Mapping[str, Any] | None) -> list[EventDraft]:
+    """The knowledge events of one Q/A/V outcome (SPEC §4), in a stable order."""
+    if not qav:
+        return []
+    events = [
+        EventDraft(type="qav.question", phase=phase, payload={"attempt": attempt, **q})
+        for q in qav["questions"]
+    ]
+    events += [
+        EventDraft(
+            type="qav.answer",
+            phase=phase,
+            payload={
+                "attempt": attempt,
+                "question_id": a["question_id"],
+                "unknown": a["unknown"],
+                "citations": len(a["citations"]),
+            },
+        )
+        for a in qav["answers"]
+    ]
+    events += [
+        EventDraft(type="qav.validation", phase=phase, payload={"attempt": attempt, **v})
+        for v in qav["validations"]
+    ]
+    if qav["bindings"]:
+        events.append(
+            EventDraft(
+                type="kmap.delta",
+                phase=phase,
+                payload={
+                    "attempt": attempt,
+                    "frame_ids": [f["id"] for f in qav["frames"]],
+                    "bindings": [dict(b) for b in qav["bindings"]],
+                    "count": len(qav["bindings"]),
+                    "source": "qav",
+                },
+            )
+        )
+    events += [
+        EventDraft(type="assumption.recorded", phase=phase, payload={"attempt": attempt, **a})
+        for a in qav["assumptions"]
+    ]
+    return events
+
+
+async def _qav_recorded(store: Store, run_id: str, phase: str, attempt: int) -> bool:
+    rows = await Knowledge(store).questions(run_id)
+    return any(r.phase == phase and r.attempt == attempt for r in rows)
+
+
+async def _open_questions(
+    store: Store,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    qav: Mapping[str, Any] | None,
+    recorded: bool,
+) -> list[str]:
+    if not recorded:
+        return list(qav.get("open_questions", ())) if qav else []
+    rows = await Knowledge(store).questions(run_id)
+    return [r.id for r in rows if r.phase == phase and r.attempt == attempt and r.status == "open"]
+
+
+async def _ask(
+    store: Store,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    qav: Mapping[str, Any] | None,
+    events: list[EventDraft],
+    open_ids: Sequence[str],
+) -> None:
+    """``--ask``: keep the phase waiting for a person's answers; the run needs attention."""
+    run = await store.get_run(run_id)
+    events.append(
+        EventDraft(
+            type="run.needs_attention",
+            payload={
+                "phase": phase,
+                "attempt": attempt,
+                "reason": f"{len(open_ids)} question(s) wait for an answer",
+                "questions": list(open_ids),
+            },
+        )
+    )
+    await VerdictStore(store).record(
+        Verdict(
+            run_id=run_id,
+            phase=phase,
+            attempt=attempt,
+            result={},
+            phase_status=PhaseStatus.READY,
+            events=events,
+            qav=qav,
+            run_status=RunStatus.NEEDS_ATTENTION if run.status is RunStatus.RUNNING else None,
+            open_questions=tuple(open_ids),
+        )
+    )
+
+
+async def _previous(
+    store: Store, run_id: str, phase: str, attempt: int
+) -> Mapping[str, Any] | None:
+    if attempt <= 1:
+        return None
+    earlier = [
+        v
+        for v in await DossierStore(store).gate_evaluations(run_id)
+        if v.phase == phase and v.attempt == attempt - 1
+    ]
+    return dict(earlier[-1].result) if earlier else None

@@ -1,0 +1,146 @@
+"""Loop until pass: a failed gate's issues pick an auto-fix; the next attempt reruns only
+what the fix names, carries the rest over, and sees the gate's feedback; a failure that
+repeats identically is escalated before max_attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ideamine import service
+from ideamine.config.loader import load_pipeline
+from ideamine.engine.states import RunStatus
+from ideamine.runtime.runner import Runner
+from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.records import EventRecord
+
+OUTPUT = {"type": "object"}
+
+
+def _write(root: Path, nfr_function: str, *, max_attempts: int = 4) -> Path:
+    """One phase, prd, whose NFRsAgent may write too few NFRs; gated by coverage."""
+    for folder in ("phases", "agents", "schemas"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.yaml").write_text(
+        yaml.safe_dump(
+            {"name": "loop", "version": "1", "phases": ["prd"], "default_model": "offline:template"}
+        )
+    )
+    (root / "phases" / "prd.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "phase": "prd",
+                "parallelism": "parallel",
+                "agents": ["StoryCutterAgent", "NFRsAgent"],
+                "budgets": {"tokens": 1000, "wallclock_minutes": 1},
+                "guards": [{"type": "coverage", "config": {"min_stories": 5, "min_nfrs": 3}}],
+                "gate": {
+                    "pass_threshold": 0.9,
+                    "max_attempts": max_attempts,
+                    "rubrics": {"coverage": 1.0},
+                },
+                "qav": {
+                    "enabled": False,
+                    "max_questions": 0,
+                    "min_grounding": 0.5,
+                    "max_iterations": 1,
+                },
+                "artifacts": [{"type": "UserStories"}, {"type": "NFRs"}],
+                "retries": {"max_attempts": 1, "base_delay_ms": 10, "max_delay_ms": 50},
+            }
+        )
+    )
+    for name, artifact, function in (
+        ("StoryCutterAgent", "UserStories", "tests.support.agents:stories"),
+        ("NFRsAgent", "NFRs", nfr_function),
+    ):
+        (root / "agents" / f"{name}.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "name": name,
+                    "phase": "prd",
+                    "role": "test agent",
+                    "artifact_type": artifact,
+                    "output_schema": OUTPUT,
+                    "callable": function,
+                }
+            )
+        )
+    return root
+
+
+def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, list[EventRecord], list[Any], str]:
+    async def go() -> tuple[RunStatus, list[EventRecord], list[Any], str]:
+        pipeline = load_pipeline(config)
+        store = await service.open_store(str(tmp_path / "x.db"))
+        try:
+            run = await service.create_run(
+                store, pipeline, "farm produce", constraints={}, source="cli", config_dir=config
+            )
+            await Runner(store, pipeline).drive(run.id)
+            final = await store.get_run(run.id)
+            verdicts = await DossierStore(store).gate_evaluations(run.id)
+            return final.status, await service.all_events(store, run.id), verdicts, run.id
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def exec_log(tmp_path: Path) -> Path:
+    path = tmp_path / "exec.log"
+    os.environ["IDEAMINE_TEST_EXEC_LOG"] = str(path)
+    yield path
+    del os.environ["IDEAMINE_TEST_EXEC_LOG"]
+
+
+def test_missing_coverage_reruns_only_the_missing_agent_and_then_passes(
+    tmp_path: Path, exec_log: Path
+) -> None:
+    """NFRsAgent writes enough NFRs only when the gate's feedback reaches its context."""
+    config = _write(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
+    status, events, verdicts, _ = _run(tmp_path, config)
+    assert status is RunStatus.COMPLETED
+
+    gates = [e for e in events if e.type.startswith("phase.gate.")]
+    assert [(e.type, e.payload["attempt"]) for e in gates] == [
+        ("phase.gate.failed", 1),
+        ("phase.gate.passed", 2),
+    ]
+    failed, passed = gates
+    assert failed.payload["score"] < 0.9 <= passed.payload["score"] == 1.0
+    assert failed.payload["issues"][0]["fix_strategy"] == "add-missing-agents"
+    assert "NFRs.nfrs has 2 nfrs, fewer than 3" in failed.payload["issues"][0]["description"]
+    assert failed.payload["strategies"] == ["add-missing-agents"]
+    started = [e for e in events if e.type == "phase.started"]
+    assert started[1].payload["rerun"] == ["NFRsAgent"]
+    carried = [e for e in events if e.type == "phase.progress" and "carried" in e.payload]
+    assert carried[0].payload["carried"] == ["00.StoryCutterAgent"]
+
+    # the ledger's verdicts are the gate evaluation rows, with their scores
+    assert [(v.attempt, v.passed, v.score) for v in verdicts] == [
+        (1, False, failed.payload["score"]),
+        (2, True, 1.0),
+    ]
+    # only the missing agent ran again: StoryCutterAgent once, NFRsAgent twice
+    runs = [line.split()[2] for line in exec_log.read_text().splitlines()]
+    assert runs.count("00.StoryCutterAgent") == 1
+    assert runs.count("01.NFRsAgent") == 2
+
+
+def test_a_failure_that_repeats_identically_escalates_before_max_attempts(
+    tmp_path: Path, exec_log: Path
+) -> None:
+    config = _write(tmp_path / "cfg", "tests.support.agents:nfrs_always_short", max_attempts=5)
+    status, events, verdicts, _ = _run(tmp_path, config)
+    assert status is RunStatus.NEEDS_ATTENTION
+    assert [v.attempt for v in verdicts] == [1, 2]  # escalated at 2 of 5
+    attention = [e for e in events if e.type == "run.needs_attention"]
+    assert len(attention) == 1 and "no progress" in attention[0].payload["reason"]
+    assert attention[0].payload["attempt"] == 2
