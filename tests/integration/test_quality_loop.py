@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.support.fake_llm_server import FakeLLMServer, Received, Scripted
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -22,14 +23,19 @@ from ideamine.stores.records import EventRecord
 OUTPUT = {"type": "object"}
 
 
-def _write(root: Path, nfr_function: str, *, max_attempts: int = 4) -> Path:
+def _write(
+    root: Path,
+    nfr_function: str,
+    *,
+    max_attempts: int = 4,
+    model: str = "offline:template",
+    guards: list[dict[str, object]] | None = None,
+) -> Path:
     """One phase, prd, whose NFRsAgent may write too few NFRs; gated by coverage."""
     for folder in ("phases", "agents", "schemas"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "pipeline.yaml").write_text(
-        yaml.safe_dump(
-            {"name": "loop", "version": "1", "phases": ["prd"], "default_model": "offline:template"}
-        )
+        yaml.safe_dump({"name": "loop", "version": "1", "phases": ["prd"], "default_model": model})
     )
     (root / "phases" / "prd.yaml").write_text(
         yaml.safe_dump(
@@ -37,8 +43,9 @@ def _write(root: Path, nfr_function: str, *, max_attempts: int = 4) -> Path:
                 "phase": "prd",
                 "parallelism": "parallel",
                 "agents": ["StoryCutterAgent", "NFRsAgent"],
-                "budgets": {"tokens": 1000, "wallclock_minutes": 1},
-                "guards": [{"type": "coverage", "config": {"min_stories": 5, "min_nfrs": 3}}],
+                "budgets": {"tokens": 100_000, "wallclock_minutes": 5},
+                "guards": guards
+                or [{"type": "coverage", "config": {"min_stories": 5, "min_nfrs": 3}}],
                 "gate": {
                     "pass_threshold": 0.9,
                     "max_attempts": max_attempts,
@@ -144,3 +151,37 @@ def test_a_failure_that_repeats_identically_escalates_before_max_attempts(
     attention = [e for e in events if e.type == "run.needs_attention"]
     assert len(attention) == 1 and "no progress" in attention[0].payload["reason"]
     assert attention[0].payload["attempt"] == 2
+
+
+def test_the_contradictions_guard_asks_a_real_model_and_fails_closed_when_it_errs(
+    tmp_path: Path, exec_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a real model the contradictions guard also asks the phase's model; a judge whose
+    reply is unusable fails the guard (closed), it never passes it."""
+    seen: list[str] = []
+
+    def respond(request: Received) -> Scripted:
+        seen.append(request.prompt)
+        return Scripted(content="this is not JSON")
+
+    server = FakeLLMServer(api_key="sk-test-judge", responder=respond).start()
+    try:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-judge")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
+        config = _write(
+            tmp_path / "cfg",
+            "tests.support.agents:nfrs_from_feedback",
+            max_attempts=1,
+            model="openai:gpt-4o-mini",
+            guards=[{"type": "contradictions", "config": {"max": 0}}],
+        )
+        status, _, verdicts, _ = _run(tmp_path, config)
+    finally:
+        server.stop()
+    assert seen and all("contradictions" in prompt for prompt in seen)
+    assert status is RunStatus.NEEDS_ATTENTION
+    guard = next(
+        g for g in verdicts[0].result["evidence"]["guards"] if g["type"] == "contradictions"
+    )
+    assert guard["passed"] is False
+    assert any("model judge failed" in reason for reason in guard["reasons"])

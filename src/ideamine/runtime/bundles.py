@@ -63,7 +63,7 @@ class Bundles:
                 name: build_agent(spec, pipeline, self._providers)
                 for name, spec in pipeline.agents.items()
             }
-            agents[GATE_AGENT] = GateJudge(pipeline, agents)
+            agents[GATE_AGENT] = GateJudge(pipeline, agents, self._providers)
             self._by_hash[pipeline.manifest_hash] = Bundle(
                 pipeline=pipeline,
                 executor=TaskExecutor(

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
+from ideamine.agents.builtin import ModelAgent
 from ideamine.config.model import AgentSpec, PhaseSpec, PipelineSpec
 from ideamine.engine.gate import STRICT_GROUNDING, score_gate
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY
 from ideamine.knowledge.frames import Frame
-from ideamine.knowledge.guards.base import GuardInput, guard_for
+from ideamine.knowledge.guards.base import GuardInput, Judge, guard_for
 from ideamine.knowledge.qav import run_qav
+from ideamine.llm.registry import Providers
 from ideamine.runtime.replayed import REPLAY_OF
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.knowledge import Knowledge
@@ -28,15 +31,40 @@ from ideamine.stores.options import RunOptions
 __all__ = ["GATE_AGENT", "GATE_KEY", "GateJudge", "attempt_artifacts"]
 
 JUDGE_TIMEOUT_SECONDS = 3600.0
+JUDGE_PROMPT = (
+    "{{ instruction }}\n\nReply with one JSON object: "
+    '{"contradictions": [{"description": "...", "locations": ["Artifact.path", "..."]}]} '
+    "(an empty list when there are none).\n\n{{ payload | tojson }}"
+)
+JUDGE_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "required": ["contradictions"],
+    "properties": {
+        "contradictions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["description"],
+                "properties": {
+                    "description": {"type": "string", "minLength": 1},
+                    "locations": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
 KNOWN_FRAMES = 20
 
 
 class GateJudge:
     """Judges phase attempts of one pipeline."""
 
-    def __init__(self, pipeline: PipelineSpec, agents: Mapping[str, Agent]) -> None:
+    def __init__(
+        self, pipeline: PipelineSpec, agents: Mapping[str, Agent], providers: Providers
+    ) -> None:
         self._pipeline = pipeline
         self._agents = agents
+        self._providers = providers
         self.spec = AgentSpec(
             name=GATE_AGENT,
             phase="*",
@@ -56,7 +84,8 @@ class GateJudge:
         previous = await _previous_result(ctx)
         qav = await self._qav(ctx, phase, draft, upstream, previous)
         options = await RunOptions(ctx.store).get(ctx.run_id)
-        reports = await self._guards(phase, draft, upstream, bool(options.get("strict_evidence")))
+        strict = bool(options.get("strict_evidence"))
+        reports = await self._guards(phase, draft, upstream, strict, self._judge_for(ctx, phase))
         grounding, ungrounded = _grounding(qav)
         result = score_gate(
             phase.gate, reports, grounding=grounding, attempt=ctx.attempt, ungrounded=ungrounded
@@ -111,12 +140,41 @@ class GateJudge:
         )
         return {**outcome.as_dict(), "frames_used": [frame.id for frame in frames]}
 
+    def _judge_for(self, ctx: AgentContext, phase: PhaseSpec) -> Judge | None:
+        """A model judge for the guards that ask one (contradictions), on the phase's model;
+        None on the offline model, which cannot judge."""
+        chain = self._pipeline.models_for(self._pipeline.agents[phase.agents[0]])
+        if all(reference.startswith("offline:") for reference in chain):
+            return None
+        spec = AgentSpec(
+            name="GuardJudge",
+            phase=phase.name,
+            role="finds what the deterministic guards cannot see",
+            artifact_types=(),
+            output_schema=JUDGE_SCHEMA,
+            prompt=JUDGE_PROMPT,
+            model=chain[0],
+            models=chain,
+            temperature=0.0,
+            max_tokens=2000,
+        )
+        agent = ModelAgent(spec, self._pipeline, self._providers)
+
+        async def judge(instruction: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+            values = {"instruction": instruction, "payload": dict(payload)}
+            sub = replace(ctx, spec=spec, key=f"{ctx.key}.judge", values=values)
+            output = (await agent.run(sub)).output
+            return output if isinstance(output, Mapping) else {}
+
+        return judge
+
     async def _guards(
         self,
         phase: PhaseSpec,
         draft: Mapping[str, Any],
         upstream: Mapping[str, Any],
         strict: bool,
+        judge: Judge | None,
     ) -> list[dict[str, Any]]:
         producers = _producers(self._pipeline, phase)
         reports = []
@@ -129,6 +187,7 @@ class GateJudge:
                     config=dict(guard.config),
                     producers=producers,
                     strict_evidence=strict,
+                    judge=judge,
                 )
             )
             reports.append(report.as_dict())
