@@ -232,34 +232,18 @@ def _read_agents(
     agents: dict[str, tuple[SourceFile, AgentFile]] = {}
     for phase_name, (phase_source, phase) in phases.items():
         for index, name in enumerate(phase.agents):
-            relative = f"agents/{name}.yaml"
-            if files.path(relative) is None:
-                files.problems.append(
-                    phase_source.problem(
-                        ("agents", index),
-                        f"unknown agent {name!r} (no file {relative})",
-                        f"create {relative} in your --config folder or fix the name",
-                    )
-                )
-                continue
-            source = files.read(relative)
-            parsed = _parse(source, AgentFile, files.problems) if source else None
-            if source is None or parsed is None:
-                continue
-            if parsed.name != name:
-                files.problems.append(
-                    source.problem(("name",), f"says {parsed.name!r} but the file is {relative}")
-                )
-            if parsed.phase != phase_name:
-                files.problems.append(
-                    source.problem(
-                        ("phase",),
-                        f"says {parsed.phase!r} but phases/{phase_name}.yaml lists it",
-                        "an agent belongs to the one phase that lists it",
-                    )
-                )
-            files.problems.extend(_check_agent(source, parsed))
-            agents[name] = (source, parsed)
+            missing = phase_source.problem(
+                ("agents", index),
+                f"unknown agent {name!r} (no file agents/{name}.yaml)",
+                f"create agents/{name}.yaml in your --config folder or fix the name",
+            )
+            wrong_phase = (
+                f"phases/{phase_name}.yaml lists it",
+                "an agent belongs to the one phase that lists it",
+            )
+            found = _read_agent(files, name, phase_name, missing, wrong_phase)
+            if found is not None:
+                agents[name] = found
     return agents
 
 
@@ -277,31 +261,49 @@ def _read_qav_agents(
         ("question", pipeline.qav_agents.question),
         ("answer", pipeline.qav_agents.answer),
     ):
-        relative = f"agents/{name}.yaml"
-        if files.path(relative) is None:
-            files.problems.append(
-                pipeline_source.problem(
-                    ("qav_agents", role),
-                    f"unknown agent {name!r} (no file {relative})",
-                    f"create {relative} with phase: qav, or set qav.enabled: false in every phase",
-                )
-            )
-            continue
-        source = files.read(relative)
-        parsed = _parse(source, AgentFile, files.problems) if source else None
-        if source is None or parsed is None:
-            continue
-        if parsed.phase != "qav":
-            files.problems.append(
-                source.problem(
-                    ("phase",),
-                    f"says {parsed.phase!r} but pipeline.yaml names it as the Q/A/V {role} agent",
-                    "Q/A/V agents say phase: qav",
-                )
-            )
-        files.problems.extend(_check_agent(source, parsed))
-        agents[name] = (source, parsed)
+        missing = pipeline_source.problem(
+            ("qav_agents", role),
+            f"unknown agent {name!r} (no file agents/{name}.yaml)",
+            f"create agents/{name}.yaml with phase: qav, or set qav.enabled: false in every phase",
+        )
+        wrong_phase = (
+            f"pipeline.yaml names it as the Q/A/V {role} agent",
+            "Q/A/V agents say phase: qav",
+        )
+        found = _read_agent(files, name, "qav", missing, wrong_phase)
+        if found is not None:
+            agents[name] = found
     return agents
+
+
+def _read_agent(
+    files: _Files,
+    name: str,
+    phase: str,
+    missing: ConfigProblem,
+    wrong_phase: tuple[str, str],
+) -> tuple[SourceFile, AgentFile] | None:
+    """``agents/<name>.yaml`` parsed and checked (its name, its ``phase``); problems go to
+    ``files.problems`` (``missing`` when there is no such file)."""
+    relative = f"agents/{name}.yaml"
+    if files.path(relative) is None:
+        files.problems.append(missing)
+        return None
+    source = files.read(relative)
+    parsed = _parse(source, AgentFile, files.problems) if source else None
+    if source is None or parsed is None:
+        return None
+    if parsed.name != name:
+        files.problems.append(
+            source.problem(("name",), f"says {parsed.name!r} but the file is {relative}")
+        )
+    if parsed.phase != phase:
+        where, hint = wrong_phase
+        files.problems.append(
+            source.problem(("phase",), f"says {parsed.phase!r} but {where}", hint)
+        )
+    files.problems.extend(_check_agent(source, parsed))
+    return source, parsed
 
 
 def _read_schemas(

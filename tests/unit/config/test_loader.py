@@ -1294,3 +1294,32 @@ def test_pipeline_spec_is_frozen(overlay: Overlay) -> None:
         spec.agents["AAgent0"].callable = None  # type: ignore[misc]
     assert isinstance(spec.phases, tuple)
     assert isinstance(spec.phase("b").depends_on, tuple)
+
+
+def test_a_missing_qav_agent_is_named_where_pipeline_yaml_names_it(overlay: Overlay) -> None:
+    text = overlay.write(
+        "pipeline.yaml",
+        pipeline_text(["a", "b"]) + "qav_agents:\n  question: AskerAgent\n",
+    )
+    overlay.write("phases/a.yaml", phase_text("a").replace("max_questions: 0", "max_questions: 3"))
+
+    problem = overlay.only_problem()
+
+    assert_at(
+        problem,
+        overlay.shown("pipeline.yaml"),
+        line(text, "question"),
+        "qav_agents.question",
+        "unknown agent 'AskerAgent' (no file agents/AskerAgent.yaml)",
+    )
+
+
+def test_qav_agents_must_say_phase_qav(overlay: Overlay) -> None:
+    overlay.write("phases/a.yaml", phase_text("a").replace("max_questions: 0", "max_questions: 3"))
+    shipped = (default_config_dir() / "agents" / "QuestionAgent.yaml").read_text()
+    overlay.write("agents/QuestionAgent.yaml", shipped.replace("phase: qav", "phase: a"))
+
+    problem = overlay.only_problem_in("agents/QuestionAgent.yaml")
+
+    assert problem.field == "phase"
+    assert "pipeline.yaml names it as the Q/A/V question agent" in problem.problem
