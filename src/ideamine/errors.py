@@ -6,7 +6,8 @@
     ├── UsageError                     bad input from a person (exit code 2)
     │   ├── InvalidIdeaError           empty, too long or undecodable idea text
     │   ├── ConfigError                one or more ``ConfigProblem`` in the YAML files
-    │   └── RunNotFoundError           no run with that id in the store
+    │   ├── RunNotFoundError           no run with that id in the store
+    │   └── AdvisoryError              an OSV advisory file is unusable (ideamine.tools.osv)
     ├── RunStateError                  the run cannot do that now (exit code 2)
     │   ├── ManifestChangedError       resume under a changed configuration manifest
     │   └── BudgetExceededError        a model call would pass 95 % of a budget: the run
@@ -21,6 +22,9 @@
     │   │   └── CircuitOpenError       the provider's breaker is open: no call was made
     │   ├── ModelOutputError           the reply is not valid for the schema after one repair
     │   └── ReplayMissError            replay found a call that is not in the call cache
+    ├── WorkspaceError                 a run's workspace could not be built, checked out or
+    │                                  committed to (ideamine.tools.workspace)
+    ├── ServiceError                   the generated service did not start (ideamine.tools.service)
     └── StoreError                     anything the store could not do (exit code 3)
         ├── StoreUnavailableError      cannot open, read-only, locked or unreachable
         ├── StoreCorruptError          the file is not a database, or a row does not decode

@@ -18,6 +18,7 @@ from ideamine.stores.verdicts import VerdictStore, Waiver
 
 __all__ = [
     "answer_question",
+    "check_waiver",
     "gate_history",
     "open_questions",
     "parse_expiry",
@@ -66,15 +67,25 @@ async def waive_phase(store: Store, run_id: str, phase: str, *, reason: str, exp
         RunNotFoundError; UsageError: the reason is too short or the expiry bad;
         RunStateError: no failed gate, or it failed on a critical CVE or a secret.
     """
+    reason, expires_at = check_waiver(reason, expires)
+    await store.get_run(run_id)  # RunNotFoundError first
+    return await VerdictStore(store).waive(
+        Waiver(run_id=run_id, phase=phase, reason=reason, expires_at=expires_at)
+    )
+
+
+def check_waiver(reason: str, expires: str) -> tuple[str, str]:
+    """A waiver's justification and expiry (ISO 8601 UTC), checked before any store is read.
+
+    Raises:
+        UsageError: the reason is shorter than 10 characters, or the expiry is bad or past.
+    """
     if len(reason.strip()) < MIN_REASON_CHARS:
         raise UsageError(
             "a waiver needs a justification",
             hint=f'--reason "why this is acceptable" (at least {MIN_REASON_CHARS} characters)',
         )
-    await store.get_run(run_id)  # RunNotFoundError first
-    return await VerdictStore(store).waive(
-        Waiver(run_id=run_id, phase=phase, reason=reason.strip(), expires_at=parse_expiry(expires))
-    )
+    return reason.strip(), parse_expiry(expires)
 
 
 async def open_questions(store: Store, run_id: str) -> list[QuestionRecord]:

@@ -194,3 +194,31 @@ def test_bad_flag_value(tmp_path: Path) -> None:
     result = ideamine("run", "an idea", "--concurrency", "0", cwd=tmp_path)
     assert result.returncode == USAGE
     assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_advisory_is_refused_before_the_run_is_stored(tmp_path: Path) -> None:
+    advisories = tmp_path / "advisories"
+    advisories.mkdir()
+    (advisories / "GHSA-bad.json").write_text('{"id": "GHSA-1", "affected": "starlette"}')
+    done = ideamine(
+        "run", "a marketplace for farmers", "--advisories", str(advisories), cwd=tmp_path
+    )
+    assert_one_line_error(done, 2, "GHSA-bad.json")
+    assert "affected" in done.stderr and "osv-schema" in done.stderr
+    assert not (tmp_path / "ideamine.db").exists()
+
+
+def test_waiving_a_gate_needs_a_justification_and_a_future_expiry(tmp_path: Path) -> None:
+    short = ideamine("waive", "nope", "prd", "--reason", "ok", "--expires", "30d", cwd=tmp_path)
+    assert_one_line_error(short, 2, "justification")
+    past = ideamine(
+        "waive",
+        "nope",
+        "prd",
+        "--reason",
+        "accepted for the beta",
+        "--expires",
+        "2001-01-01",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(past, 2, "not in the future")

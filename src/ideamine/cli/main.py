@@ -34,6 +34,7 @@ from ideamine.runtime.identity import owner_alive
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
+from ideamine.tools.osv import load_advisories
 
 __all__ = ["cli", "main"]
 
@@ -218,6 +219,8 @@ async def run(
     config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir).with_model(model)
     service.check_agents(pipeline)
+    if advisories is not None:
+        load_advisories(advisories)  # a malformed advisory is refused before the run is stored
     store = await service.open_store(store_ref)
     try:
         constraints = _constraints(budget_usd, timeline_days, compliance, tech_preferences)

@@ -3,10 +3,10 @@
 Replay starts a new run pinned to the original's config snapshot, idea, constraints and
 ``--model`` override, and drives it with providers in replay mode: every model call must be
 answered by the call cache, and a miss fails the task loudly (``ReplayMissError``) instead of
-reaching a provider. Tool evidence is replayed too: callable agents (the tool runners) return
-the original run's recorded outputs (``ideamine.runtime.replayed``). At the end it compares the latest
-artifact of every type, hash by hash, with the original run's and exits 1 unless they are
-identical.
+reaching a provider. Tool evidence is replayed too: callable agents (the tool runners)
+return the original run's recorded outputs (``ideamine.runtime.replayed``). At the end it
+compares the latest artifact of every type, hash by hash, with the original run's and exits 1
+unless they are identical.
 """
 
 from __future__ import annotations

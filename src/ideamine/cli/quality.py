@@ -82,6 +82,7 @@ async def waive(run_id: str, phase: str, reason: str, expires: str, store_ref: s
     """Pass PHASE's failed gate of RUN_ID with a justification and an expiry.
 
     Critical CVEs and secrets can never be waived."""
+    service_quality.check_waiver(reason, expires)  # bad flags are refused before the store
     store = await service.open_store(store_ref, create=False)
     try:
         attempt = await service_quality.waive_phase(
