@@ -26,9 +26,14 @@ import yaml
 from ideamine import service
 from ideamine.agents.base import AgentContext
 from ideamine.config.loader import default_config_dir, load_pipeline
-from ideamine.engine.states import RunStatus
+from ideamine.engine.gate import score_gate
+from ideamine.engine.states import PhaseStatus, RunStatus
+from ideamine.errors import RunStateError
+from ideamine.knowledge.guards.base import GuardInput, guard_for
 from ideamine.runtime.runner import Runner
+from ideamine.stores.records import EventDraft
 from ideamine.stores.sqlite import SqliteStore
+from ideamine.stores.verdicts import Verdict, VerdictStore, Waiver
 from ideamine.tools import agents
 from ideamine.tools.chain import build_snapshots
 from ideamine.tools.workspace import Snapshot, build_repository, has_commit
@@ -132,6 +137,74 @@ def _context(
         options=dict(options or {}),
         store=store,
     )
+
+
+def _gate(phase: str, artifacts: Mapping[str, Any]) -> dict[str, Any]:
+    """The shipped phase's guards and gate on ``artifacts`` (Q/A/V off), as the judge runs
+    them."""
+    spec = load_pipeline(None).phase(phase)
+
+    async def judge() -> list[dict[str, Any]]:
+        return [
+            (
+                await guard_for(g.type).check(
+                    GuardInput(
+                        phase=phase,
+                        artifacts=artifacts,
+                        upstream={},
+                        config=dict(g.config),
+                        producers={},
+                    )
+                )
+            ).as_dict()
+            for g in spec.guards
+        ]
+
+    return score_gate(spec.gate, asyncio.run(judge()), grounding=None, attempt=1)
+
+
+def _refused_waiver(tmp_path: Path, result: Mapping[str, Any]) -> str:
+    """The message with which a waiver of a gate that failed with ``result`` is refused."""
+
+    async def go() -> str:
+        store = await service.open_store(str(tmp_path / "waive.db"))
+        try:
+            config = _overlay(tmp_path / "waive-config")
+            pipeline = load_pipeline(config)
+            record = await service.create_run(
+                store, pipeline, IDEA, constraints={}, source="cli", config_dir=config
+            )
+            verdicts = VerdictStore(store)
+            await store.start_phase(
+                record.id, "security", 1, EventDraft(type="phase.started", phase="security")
+            )
+            await store.record_artifacts(
+                record.id, "security", 1, [], EventDraft(type="phase.ready", phase="security")
+            )
+            await verdicts.record(
+                Verdict(
+                    run_id=record.id,
+                    phase="security",
+                    attempt=1,
+                    result=result,
+                    phase_status=PhaseStatus.FAILED,
+                    events=[EventDraft(type="phase.gate.failed", phase="security")],
+                )
+            )
+            with pytest.raises(RunStateError) as refused:
+                await verdicts.waive(
+                    Waiver(
+                        run_id=record.id,
+                        phase="security",
+                        reason="accepted for the beta",
+                        expires_at="2099-01-01T00:00:00+00:00",
+                    )
+                )
+            return str(refused.value)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
 
 
 def _planted_workspace(run: Run, data_dir: Path, extra: Mapping[str, str]) -> dict[str, object]:
@@ -300,6 +373,19 @@ def test_a_planted_secret_and_shell_true_are_found_with_their_files(
     assert ("backend/app/ops.py", 5) in found
     assert "AKIAZ7Q3R5T2LKJH4M6N" not in json.dumps([sast, secrets])  # never the value
 
+    # the security gate fails on the secret (critical), naming it; a waiver is refused
+    pack = dict(artifacts["SecurityPack"])  # type: ignore[arg-type]
+    result = _gate(
+        "security",
+        {**artifacts, "SecurityPack": {**pack, "sast": sast}, "SecretsScanReport": secrets},
+    )
+    assert result["pass"] is False
+    assert any("backend/app/ops.py" in reason for reason in result["reasons"])
+    assert any(not issue["waivable"] for issue in result["issues"])
+    assert "can never be waived" in _refused_waiver(tmp_path, result)
+    # the SAST finding is in the SecurityPack the gate judged, with its file and line
+    assert {(f["file"], f["line"]) for f in sast["findings"]} >= {("backend/app/ops.py", 9)}  # type: ignore[index]
+
 
 def _advisory(folder: Path, package: str, version: str) -> Path:
     folder.mkdir()
@@ -332,6 +418,22 @@ def test_an_osv_advisory_naming_a_pinned_dependency_is_reported(run: Run, tmp_pa
     assert without["scanned"] is False and without["status"] == "not_scanned"
     assert without["counts"] is None and without["vulnerabilities"] == []
 
+    # the critical advisory fails the security gate; without it the gate passes (a gap)
+    failed = _gate("security", {**artifacts, "VulnerabilityScan": scan})
+    assert failed["pass"] is False
+    assert any("GHSA-test-0001" in reason for reason in failed["reasons"])
+    assert any(not issue["waivable"] for issue in failed["issues"])
+    removed = _folder_without_the_advisory(tmp_path / "osv")
+    clean_ctx = _context("DependencyAgent", tmp_path, artifacts, options={"advisories": removed})
+    clean = asyncio.run(agents.dependency_scan(clean_ctx))
+    assert clean["scanned"] is True and clean["counts"]["critical"] == 0  # type: ignore[index]
+    assert _gate("security", {**artifacts, "VulnerabilityScan": clean})["pass"] is True
+
+
+def _folder_without_the_advisory(folder: Path) -> str:
+    (folder / "GHSA-test-0001.json").unlink()
+    return str(folder)
+
 
 def test_breaking_a_generated_endpoint_fails_its_test_by_name(run: Run, tmp_path: Path) -> None:
     files = _workspace_files(run)
@@ -347,6 +449,17 @@ def test_breaking_a_generated_endpoint_fails_its_test_by_name(run: Run, tmp_path
     assert "tests/test_farmers.py::test_delete_farmer_then_it_is_gone" in names
     assert tests["failed"] >= 1 and tests["passed"] == tests["total"] - tests["failed"]  # type: ignore[index, operator]
     assert found["BuildReport"]["compile"]["ok"] is True  # type: ignore[index]
+
+    # the build gate fails with the failing test named; its issue is the next attempt's
+    # feedback (runtime.context: each issue's description), fixed from that feedback
+    result = _gate("build", {**run.artifacts, **found})
+    assert result["pass"] is False
+    failing = "tests/test_farmers.py::test_delete_farmer_then_it_is_gone"
+    assert any(failing in reason for reason in result["reasons"])
+    tests_issue = next(i for i in result["issues"] if i["kind"] == "tests")
+    assert (
+        failing in tests_issue["description"] and tests_issue["fix_strategy"] == "fix-from-feedback"
+    )
 
 
 def test_a_hanging_tool_is_cut_by_its_time_limit(run: Run, tmp_path: Path) -> None:

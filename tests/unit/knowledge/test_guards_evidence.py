@@ -152,7 +152,7 @@ def test_good_measurements_pass(
 def test_compilation_fails_naming_files(guard_check: Check) -> None:
     broken = measured(ok=False, errors=[{"file": "app/main.py", "message": "SyntaxError: line 3"}])
     report = guard_check("compilation", build_phase(compile=broken))
-    assert not report.passed and report.severity == "high"
+    assert not report.passed and report.severity == "critical"  # blocks the gate
     assert report.scores == pytest.approx({"compilation": 2 / 3})  # 2 of 3 Python files compile
     assert "app/main.py: SyntaxError: line 3" in report.reasons[0]
 
@@ -172,7 +172,7 @@ def test_failing_tests_are_an_issue_listing_names_and_messages(guard_check: Chec
     artifacts = build_phase(tests=tests)
     artifacts["CoverageReport"]["percent"] = 55.0
     report = guard_check("test_coverage", artifacts)
-    assert not report.passed
+    assert not report.passed and report.severity == "critical"  # failing tests block the gate
     assert report.scores == {"coverage": 0.55, "tests": 0.5}
     kinds = {issue.kind for issue in report.issues}
     assert kinds == {"tests"}
@@ -197,7 +197,7 @@ def test_lint_fails_over_its_limits_naming_findings(guard_check: Check) -> None:
         ],
     )
     report = guard_check("lint", build_phase(lint=lint))
-    assert not report.passed
+    assert not report.passed and report.severity == "critical"  # errors over the limit block
     assert "1 error(s) (limit 0), 12 warning(s) (limit 10)" in report.reasons[0]
     assert "app/main.py:7 F401 unused import" in report.reasons[1]
     assert report.score == pytest.approx(1 - 0.7 * 1 - 0.3 * 1)

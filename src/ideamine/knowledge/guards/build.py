@@ -59,7 +59,7 @@ def check_compilation(given: GuardInput) -> GuardReport:
         reasons=[f"every Python file compiles ({len(sources)} in the workspace)" if ok else failed],
         scores={"compilation": score},
         kind="quality",
-        severity="high",
+        severity="critical",  # code that does not compile fails the build gate outright
     )
 
 
@@ -89,7 +89,8 @@ def check_test_coverage(given: GuardInput) -> GuardReport:
         reasons=reasons,
         scores={"coverage": min(1.0, percent / 100), "tests": rate},
         kind="tests",
-        severity="high" if rate < min_rate else "medium",
+        # a workspace that fails its own tests fails the build gate whatever the score
+        severity="critical" if rate < min_rate else "medium",
         problems=problems,
     )
 
@@ -137,5 +138,6 @@ def check_lint(given: GuardInput) -> GuardReport:
         reasons=[head, *([f"findings: {shown(findings)}"] if findings else [])],
         scores={},
         kind="quality",
-        severity="medium",
+        # lint feeds no rubric: errors over the limit block the gate, warnings only warn
+        severity="critical" if errors > max_errors else "medium",
     )
