@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ideamine import service
+from ideamine import service, service_quality
 from ideamine.cli import ops
 from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
 from ideamine.cli.progress import watch
@@ -22,6 +22,7 @@ from ideamine.cli.views import (
     budget_lines,
     budget_view,
     event_view,
+    quality_view,
     run_summary,
     run_view,
 )
@@ -404,6 +405,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         view = run_view(run, phases, tasks, await store.model_calls(run_id), order)
         budgets = budget_view(await service.budget_status(store, run))
         view["budgets"] = budgets
+        view["gates"] = quality_view(await service_quality.gate_history(store, run_id))
+        view["open_questions"] = len(await service_quality.open_questions(store, run_id))
     finally:
         await store.close()
     if as_json:
@@ -414,20 +417,28 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         f"${float(str(view['cost_usd'])):.4f} · {escape(str(view['idea'])[:80])}"
     )
     table = Table()
-    for column in ("phase", "status", "attempt", "tasks", "started", "finished"):
+    for column in ("phase", "status", "attempt", "tasks", "gate", "started", "finished"):
         table.add_column(column)
+    verdicts = view["gates"]["latest"]  # type: ignore[index]
     for phase in view["phases"]:  # type: ignore[attr-defined]
         table.add_row(
             phase["phase"],
             phase["status"],
             str(phase["attempt"] or ""),
             f"{phase['tasks_succeeded']}/{phase['tasks_total']}",
+            verdicts.get(phase["phase"], ""),
             (phase["started_at"] or "")[11:19],
             (phase["finished_at"] or "")[11:19],
         )
     console.print(table)
     for line in budget_lines(budgets):
         console.print(line)
+    for gap in view["gates"]["evidence_gaps"]:  # type: ignore[index]
+        console.print(f"[yellow]evidence gap[/] {escape(gap)}")
+    if view["open_questions"]:
+        console.print(
+            f"{view['open_questions']} question(s) wait for an answer: ideamine questions {run_id}"
+        )
     if view["error"]:
         console.print(f"[red]error:[/] {escape(str(view['error']))}")
 

@@ -7,6 +7,7 @@ never rename or remove one without a major version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ideamine.engine.budget import Resource
 from ideamine.engine.states import TaskStatus
@@ -20,7 +21,15 @@ from ideamine.stores.records import (
     latest_attempts,
 )
 
-__all__ = ["artifact_view", "budget_lines", "budget_view", "event_view", "run_summary", "run_view"]
+__all__ = [
+    "artifact_view",
+    "budget_lines",
+    "budget_view",
+    "event_view",
+    "quality_view",
+    "run_summary",
+    "run_view",
+]
 
 
 def run_summary(run: RunRecord) -> dict[str, object]:
@@ -154,3 +163,19 @@ def artifact_view(record: ArtifactRecord) -> dict[str, object]:
         "provenance": dict(record.provenance),
         "created_at": record.created_at,
     }
+
+
+def quality_view(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Gate verdicts for ``status``: each phase's latest (``passed 0.98/0.80``, ``waived``),
+    and the evidence gaps of the latest verdicts (``phase: gap``)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for row in history:
+        if row["phase"] not in latest or row["attempt"] >= latest[row["phase"]]["attempt"]:
+            latest[row["phase"]] = row
+    shown = {
+        phase: ("waived" if row["waiver"] else "passed" if row["passed"] else "failed")
+        + f" {row['score']:.2f}/{row['threshold']:.2f}"
+        for phase, row in latest.items()
+    }
+    gaps = [f"{phase}: {gap}" for phase, row in latest.items() for gap in row["evidence_gaps"]]
+    return {"latest": shown, "evidence_gaps": gaps, "verdicts": len(history)}

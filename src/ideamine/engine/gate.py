@@ -69,7 +69,18 @@ def score_gate(
     """The GateResult (SPEC §3) for one attempt, as a JSON-ready dictionary.
 
     ``grounding`` is None when Q/A/V measured nothing; ``ungrounded`` says why."""
-    rubrics, gaps = _rubric_scores(gate, reports, grounding, ungrounded)
+    rubrics, gaps = _rubric_scores(gate, reports)
+    notes = (
+        []
+        if grounding is not None or "grounding" not in rubrics
+        else [f"grounding not measured ({ungrounded})"]
+    )
+    if grounding is not None and "grounding" in rubrics:
+        rubrics["grounding"] = {
+            **rubrics["grounding"],
+            "score": round(grounding, 4),
+            "sources": ["qav"],
+        }
     measured = {name: r for name, r in rubrics.items() if r["score"] is not None}
     weight = sum(r["weight"] for r in measured.values())
     failed = [r for r in reports if not r["passed"]]
@@ -77,11 +88,11 @@ def score_gate(
         score = sum(r["weight"] * r["score"] for r in measured.values()) / weight
     else:  # nothing measured (no guard, Q/A/V off): the guards' verdicts alone decide
         score = 0.0 if failed else 1.0
-        gaps.append("no rubric is measured: only the guards' pass or fail decides")
+        notes.append("no rubric is measured: only the guards' pass or fail decides")
     critical = [r for r in failed if r["severity"] == "critical"]
     passed = not critical and score >= gate.pass_threshold - 1e-9
     issues = _issues(reports, rubrics, gate)
-    reasons = _reasons(reports, rubrics, gaps, score, gate.pass_threshold, critical)
+    reasons = [*_reasons(reports, rubrics, gaps, score, gate.pass_threshold, critical), *notes]
     return {
         "pass": passed,
         "score": round(score, 4),
@@ -95,11 +106,9 @@ def score_gate(
 
 
 def _rubric_scores(
-    gate: GateSpec,
-    reports: Sequence[Mapping[str, Any]],
-    grounding: float | None,
-    ungrounded: str,
+    gate: GateSpec, reports: Sequence[Mapping[str, Any]]
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each rubric's weight, score (None when left out) and sources; and the evidence gaps."""
     gap_rubrics = {
         rubric
         for report in reports
@@ -117,16 +126,11 @@ def _rubric_scores(
             float(report["scores"][name]) for report in reports if name in report.get("scores", {})
         ]
         sources = [str(r["type"]) for r in reports if name in r.get("scores", {})]
-        if name == "grounding" and grounding is not None:
-            values, sources = [grounding], ["qav"]
         score: float | None
         if values:
             score = round(sum(values) / len(values), 4)
-        elif name in gap_rubrics:
-            score = None  # an evidence gap: left out of the score, named in the reasons
-        elif name == "grounding":
-            score = None  # Q/A/V measured nothing: left out, and the reason named
-            gaps.append(f"grounding: not measured ({ungrounded})")
+        elif name in gap_rubrics or name == "grounding":
+            score = None  # an evidence gap, or Q/A/V measured nothing: left out and named
         else:
             score = 0.0
         rubrics[name] = {"weight": weight, "score": score, "sources": sources}

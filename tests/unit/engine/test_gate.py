@@ -124,7 +124,8 @@ def test_nothing_measured_leaves_the_verdict_to_the_guards() -> None:
     gate = GateSpec(pass_threshold=0.9, max_attempts=1, auto_fix=False, rubrics={"grounding": 1.0})
     passed = score_gate(gate, [], grounding=None, attempt=1, ungrounded="Q/A/V is off")
     assert passed["pass"] is True and passed["score"] == 1.0
-    assert "grounding: not measured (Q/A/V is off)" in passed["evidence_gaps"]
+    assert "grounding not measured (Q/A/V is off)" in passed["reasons"]
+    assert passed["evidence_gaps"] == []  # not a gap in the evidence: nothing to ground
     failed = score_gate(gate, [report("lint", {}, passed=False)], grounding=None, attempt=1)
     assert failed["pass"] is False and failed["score"] == 0.0
 
