@@ -229,3 +229,39 @@ def test_criterion_10_security_and_story_loop_start_together(
     assert set(starts) == {"security", "story-loop"}
     assert build_done < min(starts.values()) and max(starts.values()) < min(readies)
     assert abs(starts["security"] - starts["story-loop"]) == 1  # one advance step
+
+
+def test_ask_waits_for_each_answer_then_only_the_waiting_phase_goes_on(tmp_path: Path) -> None:
+    """``run --ask``: a phase's open questions pause the run; each is answered on its own
+    with ``ideamine answer``; after the last one ``resume`` applies that phase's verdict and
+    goes on, with no finished task run again. Then the next phase asks in its turn."""
+    config = _intake_only(tmp_path / "config", ["intake", "ideation"])
+    done = ideamine(
+        "run", "--ask", "--config", str(config), "a marketplace for farmers", cwd=tmp_path
+    )
+    db = tmp_path / "ideamine.db"
+    run_id = only_run_id(tmp_path)
+    for phase in ("intake", "ideation"):
+        assert done.returncode == 1, done.stdout + done.stderr  # needs attention
+        waiting = json.loads(ideamine("questions", run_id, "--json", cwd=tmp_path).stdout)
+        assert waiting and {q["phase"] for q in waiting} == {phase}
+        ledger = read_events(db, run_id)
+        before = {e.task_id for e in ledger if e.type == "task.succeeded"}
+        last_id = ledger[-1].id
+        for index, question in enumerate(waiting):
+            answered = ideamine(
+                "answer", run_id, question["id"], f"Answer {index}: farmers first.", cwd=tmp_path
+            )
+            assert answered.returncode == 0, answered.stderr
+            assert ("goes on" in answered.stdout) is (index == len(waiting) - 1)
+        again = ideamine("answer", run_id, waiting[0]["id"], "too late", cwd=tmp_path)
+        assert again.returncode == 2 and "no open question" in again.stderr
+        done = ideamine("resume", run_id, "-q", cwd=tmp_path)
+        restarted = [
+            e
+            for e in read_events(db, run_id)
+            if e.id > last_id and e.type == "task.started" and e.task_id in before
+        ]
+        assert restarted == []  # the answered phase's agents and judge did not run again
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert read_events(db, run_id)[-1].type == "run.completed"
