@@ -47,6 +47,7 @@ __all__ = [
     "check_idea",
     "cleanup",
     "config_folder",
+    "configured_advisories",
     "create_run",
     "export_artifacts",
     "open_store",
@@ -202,6 +203,25 @@ async def create_run(
             record.id, options, EventDraft(type="run.options", payload=dict(options))
         )
     return record
+
+
+def configured_advisories(pipeline: PipelineSpec, config_dir: Path | None) -> Path | None:
+    """The OSV advisory folder ``pipeline.yaml`` names (relative to the config folder), if any.
+
+    Raises:
+        UsageError: it names a folder that does not exist.
+    """
+    if not pipeline.advisories:
+        return None
+    folder = Path(pipeline.advisories).expanduser()
+    if not folder.is_absolute() and config_dir is not None:
+        folder = config_dir / folder
+    if not folder.is_dir():
+        raise UsageError(
+            f"pipeline.yaml: advisories: no folder {folder}",
+            hint="name a folder of OSV advisories (JSON), relative to the config folder",
+        )
+    return folder.resolve()
 
 
 def config_folder(flag: Path | None) -> Path | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.acceptance.conftest import cli_env, ideamine, only_run_id
+from tests.acceptance.conftest import ROOT, cli_env, ideamine, only_run_id
 
 USAGE, STORE = 2, 3
 
@@ -222,3 +222,18 @@ def test_waiving_a_gate_needs_a_justification_and_a_future_expiry(tmp_path: Path
         cwd=tmp_path,
     )
     assert_one_line_error(past, 2, "not in the future")
+
+
+def test_advisories_named_in_pipeline_yaml_are_checked_like_the_flag(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    pipeline = yaml.safe_load((ROOT / "src/ideamine/config/defaults/pipeline.yaml").read_text())
+    pipeline["advisories"] = "osv"
+    (config / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    missing = ideamine("run", "--config", str(config), "a marketplace for farmers", cwd=tmp_path)
+    assert_one_line_error(missing, 2, "pipeline.yaml: advisories: no folder")
+    (config / "osv").mkdir()
+    (config / "osv" / "broken.json").write_text("{")
+    broken = ideamine("run", "--config", str(config), "a marketplace for farmers", cwd=tmp_path)
+    assert_one_line_error(broken, 2, "broken.json")
+    assert not (tmp_path / "ideamine.db").exists()

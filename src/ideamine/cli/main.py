@@ -220,6 +220,7 @@ async def run(
     config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir).with_model(model)
     service.check_agents(pipeline)
+    advisories = advisories or service.configured_advisories(pipeline, config_dir)
     if advisories is not None:
         load_advisories(advisories)  # a malformed advisory is refused before the run is stored
     store = await service.open_store(store_ref)

@@ -74,6 +74,7 @@ def pipeline_spec(
         manifest_hash=manifest_hash,
         files=files,
         qav_agents={"question": pipeline.qav_agents.question, "answer": pipeline.qav_agents.answer},
+        advisories=pipeline.advisories,
     )
 
 

@@ -90,6 +90,9 @@ class PipelineFile(_Strict):
     pricing: dict[str, PriceEntry] = Field(default_factory=dict)
     providers: dict[Literal["openai", "anthropic"], ProviderEntry] = Field(default_factory=dict)
     qav_agents: QavAgentsEntry = Field(default_factory=QavAgentsEntry)
+    # an OSV advisory folder for the security phase's scan (relative to the config folder);
+    # `ideamine run --advisories DIR` overrides it
+    advisories: str | None = Field(default=None, min_length=1)
 
 
 class BudgetsEntry(_Strict):

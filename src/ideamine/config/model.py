@@ -218,6 +218,7 @@ class PipelineSpec:
     providers: Mapping[str, ProviderSpec] = field(default_factory=dict)
     model_override: str | None = None  # ``--model`` / ``$IDEAMINE_MODEL``: replaces every choice
     qav_agents: Mapping[str, str] = field(default_factory=dict)  # role (question, answer) → agent
+    advisories: str | None = None  # an OSV advisory folder, as pipeline.yaml names it
 
     def phase(self, name: str) -> PhaseSpec:
         """The phase called ``name``; raises ``KeyError`` if there is none."""

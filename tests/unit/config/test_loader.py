@@ -321,7 +321,8 @@ def test_unknown_key_in_pipeline_yaml(overlay: Overlay) -> None:
     )
     assert (
         problem.hint
-        == "allowed keys here: default_model, name, phases, pricing, providers, qav_agents, version"
+        == "allowed keys here: advisories, default_model, name, phases, pricing, providers, "
+        "qav_agents, version"
     )
 
 
