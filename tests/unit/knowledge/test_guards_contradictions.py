@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ideamine.errors import BudgetExceededError
 from ideamine.knowledge.guards import GuardInput, GuardReport, guard_for
 from ideamine.knowledge.guards.quantities import facts, latency_ms
 
@@ -229,3 +230,26 @@ def test_cancelling_the_judge_cancels_the_guard() -> None:
             await task
 
     asyncio.run(scenario())
+
+
+def test_a_budget_pause_during_the_judge_call_is_not_a_judge_failure() -> None:
+    """The budget refusing the judge's call pauses the run: the guard must let it through
+    (the task is handed back), not report a closed failure."""
+
+    async def over_budget(instruction: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise BudgetExceededError(
+            "r1",
+            scope="phase",
+            name="prd",
+            resource="tokens",
+            used=990,
+            request=100,
+            limit=1000,
+            suggested=200,
+        )
+
+    given = GuardInput(
+        phase="prd", artifacts=artifacts(), upstream={}, config={}, producers={}, judge=over_budget
+    )
+    with pytest.raises(BudgetExceededError):
+        asyncio.run(guard_for("contradictions").check(given))

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ideamine.errors import BudgetExceededError
 from ideamine.knowledge.guards.base import GuardInput, GuardReport, Issue
 from ideamine.knowledge.guards.quantities import LABELS, Fact, facts
 from ideamine.knowledge.guards.reading import pool
@@ -110,6 +111,8 @@ async def _ask(given: GuardInput, found: list[str]) -> list[str]:
     }
     try:
         verdict = await given.judge(JUDGE_INSTRUCTION, payload)
+    except BudgetExceededError:
+        raise  # not the judge failing: the run pauses before the call (its task is handed back)
     except Exception as exc:  # any failure of the judge fails closed
         raise _JudgeFailure(f"the model judge failed ({type(exc).__name__}: {exc})") from exc
     return _parse(verdict)
