@@ -237,7 +237,8 @@ def test_criterion_10_security_and_story_loop_start_together_on_postgres(
     run_id = done.stdout.strip()
     for name in ("w1", "w2", "w3"):
         fleet.add(name, concurrency=8)
-    wait_for(lambda: status(fleet, run_id) == "completed", timeout=180, what="completion")
+    # the shipped pipeline: its real tools (build, security, story-loop, qa) take minutes
+    wait_for(lambda: status(fleet, run_id) == "completed", timeout=720, what="completion")
     ledger = events(fleet, run_id)
     position = {(e["type"], e["phase"]): i for i, e in enumerate(ledger)}
     build_done = position[("phase.completed", "build")]
