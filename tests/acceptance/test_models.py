@@ -6,8 +6,9 @@ The server is not a model (see ``tests/support/fake_llm_server.py``): it answers
 with the output the offline templates produced for the same prompt in an earlier offline run,
 so the pipeline's context, and therefore every later prompt, evolves exactly as offline. The
 runs stop after architecture, before real tools measure anything (measurements differ between
-runs, and so would every prompt built on them), and leave Q/A/V off (its calls belong to the
-gate judge's task, whose output is the verdict, not the reply).
+runs, and so would every prompt built on them), and leave Q/A/V and the contradictions guard's
+model judge off (their calls belong to the gate judge's task, whose output is the verdict, not
+a reply the server could replay).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def _design_only(root: Path) -> Path:
     for name in UNTIL:
         phase = yaml.safe_load((DEFAULTS / "phases" / f"{name}.yaml").read_text())
         phase["qav"]["enabled"] = False
+        for guard in phase.get("guards", []):
+            if guard["type"] == "contradictions":  # the server replays answers; it cannot judge
+                guard["config"]["judge"] = False
         (root / "phases" / f"{name}.yaml").write_text(yaml.safe_dump(phase))
     return root
 
