@@ -44,7 +44,8 @@ def config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def chaos_fleet(pg_url: str, tmp_path: Path) -> Iterator[Fleet]:
-    crew = Fleet(pg_url, tmp_path, cli_env({"IDEAMINE_TEST_SLEEP": "0.1"}))
+    # agents slow enough that the runs outlast several kill rounds on a loaded machine
+    crew = Fleet(pg_url, tmp_path, cli_env({"IDEAMINE_TEST_SLEEP": "0.3"}))
     yield crew
     crew.stop_all()
 
