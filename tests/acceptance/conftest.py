@@ -35,7 +35,7 @@ def ideamine(
     cwd: Path,
     env: dict[str, str] | None = None,
     input_bytes: bytes | None = None,
-    timeout: float = 240,
+    timeout: float = 600,  # the shipped pipeline runs real tools: minutes on a loaded machine
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ideamine ARGS`` to completion."""
     return subprocess.run(
