@@ -122,7 +122,7 @@ def ideamine(
         env=env or cli_env(),
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,  # the shipped pipeline runs real tools: minutes on a loaded machine
         check=False,
     )
 
