@@ -141,12 +141,8 @@ async def _feedback(
         return []
     key = (run_id, phase, attempt)
     if key not in blobs.feedback:
-        verdicts = [
-            v
-            for v in await DossierStore(store).gate_evaluations(run_id)
-            if v.phase == phase and v.attempt == attempt - 1
-        ]
-        issues = verdicts[-1].result.get("issues", []) if verdicts else []
+        previous = await DossierStore(store).gate_result(run_id, phase, attempt - 1)
+        issues = previous.get("issues", []) if previous else []
         blobs.feedback[key] = [
             {k: issue[k] for k in ("guard", "kind", "severity", "description")}
             for issue in (issues if isinstance(issues, list) else [])

@@ -254,12 +254,7 @@ async def _previous_result(ctx: AgentContext) -> Mapping[str, Any] | None:
     if ctx.attempt <= 1:
         return None
     assert ctx.store is not None
-    earlier = [
-        verdict
-        for verdict in await DossierStore(ctx.store).gate_evaluations(ctx.run_id)
-        if verdict.phase == ctx.phase and verdict.attempt == ctx.attempt - 1
-    ]
-    return dict(earlier[-1].result) if earlier else None
+    return await DossierStore(ctx.store).gate_result(ctx.run_id, ctx.phase, ctx.attempt - 1)
 
 
 async def _metrics(ctx: AgentContext, draft: Mapping[str, Any], started: float) -> dict[str, Any]:

@@ -40,10 +40,18 @@ async def apply_verdict(
     # the verdict as recorded: the GateResult with the EvidencePack it judged
     result: Mapping[str, Any] = {**judged["result"], "evidence": judged.get("evidence")}
     qav: Mapping[str, Any] | None = judged.get("qav")
-    recorded = await _qav_recorded(store, run_id, phase, attempt)
+    asked = [
+        r
+        for r in await Knowledge(store).questions(run_id)
+        if (r.phase, r.attempt) == (phase, attempt)
+    ]
+    recorded = bool(asked)  # an earlier pass recorded the Q/A/V rows (a person was asked)
     events = [] if recorded else qav_events(phase, attempt, qav)
     options = await RunOptions(store).get(run_id)
-    open_ids = await _open_questions(store, run_id, phase, attempt, qav, recorded)
+    if recorded:
+        open_ids = [r.id for r in asked if r.status == "open"]
+    else:
+        open_ids = list(qav.get("open_questions", ())) if qav else []
     if options.get("ask") and open_ids:
         await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
         return
@@ -196,25 +204,6 @@ def qav_events(phase: str, attempt: int, qav: Mapping[str, Any] | None) -> list[
     return events
 
 
-async def _qav_recorded(store: Store, run_id: str, phase: str, attempt: int) -> bool:
-    rows = await Knowledge(store).questions(run_id)
-    return any(r.phase == phase and r.attempt == attempt for r in rows)
-
-
-async def _open_questions(
-    store: Store,
-    run_id: str,
-    phase: str,
-    attempt: int,
-    qav: Mapping[str, Any] | None,
-    recorded: bool,
-) -> list[str]:
-    if not recorded:
-        return list(qav.get("open_questions", ())) if qav else []
-    rows = await Knowledge(store).questions(run_id)
-    return [r.id for r in rows if r.phase == phase and r.attempt == attempt and r.status == "open"]
-
-
 async def _ask(
     store: Store,
     run_id: str,
@@ -257,9 +246,4 @@ async def _previous(
 ) -> Mapping[str, Any] | None:
     if attempt <= 1:
         return None
-    earlier = [
-        v
-        for v in await DossierStore(store).gate_evaluations(run_id)
-        if v.phase == phase and v.attempt == attempt - 1
-    ]
-    return dict(earlier[-1].result) if earlier else None
+    return await DossierStore(store).gate_result(run_id, phase, attempt - 1)

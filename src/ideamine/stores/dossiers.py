@@ -129,6 +129,21 @@ class DossierStore:
 
         return await self._store.run_in_transaction(work)
 
+    async def gate_result(self, run_id: str, phase: str, attempt: int) -> dict[str, object] | None:
+        """The GateResult of ``phase``'s ``attempt`` (the latest verdict on it), if judged."""
+
+        def work(db: q.Db) -> GateEvaluationRecord | None:
+            rows = db.query(
+                "SELECT id, phase, attempt, passed, score, threshold, result, created_at "
+                "FROM gate_evaluations WHERE run_id = ? AND phase = ? AND attempt = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT 1",
+                (run_id, phase, attempt),
+            )
+            return _gate(rows[0]) if rows else None
+
+        found = await self._store.run_in_transaction(work)
+        return dict(found.result) if found else None
+
     async def save(self, dossier: NewDossier) -> DossierRecord:
         """Keep ``dossier`` with its ``dossier.compiled`` event, atomically. A dossier with
         the same signature already kept for the run is returned instead of a copy."""

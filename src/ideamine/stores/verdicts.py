@@ -22,7 +22,7 @@ from ideamine.stores import queries as q
 from ideamine.stores.base import Store
 from ideamine.stores.checked import require_phase, require_run
 from ideamine.stores.knowledge import insert_qav
-from ideamine.stores.records import EventDraft, NewTask, latest_attempts
+from ideamine.stores.records import EventDraft, NewTask, PhaseRecord, latest_attempts
 from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["NextAttempt", "Verdict", "VerdictStore", "Waiver"]
@@ -124,23 +124,7 @@ class VerdictStore:
     def _waive(self, db: q.Db, waiver: Waiver) -> int:
         at = self._store._now()
         run = require_run(db, waiver.run_id)
-        latest = latest_attempts(q.select_phases(db, waiver.run_id)).get(waiver.phase)
-        verdict = _gate_row(db, waiver.run_id, waiver.phase, latest.attempt) if latest else None
-        if latest is None or latest.status is not PhaseStatus.FAILED or verdict is None:
-            raise RunStateError(
-                waiver.run_id,
-                f"phase {waiver.phase} of run {waiver.run_id} has no failed gate to waive",
-                hint="`ideamine status RUN` shows each phase's gate",
-            )
-        blocked = [i for i in verdict.get("issues", []) if not i.get("waivable", True)]
-        if blocked:
-            raise RunStateError(
-                waiver.run_id,
-                f"phase {waiver.phase}'s gate failed on what can never be waived: "
-                + "; ".join(str(i["description"]) for i in blocked),
-                hint="fix the finding (critical CVEs and secrets cannot be waived), then "
-                f"`ideamine retry-phase {waiver.run_id} {waiver.phase}`",
-            )
+        latest, verdict = _waivable_gate(db, waiver)
         db.query(
             "INSERT INTO waivers (id, run_id, phase, attempt, reason, expires_at, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -212,6 +196,32 @@ class VerdictStore:
             }
             for r in rows
         ]
+
+
+def _waivable_gate(db: q.Db, waiver: Waiver) -> tuple[PhaseRecord, dict[str, Any]]:
+    """The phase's latest attempt and its failed verdict, if a person may waive it.
+
+    Raises:
+        RunStateError: no failed gate, or it failed on what can never be waived.
+    """
+    latest = latest_attempts(q.select_phases(db, waiver.run_id)).get(waiver.phase)
+    verdict = _gate_row(db, waiver.run_id, waiver.phase, latest.attempt) if latest else None
+    if latest is None or latest.status is not PhaseStatus.FAILED or verdict is None:
+        raise RunStateError(
+            waiver.run_id,
+            f"phase {waiver.phase} of run {waiver.run_id} has no failed gate to waive",
+            hint="`ideamine status RUN` shows each phase's gate",
+        )
+    blocked = [i for i in verdict.get("issues", []) if not i.get("waivable", True)]
+    if blocked:
+        raise RunStateError(
+            waiver.run_id,
+            f"phase {waiver.phase}'s gate failed on what can never be waived: "
+            + "; ".join(str(i["description"]) for i in blocked),
+            hint="fix the finding (critical CVEs and secrets cannot be waived), then "
+            f"`ideamine retry-phase {waiver.run_id} {waiver.phase}`",
+        )
+    return latest, verdict
 
 
 def _gate_row(db: q.Db, run_id: str, phase: str, attempt: int) -> dict[str, Any] | None:
