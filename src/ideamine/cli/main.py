@@ -631,6 +631,7 @@ from ideamine.cli.models import replay  # noqa: E402
 
 cli.add_command(replay)
 
+from ideamine.cli.evaluate import eval_command  # noqa: E402
 from ideamine.cli.quality import answer, gates, questions, waive  # noqa: E402
 from ideamine.cli.serve import serve  # noqa: E402
 
@@ -638,3 +639,4 @@ for _quality in (answer, gates, questions, waive):
     cli.add_command(_quality)
 
 cli.add_command(serve)
+cli.add_command(eval_command)

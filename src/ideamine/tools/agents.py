@@ -261,7 +261,7 @@ async def story_test(ctx: AgentContext) -> dict[str, object]:
     head = await _step(ctx, _commit_stories, repo, dest, manifest.commit, implemented)
     current = implemented[-1]
     select = [str(current.get("test_file") or "tests/acceptance").removeprefix("backend/")]
-    tests, _ = await _step(ctx, python_checks.run_tests, dest, select=select)
+    tests = await _step(ctx, python_checks.run_selected_tests, dest, select)
     return acceptance_results(current, tests, head.commit)
 
 

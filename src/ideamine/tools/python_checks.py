@@ -20,7 +20,7 @@ from xml.etree import ElementTree
 
 from ideamine.tools.process import ToolRun, run_module, run_tool, tool_version
 
-__all__ = ["LINT_ERRORS", "LINT_SELECT", "compile_check", "lint", "run_tests"]
+__all__ = ["LINT_ERRORS", "LINT_SELECT", "compile_check", "lint", "run_selected_tests", "run_tests"]
 
 LINT_SELECT = "E,F,W,B"
 """Ruff rules the lint runs, whatever the workspace configures: pycodestyle, pyflakes, bugbear."""
@@ -158,7 +158,7 @@ def run_tests(
         "percent", "lines_covered", "lines_total", "files", "target_percent", "evidence"}``,
         with ``files`` keyed by workspace-relative path.
     """
-    root = workspace / project
+    root = (workspace / project).resolve()  # the tools run with it as their working folder
     with tempfile.TemporaryDirectory(prefix="ideamine-tests-") as tmp:
         out = Path(tmp)
         args = _coverage_run_args(root, out, source, [*select] or [tests])
@@ -169,9 +169,26 @@ def run_tests(
     return section, coverage
 
 
+def run_selected_tests(
+    workspace: Path, select: Sequence[str], *, project: str = "backend", timeout: float = 600
+) -> dict[str, object]:
+    """Run only the ``select`` tests (node ids or files), without coverage: the story loop's
+    acceptance runs, which report test outcomes and nothing else.
+
+    Returns:
+        The tests section of ``run_tests``.
+    """
+    root = (workspace / project).resolve()  # the tools run with it as their working folder
+    with tempfile.TemporaryDirectory(prefix="ideamine-tests-") as tmp:
+        out = Path(tmp)
+        env = {"PYTHONPATH": str(root), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        args = _pytest_args(root, out, list(select))
+        run = run_module("pytest", "pytest", args, cwd=root, timeout=timeout, env=env)
+        return _tests_section(run, out / "junit.xml", timeout)
+
+
 def _coverage_run_args(root: Path, out: Path, source: str, targets: list[str]) -> list[str]:
     """``coverage run … -m pytest …`` arguments writing every report into ``out``."""
-    plugins = ["-p", "anyio.pytest_plugin"] if _installed("anyio") else []
     return [
         "run",
         "--branch",
@@ -179,6 +196,15 @@ def _coverage_run_args(root: Path, out: Path, source: str, targets: list[str]) -
         f"--data-file={out / '.coverage'}",
         "-m",
         "pytest",
+        *_pytest_args(root, out, targets),
+    ]
+
+
+def _pytest_args(root: Path, out: Path, targets: list[str]) -> list[str]:
+    """pytest's arguments: quiet, pytest's own plugins (and anyio's), the project's config
+    only, JUnit XML into ``out``."""
+    plugins = ["-p", "anyio.pytest_plugin"] if _installed("anyio") else []
+    return [
         "-q",
         "-p",
         "no:cacheprovider",

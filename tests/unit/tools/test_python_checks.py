@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ideamine.tools.python_checks import compile_check, lint, run_tests
+from ideamine.tools.python_checks import compile_check, lint, run_selected_tests, run_tests
 
 APP = """\
 from fastapi import FastAPI
@@ -118,6 +118,14 @@ def test_coverage_is_measured_by_coverage_py(results: tuple[dict, dict, set]) ->
 def test_select_runs_only_the_named_tests(workspace: Path) -> None:
     tests, _ = run_tests(workspace, select=["tests/test_main.py::TestGroup::test_inner"])
     assert (tests["total"], tests["passed"], tests["failures"]) == (1, 1, [])
+
+
+def test_selected_tests_run_by_pytest_alone(workspace: Path) -> None:
+    tests = run_selected_tests(workspace, ["tests/test_main.py"])
+    assert (tests["total"], tests["passed"], tests["failed"], tests["skipped"]) == (4, 2, 1, 1)
+    assert tests["failures"][0]["name"].endswith("test_failing")
+    command = tests["evidence"]["command"]
+    assert command[:3] == ["python", "-m", "pytest"] and "coverage" not in command
 
 
 def test_compile_check_passes_a_sound_app(workspace: Path) -> None:
