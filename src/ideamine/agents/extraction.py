@@ -287,12 +287,13 @@ def title_from(text: str) -> str:
     named = _NAME_IS.match(str(text))
     if named and not all(w.lower() in lx.STOP_WORDS for w in named.group(1).split()):
         name = named.group(1).replace("_", " ").strip()
-        return re.sub(r"^(?:The|A|An)\s+", "", name) if len(name) > 12 else name
-    head = _head_phrase(text)
-    if _is_bare(head):
-        head = _qualified(text, head)
-    title = " ".join(w if w[:1].isupper() else w[:1].upper() + w[1:] for w in head)
-    if len(title) < 5:
+        title = re.sub(r"^(?:The|A|An)\s+", "", name) if len(name) > 12 else name
+    else:
+        head = _head_phrase(text)
+        if _is_bare(head):
+            head = _qualified(text, head)
+        title = " ".join(w if w[:1].isupper() else w[:1].upper() + w[1:] for w in head)
+    if len(title) < 5:  # IdeaSpec's minimum ("OPT is a software application …")
         title = f"{title} App".strip()
     return title[:120]
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from ideamine import service
 from ideamine.cli.app import EXIT_FAILED, Exit, err, runs_async
@@ -21,7 +22,7 @@ from ideamine.errors import UsageError
 from ideamine.eval.embedding import MODEL_NAME, MiniLM
 from ideamine.eval.ideas import read_ideas, select_ideas
 from ideamine.eval.report import write_reports
-from ideamine.eval.runner import EvalOptions, Outcome, evaluate
+from ideamine.eval.runner import EvalOptions, Outcome, evaluate, measured_earlier
 from ideamine.eval.summary import summarize
 from ideamine.llm.registry import split_reference
 
@@ -82,15 +83,16 @@ async def eval_command(
         read_ideas(ideas_file), sample=sample, per_category=per_category, seed=seed
     )
     out = await asyncio.to_thread(_prepare, out)
-    err.print(
-        f"eval: {len(chosen)} ideas, {jobs} at a time, model {pipeline.default_model} → {out}"
-    )
-    err.print(f"eval: loading {MODEL_NAME} …")
+    _say(f"eval: {len(chosen)} ideas, {jobs} at a time, model {pipeline.default_model} → {out}")
+    _say(f"eval: loading {MODEL_NAME} …")
     embedder = await asyncio.to_thread(MiniLM)
     options = EvalOptions(
         out=out, jobs=jobs, model=model, config=config_dir, idea_timeout_s=idea_timeout
     )
-    outcomes = await evaluate(chosen, options, embedder, _Progress(len(chosen)))
+    earlier = await asyncio.to_thread(measured_earlier, out, chosen)
+    if earlier:
+        _say(f"eval: {earlier} of them measured earlier in {out} (kept)")
+    outcomes = await evaluate(chosen, options, embedder, _Progress(len(chosen), earlier))
     summary = summarize(outcomes)
     meta = {
         "command": shlex.join(["ideamine", *sys.argv[1:]]),
@@ -101,10 +103,15 @@ async def eval_command(
         "machine": _machine(),
     }
     for path in write_reports(summary, meta, out):
-        err.print(f"eval: wrote {path}")
+        _say(f"eval: wrote {path}")
     _print_summary(summary)
     if summary["unfinished"]:
         raise Exit(EXIT_FAILED)
+
+
+def _say(text: str, *, markup: bool = False) -> None:
+    """One line on stderr, never wrapped (logs of long evaluations stay greppable)."""
+    err.print(text, markup=markup, soft_wrap=True)
 
 
 def _prepare(out: Path) -> Path:
@@ -127,8 +134,9 @@ def _machine() -> str:
 class _Progress:
     """One line per idea as it ends, with counts and the time left at the pace so far."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, earlier: int) -> None:
         self._total = total
+        self._earlier = earlier  # found measured: reported at once, not counted in the pace
         self._done = 0
         self._measured = 0
         self._started = time.monotonic()
@@ -137,7 +145,7 @@ class _Progress:
         self._done += 1
         label = f"[{self._done:>{len(str(self._total))}}/{self._total}] {outcome.idea.key}"
         if outcome.result is None:
-            err.print(f"{label}: [red]not finished[/] — {outcome.problem}", markup=True)
+            _say(f"{label}: [red]not finished[/] — {escape(str(outcome.problem))}", markup=True)
             return
         result = outcome.result
         line = (
@@ -147,12 +155,12 @@ class _Progress:
             f" · consistency {_score(result, 'consistency'):.2f}"
         )
         if outcome.earlier:
-            err.print(f"{line} (done earlier)", markup=False)
+            _say(f"{line} (done earlier)")
             return
         self._measured += 1
-        left = self._total - self._done
+        left = self._total - self._earlier - self._measured
         pace = (time.monotonic() - self._started) / self._measured
-        err.print(f"{line} · {result['eval_s']} s · ~{pace * left / 60:.0f} min left", markup=False)
+        _say(f"{line} · {result['eval_s']} s · ~{pace * left / 60:.0f} min left")
 
 
 def _score(result: dict[str, object], metric: str) -> float:
@@ -163,16 +171,15 @@ def _score(result: dict[str, object], metric: str) -> float:
 def _print_summary(summary: dict[str, object]) -> None:
     overall = summary["overall"]
     assert isinstance(overall, dict)
-    err.print(
+    _say(
         f"eval: {summary['finished']}/{summary['ideas']} finished · completeness "
         f"{overall['completeness']} · executability {overall['executability']} · consistency "
         f"{overall['consistency']} · quality {overall['quality']} · specificity "
-        f"{overall['specificity']} · valid {overall['validity_rate']}",
-        markup=False,
+        f"{overall['specificity']} · valid {overall['validity_rate']}"
     )
     for target in summary["targets"]:  # type: ignore[attr-defined]
         mark = "met" if target["met"] else "NOT met"
-        err.print(
+        _say(
             f"  target {target['what']} ≥ {target['target']}: {target['value']} {mark}",
             markup=False,
         )

@@ -28,7 +28,15 @@ from ideamine.eval.measure import measure_run
 from ideamine.runtime.identity import owner_alive
 from ideamine.stores.sqlite import SqliteStore
 
-__all__ = ["RESULT", "STORE", "EvalOptions", "Outcome", "evaluate", "idea_folder"]
+__all__ = [
+    "RESULT",
+    "STORE",
+    "EvalOptions",
+    "Outcome",
+    "evaluate",
+    "idea_folder",
+    "measured_earlier",
+]
 
 RESULT = "result.json"
 STORE = "ideamine.db"
@@ -57,6 +65,11 @@ class Outcome:
     result: dict[str, object] | None
     problem: str | None = None
     earlier: bool = False  # the result was found from an earlier invocation
+
+
+def measured_earlier(out: Path, ideas: Sequence[Idea]) -> int:
+    """How many of ``ideas`` already have a result in ``out`` (they are not run again)."""
+    return sum(1 for i in ideas if _read_result(idea_folder(out, i) / RESULT, i) is not None)
 
 
 def idea_folder(out: Path, idea: Idea) -> Path:

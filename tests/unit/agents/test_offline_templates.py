@@ -731,6 +731,24 @@ def test_different_ideas_give_different_prds() -> None:
     assert len(set(titles)) >= 25
 
 
+def test_story_functions_are_never_collected_by_pytest() -> None:
+    # SRDD's "Sports Trivia Game" story "test their knowledge…" once became test_knowledge(),
+    # which the story's test module imports, so pytest collected it and errored
+    run = run_pipeline(
+        "A sports trivia game: players test their knowledge of various sports through "
+        "timed quizzes and compare scores with friends."
+    )
+    steps = run.outputs["story-loop"]
+    functions = [
+        o["function"]
+        for step in steps
+        for o in step.values()
+        if isinstance(o, dict) and "function" in o
+    ]
+    assert functions and not [f for f in functions if f.startswith("test")]
+    assert any(f.startswith("story_test") for f in functions)
+
+
 def test_same_idea_renders_byte_identically() -> None:
     first = run_pipeline(FARMERS)
     second = run_pipeline(FARMERS)

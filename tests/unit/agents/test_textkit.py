@@ -62,6 +62,8 @@ def test_title_from_prefers_a_given_name() -> None:
     assert title_from("The Road Condition Reporter is a tool for drivers") == (
         "Road Condition Reporter"
     )
+    # a short given name still meets IdeaSpec's five characters (SRDD's "OPT is a …")
+    assert title_from("OPT is a software application that helps teams track projects") == "OPT App"
 
 
 def test_title_from_qualifies_a_bare_product_type() -> None:
