@@ -254,6 +254,7 @@ def test_acceptance_and_story_completion_fail_on_failing_stories(guard_check: Ch
     implemented = {"items": [{"story_id": s} for s, *_ in rows]}
     report = guard_check("acceptance_tests", {"AcceptanceTestResults": results})
     assert not report.passed and report.scores == {"acceptance_tests": 0.75}
+    assert report.severity == "critical"  # blocks the gate whatever the other scores
     assert "US-004::test_4 failed" in report.reasons[1]
     done = guard_check(
         "story_completion",

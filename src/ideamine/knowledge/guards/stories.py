@@ -7,8 +7,9 @@ executed evidence are skipped and named; with none measured at all the guard rep
 evidence" (severity high).
 
 **acceptance_tests**: the pass rate over those outcomes (or the last report's ``passed`` /
-``total`` when it lists none) must reach ``min_pass_rate`` (0.9); rubric ``acceptance_tests``;
-failing tests are an issue of kind ``tests`` naming each story and test.
+``total`` when it lists none) must reach ``min_pass_rate`` (0.9), else the guard fails
+critical; rubric ``acceptance_tests``; failing tests are an issue of kind ``tests`` naming
+each story and test.
 
 **story_completion**: a story is complete when its implementation is recorded
 (ImplementedStories, or StoryProgress ``completed_story_ids``) and every acceptance test of it
@@ -69,14 +70,17 @@ def check_acceptance_tests(given: GuardInput) -> GuardReport:
     rate = fraction(passed, total)
     failing = [f"{s}::{t} {outcome}" for (s, t), outcome in outcomes.items() if outcome != "passed"]
     head = f"acceptance tests: {passed} of {total} passed ({rate:.2f}, minimum {minimum:.2f})"
+    enough = total > 0 and rate >= minimum - 1e-9
     return report(
         "acceptance_tests",
-        passed=total > 0 and rate >= minimum - 1e-9,
+        passed=enough,
         score=rate,
         reasons=[head, *([f"not passing: {shown(failing, 10)}"] if failing else []), *skipped],
         scores={"acceptance_tests": rate},
         kind="tests",
-        severity="high",
+        # below the minimum the gate must not pass on a high score elsewhere (as the build
+        # gate with failing tests): the stories' own tests say the product does not work
+        severity="high" if enough else "critical",
     )
 
 
