@@ -227,7 +227,14 @@ def run_module(
     if importlib.util.find_spec(module) is None:
         reason = f"{module} is not installed in {sys.prefix} (pip install ideamine's dependencies)"
         return ToolRun.not_run(tool, reason, command=command)
-    return run_tool(tool, command, cwd=cwd, timeout=timeout, env=env, stdout_limit=stdout_limit)
+    # the module names the distribution where the tool's name does not (cyclonedx-py is the
+    # cyclonedx_py module of cyclonedx-bom, and its script is not on PATH outside the venv)
+    version = tool_version(tool)
+    if version == "unknown":
+        version = tool_version(module)
+    return run_tool(
+        tool, command, cwd=cwd, timeout=timeout, env=env, version=version, stdout_limit=stdout_limit
+    )
 
 
 @functools.cache

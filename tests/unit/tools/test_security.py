@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,7 @@ def test_sbom_lists_the_pinned_requirements_with_purls(bom: dict) -> None:
         "private @ https://[redacted]@example.invalid/private.whl",
     ]
     assert bom["evidence"]["tool"] == "cyclonedx-py" and bom["evidence"]["exit_code"] == 0
+    assert bom["evidence"]["version"] == version("cyclonedx-bom")  # not "unknown"
     assert "s3cr3t" not in json.dumps(bom)
 
 
