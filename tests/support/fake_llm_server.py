@@ -20,7 +20,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -57,6 +57,34 @@ class Received:
 
 def tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
+
+
+class FaultPlan:
+    """A responder that answers the n-th request it sees with ``plan[n]`` when that is a
+    fault (a ``Scripted`` error or hang), and with ``answer(request)`` when it is ``None`` or
+    the plan is used up. Requests are numbered in arrival order, so a seeded plan injects
+    the same faults in the same order whatever the timing; ``served`` counts how far it got.
+    """
+
+    def __init__(
+        self, answer: Callable[[Received], Scripted], plan: Sequence[Scripted | None]
+    ) -> None:
+        self.answer = answer
+        self.plan = list(plan)
+        self.served = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Received) -> Scripted:
+        with self._lock:
+            index, self.served = self.served, self.served + 1
+        fault = self.plan[index] if index < len(self.plan) else None
+        return self.answer(request) if fault is None else fault
+
+    @property
+    def done(self) -> bool:
+        """Whether every planned reply has been served."""
+        with self._lock:
+            return self.served >= len(self.plan)
 
 
 class FakeLLMServer:
@@ -156,14 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
         given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
         if self.fake.api_key is not None and given != self.fake.api_key:
             reply = Scripted(status=401, message=f"Incorrect API key provided: {given}")
-        if reply.status >= 400:
-            self._error(route, reply)
-        elif body.get("stream"):
-            self._stream(route, body, reply)
-        elif route == "openai":
-            self._json(200, _openai_completion(body, reply.content))
-        else:
-            self._json(200, _anthropic_message(body, reply.content))
+        try:
+            if reply.status >= 400:
+                self._error(route, reply)
+            elif body.get("stream"):
+                self._stream(route, body, reply)
+            elif route == "openai":
+                self._json(200, _openai_completion(body, reply.content))
+            else:
+                self._json(200, _anthropic_message(body, reply.content))
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client gave up waiting (a hang longer than its timeout)
 
     def _json(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()

@@ -18,13 +18,19 @@ from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
 from ideamine.llm.base import ModelRequest, parse_json_reply
 from ideamine.llm.cache import CallCache
-from ideamine.llm.failures import ModelOutputError, ProviderError, ReplayMissError
+from ideamine.llm.failures import (
+    CircuitOpenError,
+    ModelOutputError,
+    ProviderError,
+    ReplayMissError,
+)
 from ideamine.llm.registry import Providers, split_reference
 from ideamine.stores.callcache import call_cache_for
 
 __all__ = ["CallableAgent", "ModelAgent", "build_agent", "repair_prompt", "validate_output"]
 
 REPAIR_REPLY_CHARS = 4000
+BREAKER_RECHECK_SECONDS = 0.5  # how often a task waiting for an open breaker looks again
 
 
 def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> None:
@@ -48,8 +54,8 @@ class ModelAgent:
     invalid reply gets one repair call that carries the validation error; if that fails too
     the task fails with ``ModelOutputError``. A provider failure that survives the retry
     policy (or an open circuit breaker) moves to the next model with a ``task.retry`` event
-    (strategy ``fallback-model``). Nothing is ever made up when every model fails: the task
-    fails.
+    (strategy ``fallback-model``); the last model's open breaker is waited for instead (within
+    the task timeout). Nothing is ever made up when every model fails: the task fails.
     """
 
     def __init__(self, spec: AgentSpec, pipeline: PipelineSpec, providers: Providers) -> None:
@@ -80,26 +86,35 @@ class ModelAgent:
         prompt = render_prompt(self.spec.prompt, ctx.values, agent=self.spec.name)
         cache = call_cache_for(ctx.store, self._providers.memory)
         chain = await self._chain_for(ctx.run_id, cache)
-        failure: AgentError | None = None
-        for index in range(min(max(ctx.model_shift, 0), len(chain) - 1), len(chain)):
-            if failure is not None:
-                await ctx.note(
-                    "task.retry",
-                    {
-                        "strategy": "fallback-model",
-                        "from": chain[index - 1],
-                        "to": chain[index],
-                        "error": str(failure),
-                    },
-                )
+        index = min(max(ctx.model_shift, 0), len(chain) - 1)
+        while True:
             try:
                 output = await self._answer(ctx, chain[index], prompt, cache)
+            except CircuitOpenError as exc:
+                if index == len(chain) - 1:
+                    # Nothing left to fall back to: wait until the breaker lets a trial call
+                    # through and ask again (the task timeout bounds the wait). Failing here
+                    # failed the task for good (an open breaker is not retryable), and with it
+                    # the run, for a provider outage that passes (SPEC §10, chaos).
+                    await self._providers.pause(max(exc.reopens_in, BREAKER_RECHECK_SECONDS))
+                    continue
+                failure: AgentError = exc
             except (ProviderError, ReplayMissError) as exc:
+                if index == len(chain) - 1:
+                    raise
                 failure = exc
-                continue
-            return AgentResult(output=output, calls=tuple(ctx.calls))
-        assert failure is not None
-        raise failure
+            else:
+                return AgentResult(output=output, calls=tuple(ctx.calls))
+            index += 1
+            await ctx.note(
+                "task.retry",
+                {
+                    "strategy": "fallback-model",
+                    "from": chain[index - 1],
+                    "to": chain[index],
+                    "error": str(failure),
+                },
+            )
 
     async def _chain_for(self, run_id: str, cache: CallCache) -> tuple[str, ...]:
         """The chain for this run: a ``--model`` override is pinned to the run on first use,

@@ -94,6 +94,7 @@ class CircuitOpenError(ProviderError):
     """The provider's breaker is open; the call was not made."""
 
     def __init__(self, agent: str, *, provider: str, model: str, reopens_in: float) -> None:
+        self.reopens_in = reopens_in  # seconds until the breaker lets a trial call through
         super().__init__(
             agent,
             provider=provider,

@@ -93,6 +93,10 @@ class Providers:
         problem = getattr(provider, "key_problem", None)
         return problem if isinstance(problem, str) else None
 
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` (with the injected sleep), e.g. for an open breaker."""
+        await self._sleep(seconds)
+
     def breaker(self, name: str, settings: ProviderSpec | None = None) -> CircuitBreaker:
         """The circuit breaker of provider ``name`` in this process."""
         if name not in self._breakers:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ideamine.clock import Clock, SystemClock
@@ -36,6 +37,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 CHANNEL = "ideamine_work"
 MIGRATION_LOCK = 7_311_947  # an arbitrary, fixed advisory lock key for migrations
+# A connection attempt nobody answers (accepted by a middlebox that lost its upstream, or
+# sent into a cut network) otherwise waits psycopg's default 130 s: longer than the whole
+# retry window, with the pool's few connecting threads stuck in it, so a worker could not
+# reconnect after the network came back. Kept well under ``retry_seconds`` so attempts
+# give up and are made afresh; a ``connect_timeout`` in the URL wins.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 class _Db:
@@ -82,8 +89,9 @@ class PostgresStore(SqlStore):
         super().__init__(clock or SystemClock())
         self.url = url
         self.retry_seconds = retry_seconds
+        self._conninfo = _with_connect_timeout(url)
         self._pool = ConnectionPool(
-            url,
+            self._conninfo,
             min_size=1,
             max_size=pool_size,
             open=False,
@@ -148,7 +156,7 @@ class PostgresStore(SqlStore):
     def _wait(self, timeout: float) -> bool:
         try:
             if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.url, autocommit=True)
+                self._listener = psycopg.connect(self._conninfo, autocommit=True)
                 self._listener.execute(f"LISTEN {CHANNEL}")
             return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
         except psycopg.Error as exc:
@@ -207,6 +215,16 @@ def _translate(exc: psycopg.Error) -> StoreError:
     return StoreError(
         f"PostgreSQL error: {text}", hint="see the server log for the statement that failed"
     )
+
+
+def _with_connect_timeout(url: str) -> str:
+    """``url`` with ``connect_timeout`` set, unless it sets its own."""
+    try:
+        if "connect_timeout" in conninfo_to_dict(url):
+            return url
+        return make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.ProgrammingError:  # not parseable: connecting reports it
+        return url
 
 
 def _first_line(exc: BaseException) -> str:
