@@ -105,3 +105,49 @@ def contradicting_prd(ctx: AgentContext) -> dict[str, object]:
         },
         "NFRs": {"nfrs": [{"id": "NFR-1", "category": "performance", "text": "p95 latency 2 s"}]},
     }
+
+
+async def stalling(ctx: AgentContext) -> dict[str, object]:
+    """Like ``echo``, but a first try stalls: it stops its own heartbeat (as a frozen process
+    or a wedged heartbeat would) and keeps working until the reaper has reclaimed the task
+    (its ``stalls`` count went up), at most $IDEAMINE_TEST_STALL_MAX seconds (default 120).
+    It then returns a late result that the lease fence must reject. The retry after the
+    stall runs with a smaller batch (the unsticker's first remedy) and succeeds as ``echo``."""
+    if ctx.batch_scale < 1.0:
+        _log(ctx, "retried")
+        return await echo(ctx)
+    _log(ctx, "stall")
+    _stop_heartbeat(ctx)
+    deadline = time.monotonic() + float(os.environ.get("IDEAMINE_TEST_STALL_MAX", "120"))
+    while time.monotonic() < deadline:
+        if await _reclaimed(ctx):
+            break
+        await asyncio.sleep(0.25)
+    _log(ctx, "zombie")
+    return {"value": {ctx.key: "a zombie's late result (must not be recorded)"}}
+
+
+def _stop_heartbeat(ctx: AgentContext) -> None:
+    """Cancel the executor's heartbeat side task of this very task (found by its name and
+    the task id it renews); fails loudly if the executor no longer names it so."""
+    beats = [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name() == f"heartbeat {ctx.key}" and _renews(task, ctx.task_id)
+    ]
+    if len(beats) != 1:
+        raise RuntimeError(f"expected one heartbeat task for {ctx.task_id}, found {len(beats)}")
+    beats[0].cancel()
+
+
+def _renews(task: asyncio.Task[object], task_id: str) -> bool:
+    frame = getattr(task.get_coro(), "cr_frame", None)
+    claimed = frame.f_locals.get("claimed") if frame is not None else None
+    return getattr(getattr(claimed, "task", None), "id", None) == task_id
+
+
+async def _reclaimed(ctx: AgentContext) -> bool:
+    if ctx.store is None:
+        raise RuntimeError("the stalling agent needs the store in its context")
+    _, _, tasks = await ctx.store.run_rows(ctx.run_id)
+    return any(task.id == ctx.task_id and task.stalls > 0 for task in tasks)
