@@ -90,6 +90,12 @@ class Advancer:
                 ) from exc
         return self._loop_checks[cache_key]
 
+    def forget(self, run_id: str) -> None:
+        """Drop ``run_id``'s loop verdicts; should the run be resumed, they are worked out
+        again from its recorded outputs (the same values, so the same verdicts)."""
+        for key in [key for key in self._loop_checks if key[0] == run_id]:
+            del self._loop_checks[key]
+
 
 class _LoopConditionError(Exception):
     """A loop's ``until`` could not be evaluated: the phase fails with this action."""

@@ -73,6 +73,12 @@ class Bundles:
             )
         return self._by_hash[pipeline.manifest_hash]
 
+    def forget(self, run_id: str) -> None:
+        """Drop everything cached for ``run_id`` (it left ``running``)."""
+        self.blobs.forget(run_id)
+        for bundle in self._by_hash.values():
+            bundle.advancer.forget(run_id)
+
     async def for_run(self, run: RunRecord) -> Bundle:
         """The bundle of the configuration ``run`` is pinned to.
 

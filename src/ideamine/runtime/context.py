@@ -8,7 +8,7 @@ outputs only where the fan-out mode orders them (sequential phases, loop iterati
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.dag import ancestors
@@ -19,21 +19,38 @@ from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
 
 __all__ = ["BlobCache", "loop_values", "run_options", "task_values", "upstream_artifacts"]
 
+_Key = TypeVar("_Key", bound=tuple[object, ...])
+_Value = TypeVar("_Value")
+
 
 class BlobCache:
-    """Artifact contents by hash (contents never change), and the upstream artifacts of a
-    phase attempt's dependencies (they passed, so they never change either)."""
+    """Artifact contents by run and hash (contents never change), and the upstream artifacts
+    of a phase attempt's dependencies (they passed, so they never change either). Every
+    entry is keyed by its run first, so ``forget`` can drop a run that left ``running``."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._contents: dict[str, object] = {}
+        self._contents: dict[tuple[str, str], object] = {}
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
 
-    async def get(self, content_hash: str) -> object:
-        if content_hash not in self._contents:
-            self._contents[content_hash] = await self._store.blob(content_hash)
-        return self._contents[content_hash]
+    async def get(self, run_id: str, content_hash: str) -> object:
+        key = (run_id, content_hash)
+        if key not in self._contents:
+            self._contents[key] = await self._store.blob(content_hash)
+        return self._contents[key]
+
+    def forget(self, run_id: str) -> None:
+        """Drop ``run_id``'s entries; should the run be resumed, they are read again."""
+        _drop_run(self._contents, run_id)
+        _drop_run(self.upstream, run_id)
+        _drop_run(self.feedback, run_id)
+
+
+def _drop_run(cache: dict[_Key, _Value], run_id: str) -> None:
+    """Delete the entries of ``cache`` whose key starts with ``run_id``."""
+    for key in [key for key in cache if key[0] == run_id]:
+        del cache[key]
 
 
 def _graph(pipeline: PipelineSpec) -> dict[str, tuple[str, ...]]:
@@ -58,7 +75,7 @@ async def upstream_artifacts(
             record.type not in latest or record.version > latest[record.type].version
         ):
             latest[record.type] = record
-    contents = {t: await blobs.get(latest[t].content_hash) for t in sorted(latest)}
+    contents = {t: await blobs.get(run_id, latest[t].content_hash) for t in sorted(latest)}
     found = (contents, sorted(record.id for record in latest.values()))
     blobs.upstream[(run_id, phase)] = found
     return found

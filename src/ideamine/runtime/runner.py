@@ -64,6 +64,7 @@ class Runner:
             self._bundles.add(pipeline)
         self._inflight: dict[asyncio.Task[None], ClaimedTask] = {}
         self._held: dict[str, float] = {}  # run id → when our advance lease needs renewing
+        self._touched: set[str] = set()  # runs whose bundle we used: what `_forget` drops
         self._scope: str | None = None  # the run `drive` is limited to; None when serving
 
     async def drive(self, run_id: str) -> RunRecord:
@@ -112,9 +113,11 @@ class Runner:
         self._scope = scope
         while stop is None or not stop.is_set():
             runs = await self._runs(scope)
-            if scope is not None and runs[0].status not in _LIVE:
+            live = {run.id for run in runs if run.status in _LIVE}
+            await self._forget_left(live)
+            if scope is not None and scope not in live:
                 return
-            progressed = await self._drop_dead_work({run.id for run in runs})
+            progressed = await self._drop_dead_work(live)
             for run in runs:
                 progressed |= await self._advance(run)
             progressed |= await self._claim(scope)
@@ -143,6 +146,7 @@ class Runner:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned
         config this version rejects) fails that run with the reason and carries on with the
         others; ``drive`` lets the error reach the person who started it."""
+        self._touched.add(run.id)  # every path that caches a run's rows passes here first
         try:
             return await self._bundles.for_run(run)
         except UsageError as exc:
@@ -176,6 +180,21 @@ class Runner:
                 del self._inflight[job]
                 dropped = True
         return dropped
+
+    async def _forget_left(self, live: set[str]) -> None:
+        """Forget the runs that left ``running`` (completed, failed, cancelled, paused or
+        needing attention) once none of their tasks is in flight here, so a long-lived worker
+        keeps nothing per finished run; a resumed run fills the caches again."""
+        busy = {item.task.run_id for item in self._inflight.values()}
+        for run_id in self._touched - live - busy:
+            await self._forget(run_id)
+
+    async def _forget(self, run_id: str) -> None:
+        """Drop ``run_id`` from this runner's caches and give its advance lease up."""
+        if self._held.pop(run_id, None) is not None:
+            await self.store.release_advance(run_id, owner=self.owner)
+        self._bundles.forget(run_id)
+        self._touched.discard(run_id)
 
     async def _hold(self, run: RunRecord) -> bool:
         """Take or renew the run's advance lease. It lasts as long as the run's shortest task
