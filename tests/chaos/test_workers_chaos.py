@@ -84,9 +84,10 @@ def test_random_worker_kills_lose_nothing(chaos_fleet: Fleet, config: Path, tmp_
         if all(status(chaos_fleet, r) == "completed" for r in runs):
             break
         time.sleep(2)
-        victim = chance.choice(
-            sorted(n for n, p in chaos_fleet.workers.items() if p.poll() is None)
-        )
+        alive = sorted(n for n, p in chaos_fleet.workers.items() if p.poll() is None)
+        if not alive:
+            pytest.fail(f"every worker exited by itself: {chaos_fleet.exited()}")
+        victim = chance.choice(alive)
         kill(chaos_fleet.workers[victim])
         kills += 1
         chaos_fleet.add(f"w{len(chaos_fleet.workers)}")

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.dag import ancestors
+from ideamine.engine.plan import GATE_KEY
 from ideamine.stores.base import Store
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.options import RunOptions
@@ -179,6 +180,8 @@ def _earlier(
     iterations (one mapping each, oldest first)."""
     by_iteration: dict[int, dict[str, object]] = {}
     for key in sorted(recorded):
+        if key == GATE_KEY:  # the gate judge's verdict is no agent's output
+            continue
         number, agent = _parse_key(key, iterative)
         if key < before_key:
             by_iteration.setdefault(number, {})[agent] = recorded[key]
