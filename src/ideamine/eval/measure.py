@@ -16,11 +16,12 @@ from ideamine.eval.embedding import Embedder, cosine
 from ideamine.eval.executability import executability
 from ideamine.eval.ideas import Idea
 from ideamine.eval.validity import validity
+from ideamine.knowledge.guards.reading import strings
 from ideamine.stores.base import Store
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.records import ArtifactRecord, latest_attempts
-from ideamine.tools.chain import story_snapshots
-from ideamine.tools.workspace import RepoManifest, checkout, commit_snapshot, workspace_dir
+from ideamine.tools.chain import commit_stories
+from ideamine.tools.workspace import RepoManifest, workspace_dir
 
 __all__ = [
     "CODE_SUFFIXES",
@@ -57,7 +58,7 @@ async def measure_run(
         complete = await asyncio.to_thread(completeness, product)
         runs = await executability(product)
         code = await asyncio.to_thread(code_text, product)
-    prd = _strings(artifacts.get("PRD"))
+    prd = "\n".join(text for _, text in strings(artifacts.get("PRD"), "PRD") if text)
     vectors = await asyncio.to_thread(embedder.embed, [idea.description, prd, code])
     consistent = consistency(vectors[0], {"prd": (vectors[1], prd), "code": (vectors[2], code)})
     quality = _score(complete) * _score(runs) * _score(consistent)
@@ -133,12 +134,10 @@ def product_checkout(
     repo = workspace_dir(data_dir, run_id)
     if not isinstance(recorded, Mapping) or not repo.is_dir():
         return None
-    manifest = RepoManifest.from_json(recorded)
-    checkout(repo, dest, manifest.commit, branch="eval")
     stories = artifacts.get("ImplementedStories")
     items = stories.get("items") if isinstance(stories, Mapping) else None
-    for snapshot in story_snapshots(items if isinstance(items, list) else []):
-        commit_snapshot(dest, snapshot)
+    commit = RepoManifest.from_json(recorded).commit
+    commit_stories(repo, dest, commit, items if isinstance(items, list) else [])
     return dest
 
 
@@ -153,17 +152,6 @@ def code_text(workspace: Path) -> str:
         if path.suffix in CODE_SUFFIXES:
             parts.append(f"{relative.as_posix()}\n{path.read_text(errors='replace')}")
     return "\n\n".join(parts)
-
-
-def _strings(value: object) -> str:
-    """Every string in a JSON value, in document order (keys left out)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return "\n".join(filter(None, (_strings(v) for v in value.values())))
-    if isinstance(value, list):
-        return "\n".join(filter(None, (_strings(v) for v in value)))
-    return ""
 
 
 def _score(metric: Mapping[str, object]) -> float:

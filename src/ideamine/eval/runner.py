@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -114,7 +115,11 @@ async def _evaluate_one(idea: Idea, options: EvalOptions, embedder: Embedder) ->
         )
     finally:
         await store.close()
-    result = {"idea": _idea_json(idea), **measured, "eval_s": round(time.monotonic() - started, 1)}
+    result = {
+        "idea": dataclasses.asdict(idea),
+        **measured,
+        "eval_s": round(time.monotonic() - started, 1),
+    }
     _write_json(folder / RESULT, result)
     return Outcome(idea=idea, result=result)
 
@@ -240,16 +245,6 @@ def _data_dir(folder: Path) -> Path:
 def _log_tail(folder: Path) -> str:
     lines = (folder / "run.log").read_text(errors="replace").strip().splitlines()
     return " | ".join(line.strip() for line in lines[-_LOG_TAIL:]) or "no output"
-
-
-def _idea_json(idea: Idea) -> dict[str, object]:
-    return {
-        "key": idea.key,
-        "name": idea.name,
-        "category": idea.category,
-        "description": idea.description,
-        "row": idea.row,
-    }
 
 
 def _read_result(path: Path, idea: Idea) -> dict[str, object] | None:

@@ -143,10 +143,10 @@ def _means(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     return {
         "ideas": len(rows),
-        "runs_completed_rate": mean_of([1.0 if r["completed"] else 0.0 for r in rows]),
+        "runs_completed_rate": _mean_of([1.0 if r["completed"] else 0.0 for r in rows]),
         **{metric: mean(metric) for metric in METRICS},
         "specificity": mean("specificity"),
-        "validity_rate": mean_of([1.0 if r["valid"] else 0.0 for r in rows]),
+        "validity_rate": _mean_of([1.0 if r["valid"] else 0.0 for r in rows]),
         "gate_pass_rate": mean("gate_pass_rate"),
         "attempts": mean("attempts"),
         "tokens": sum(int(r["tokens"] or 0) for r in rows),
@@ -155,7 +155,7 @@ def _means(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def mean_of(values: Sequence[float]) -> float | None:
+def _mean_of(values: Sequence[float]) -> float | None:
     return round(fmean(values), 4) if values else None
 
 

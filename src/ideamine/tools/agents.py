@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from ideamine.agents.base import AgentContext
 from ideamine.errors import AgentError, IdeaMineError
 from ideamine.tools import a11y, dast, osv, python_checks, security, service
-from ideamine.tools.chain import build_snapshots, stored_build_snapshots, story_snapshots
+from ideamine.tools.chain import build_snapshots, commit_stories, stored_build_snapshots
 from ideamine.tools.process import ToolRun
 from ideamine.tools.stories import acceptance_results, story_progress_of
 from ideamine.tools.workspace import (
@@ -33,7 +33,6 @@ from ideamine.tools.workspace import (
     build_repository,
     checkout,
     checkout_dir,
-    commit_snapshot,
     ensure_repository,
     has_commit,
     workspace_dir,
@@ -258,7 +257,7 @@ async def story_test(ctx: AgentContext) -> dict[str, object]:
     implemented = _implemented(ctx)
     repo, manifest = await _ensure_build(ctx)
     dest = _task_checkout(ctx, f"-{ctx.iteration:03d}")
-    head = await _step(ctx, _commit_stories, repo, dest, manifest.commit, implemented)
+    head = await _step(ctx, commit_stories, repo, dest, manifest.commit, implemented)
     current = implemented[-1]
     select = [str(current.get("test_file") or "tests/acceptance").removeprefix("backend/")]
     tests = await _step(ctx, python_checks.run_selected_tests, dest, select)
@@ -279,16 +278,6 @@ def _implemented(ctx: AgentContext) -> list[Mapping[str, Any]]:
         if isinstance(step, Mapping):
             found += [o for o in step.values() if isinstance(o, Mapping) and "files_changed" in o]
     return found
-
-
-def _commit_stories(
-    repo: Path, dest: Path, base: str, implemented: Sequence[Mapping[str, Any]]
-) -> RepoManifest:
-    """A fresh checkout of ``base`` with one commit per implemented story on top."""
-    made = checkout(repo, dest, base, branch="story-loop")
-    for snapshot in story_snapshots(implemented):
-        made = commit_snapshot(dest, snapshot)
-    return made
 
 
 async def story_progress(ctx: AgentContext) -> dict[str, object]:
@@ -313,7 +302,7 @@ async def _qa_checkout(ctx: AgentContext) -> tuple[Path, str]:
     repo, manifest = await _ensure_build(ctx)
     items = _artifact(ctx, "ImplementedStories").get("items") or []
     dest = _task_checkout(ctx)
-    head = await _step(ctx, _commit_stories, repo, dest, manifest.commit, list(items))
+    head = await _step(ctx, commit_stories, repo, dest, manifest.commit, list(items))
     expected = _last_commit(ctx)
     if expected and head.commit != expected:
         raise AgentError(

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ideamine.stores.base import Store
-from ideamine.tools.workspace import RepoManifest, Snapshot
+from ideamine.tools.workspace import RepoManifest, Snapshot, checkout, commit_snapshot
 
 __all__ = [
     "build_message",
     "build_snapshots",
+    "commit_stories",
     "files_of",
     "stored_build_snapshots",
     "story_snapshots",
@@ -92,3 +94,14 @@ def story_snapshots(implemented: Sequence[Mapping[str, Any]]) -> list[Snapshot]:
         message = f"story-loop iteration {number}: {implementation.get('story_id', '?')}"
         snapshots.append(Snapshot(message=message, files=files, whole_tree=False))
     return snapshots
+
+
+def commit_stories(
+    repo: Path, dest: Path, base: str, implemented: Sequence[Mapping[str, Any]]
+) -> RepoManifest:
+    """A fresh checkout of ``base`` at ``dest`` with one commit per implemented story on top
+    (the story loop's chain; the product QA tests)."""
+    made = checkout(repo, dest, base, branch="story-loop")
+    for snapshot in story_snapshots(implemented):
+        made = commit_snapshot(dest, snapshot)
+    return made
