@@ -7,6 +7,7 @@ orders by these keys, so a phase's result never depends on which task finished f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from ideamine.config.model import FanOutKind, PhaseSpec
@@ -25,10 +26,17 @@ def branch_key(index: int, agent: str, iteration: int | None = None) -> str:
 
 
 def _plans(phase: PhaseSpec, iteration: int | None) -> list[TaskPlan]:
-    return [
+    return list(_planned(phase.agents, iteration))
+
+
+@functools.lru_cache(maxsize=256)
+def _planned(agents: tuple[str, ...], iteration: int | None) -> tuple[TaskPlan, ...]:
+    """The plans of one phase (iteration): worked out once, since every advance step of a
+    run asks again (a phase of 2,000 agents would otherwise cost O(n) keys per step)."""
+    return tuple(
         TaskPlan(key=branch_key(i, agent, iteration), agent=agent, iteration=iteration or 1)
-        for i, agent in enumerate(phase.agents)
-    ]
+        for i, agent in enumerate(agents)
+    )
 
 
 def _wave(
@@ -91,7 +99,8 @@ def iteration_complete(phase: PhaseSpec, tasks: Iterable[TaskState], iteration: 
     """True when every agent's task of ``iteration`` succeeded."""
     done = {t.key for t in tasks if t.iteration == iteration and t.status.done}
     looped = phase.fan_out.kind is FanOutKind.ITERATIVE
-    return all(plan.key in done for plan in _plans(phase, iteration if looped else None))
+    plans = _planned(phase.agents, iteration if looped else None)
+    return len(done) >= len(plans) and all(plan.key in done for plan in plans)
 
 
 def fan_out_complete(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) -> bool:

@@ -50,15 +50,23 @@ class Advancer:
     async def _snapshot(
         self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
     ) -> RunSnapshot:
-        states = {}
-        for name, record in latest_attempts(phases).items():
-            own = tuple(
-                TaskState(
-                    key=t.key, agent=t.agent, iteration=t.iteration, status=t.status, error=t.error
+        latest = latest_attempts(phases)
+        grouped: dict[str, list[TaskState]] = {name: [] for name in latest}
+        for t in tasks:  # one pass over the run's tasks, not one per phase
+            record = latest.get(t.phase)
+            if record is not None and t.attempt == record.attempt:
+                grouped[t.phase].append(
+                    TaskState(
+                        key=t.key,
+                        agent=t.agent,
+                        iteration=t.iteration,
+                        status=t.status,
+                        error=t.error,
+                    )
                 )
-                for t in tasks
-                if t.phase == name and t.attempt == record.attempt
-            )
+        states = {}
+        for name, record in latest.items():
+            own = tuple(grouped[name])
             done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
                 attempt=record.attempt, status=record.status, tasks=own, loop_done=done

@@ -1,8 +1,10 @@
 """The SQLite store: one file, WAL mode, numbered migrations, zero set-up.
 
-All database work runs on worker threads (``asyncio.to_thread``) over one connection guarded
-by a lock; each operation is one ``BEGIN IMMEDIATE`` transaction, so several processes may
-share the file safely (SQLite serialises writers; ``busy_timeout`` waits for the lock).
+All database work runs on one writer thread over one connection guarded by a lock. The
+transactions that concurrent tasks submit meanwhile are committed together, each in its own
+savepoint of one ``BEGIN IMMEDIATE`` transaction (group commit, ``stores.groupcommit``); a
+caller learns its result only after that commit. Several processes may share the file safely
+(SQLite serialises writers; ``busy_timeout`` waits for the lock).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
+from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["SqliteStore", "migrations", "split_statements"]
@@ -80,6 +83,11 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        # Every transaction goes through one writer thread that commits concurrent tasks'
+        # transactions together (stores.groupcommit).
+        self._writer: GroupCommit[Callable[[q.Db], object]] = GroupCommit(
+            self._run_batch, name=f"sqlite writer {self.path.name}"
+        )
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -177,26 +185,59 @@ class SqliteStore(SqlStore):
             hint="check the file with `sqlite3 FILE 'PRAGMA integrity_check'`",
         )
 
-    def _run(self, work: Callable[[q.Db], T]) -> T:
+    def _run_batch(self, works: Sequence[Callable[[q.Db], object]]) -> list[Outcome]:
+        """Run ``works`` in one ``BEGIN IMMEDIATE`` transaction, each inside a savepoint so a
+        unit that raises is rolled back alone; commit once. Never raises: a failure to begin
+        or commit fails every unit, and none of them was acknowledged before it."""
         with self._lock:
-            connection = self._connect()
             try:
+                connection = self._connect()
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise self._translate(exc) from exc
+                return [Failure(self._caused(exc))] * len(works)
+            except StoreError as exc:
+                return [Failure(exc)] * len(works)
             try:
-                result = work(_Db(connection))
+                outcomes = [self._unit(connection, work) for work in works]
                 connection.execute("COMMIT")
+            except _Aborted as aborted:
+                _rollback(connection)
+                return [Failure(aborted.error)] * len(works)
             except sqlite3.Error as exc:
                 _rollback(connection)
-                raise self._translate(exc) from exc
+                return [Failure(self._caused(exc))] * len(works)
             except BaseException:
-                _rollback(connection)
+                _rollback(connection)  # leave no transaction open for the next batch
                 raise
-            return result
+            return outcomes
+
+    def _unit(self, connection: sqlite3.Connection, work: Callable[[q.Db], object]) -> Outcome:
+        """One unit of a batch inside its own savepoint."""
+        connection.execute("SAVEPOINT unit")
+        try:
+            value = work(_Db(connection))
+        except Exception as exc:
+            error = self._caused(exc) if isinstance(exc, sqlite3.Error) else exc
+            if not connection.in_transaction:  # SQLite undid the whole transaction itself
+                raise _Aborted(error) from exc
+            try:
+                connection.execute("ROLLBACK TO unit")
+                connection.execute("RELEASE unit")
+            except sqlite3.Error as undo:
+                raise _Aborted(self._caused(undo)) from undo
+            return Failure(error)
+        connection.execute("RELEASE unit")
+        return Success(value)
+
+    def _caused(self, exc: sqlite3.Error) -> StoreError:
+        """``exc`` translated, with the driver's error as its cause (``raise … from exc``)."""
+        error = self._translate(exc)
+        error.__cause__ = exc
+        return error
 
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
-        return await asyncio.to_thread(self._run, work)
+        result: T = await self._writer.submit(work)
+        return result
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -218,10 +259,19 @@ class SqliteStore(SqlStore):
         return False
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._writer.close)
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+class _Aborted(Exception):
+    """The batch's transaction is gone (SQLite rolled it back): every unit fails."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _check_identity(connection: sqlite3.Connection) -> None:
