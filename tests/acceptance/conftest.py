@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,18 @@ def read_events(db: Path, run_id: str | None = None) -> list[EventRecord]:
             await store.close()
 
     return asyncio.run(load())
+
+
+def events_so_far(db: Path) -> list[EventRecord]:
+    """``read_events`` of a store another process may still be creating: no events until
+    the file exists and its migrations have committed (they create the tables)."""
+    if not db.exists():
+        return []
+    with closing(sqlite3.connect(db, timeout=30)) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+    return read_events(db) if found else []
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:

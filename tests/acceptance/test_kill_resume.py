@@ -10,6 +10,7 @@ import pytest
 from tests.acceptance.conftest import (
     artifact_hashes,
     cli_env,
+    events_so_far,
     ideamine,
     kill,
     only_run_id,
@@ -71,9 +72,7 @@ def test_sigkill_then_resume_redoes_no_finished_task(
     process = start("run", IDEA, "--config", str(callable_config), "-q", cwd=folder, env=env)
     db = folder / "ideamine.db"
     try:
-        wait_for(
-            lambda: db.exists() and KILL_POINTS[point](read_events(db)), timeout=60, what=point
-        )
+        wait_for(lambda: KILL_POINTS[point](events_so_far(db)), timeout=60, what=point)
     finally:
         kill(process)
     before = read_events(db)
@@ -109,7 +108,7 @@ def test_resume_refuses_a_changed_config_unless_migrating(
     db = tmp_path / "ideamine.db"
     try:
         wait_for(
-            lambda: db.exists() and _started(read_events(db), "ideation") > 0,
+            lambda: _started(events_so_far(db), "ideation") > 0,
             timeout=60,
             what="ideation to start",
         )

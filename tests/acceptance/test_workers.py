@@ -257,7 +257,7 @@ def test_pause_lets_in_flight_tasks_finish_and_claims_nothing_until_resumed(
     config = write_callable_pipeline(
         tmp_path / "cfg", SPEC_DAG, agents_per_phase=3, heartbeat=FAST_BEATS
     )
-    fleet.env["IDEAMINE_TEST_SLEEP"] = "0.2"
+    fleet.env["IDEAMINE_TEST_SLEEP"] = "0.5"  # ≥ 5 s left after critique: pause lands mid-run
     run_id = submit(fleet, config)
     fleet.add("w1")
     wait_for(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import psycopg
 import pytest
 
 from ideamine.canonical import content_hash
@@ -1351,5 +1352,57 @@ def test_wait_for_work_wakes_on_an_event_from_another_connection(
         else:
             assert woke is False
             assert elapsed >= 0.75
+
+    asyncio.run(body())
+
+
+# -- run_changes: the advance step's incremental read --------------------------------------
+
+
+def test_run_changes_reads_every_task_first_then_only_the_changed_ones(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=("a", "b", "c"))
+        await running_run(store, "run-2", keys=("x",))
+
+        first = await store.run_changes("run-1", 0)
+        assert sorted(t.key for t in first.tasks) == ["a", "b", "c"]
+        assert first.run.id == "run-1" and [p.phase for p in first.phases] == [PHASE]
+
+        held = await claim_one(store, clock)  # "a": pending -> running
+        await store.record_output(held.task.id, held.lease_token, {"v": 1}, [call()], {})
+        await claim_one(store, clock, run_id="run-2")  # another run's change
+        second = await store.run_changes("run-1", first.cursor)
+
+        changed = {t.key: t.status for t in second.tasks}
+        assert changed["a"] is TaskStatus.SUCCEEDED
+        if isinstance(store, SqliteStore):  # numbered in commit order: exactly the changes
+            assert set(changed) == {"a"}
+            assert (await store.run_changes("run-1", second.cursor)).tasks == []
+
+    asyncio.run(body())
+
+
+def test_run_changes_never_misses_a_change_committed_after_a_later_one(
+    store: Store, clock: Ticking, store_url: str
+) -> None:
+    """PostgreSQL stamps transaction ids, which commit out of order: a change still being
+    written while another one commits and is read must come back in a later read."""
+    if not isinstance(store, PostgresStore):
+        pytest.skip("SQLite has one writer at a time: stamps follow commit order")
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b"))
+        start = await store.run_changes("run-1", 0)
+        with psycopg.connect(store_url) as slow:  # a transaction left open mid-write
+            slow.execute("UPDATE tasks SET error = 'slow' WHERE key = 'a' AND run_id = 'run-1'")
+            await claim_one(store, clock)  # "a" is locked: this claims and commits "b"
+            middle = await store.run_changes("run-1", start.cursor)
+            assert {t.key for t in middle.tasks} == {"b"}
+            slow.commit()
+        late = await store.run_changes("run-1", middle.cursor)
+        assert "a" in {t.key for t in late.tasks}
+        assert {t.key: t.error for t in late.tasks}["a"] == "slow"
 
     asyncio.run(body())

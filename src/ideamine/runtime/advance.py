@@ -6,13 +6,14 @@ same action twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from ideamine.agents.render import evaluate_condition
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
 from ideamine.engine.plan import plan
 from ideamine.engine.snapshot import FailPhase, FinishRun, PhaseState, RunSnapshot, TaskState
+from ideamine.engine.states import RunStatus
 from ideamine.errors import AgentError
 from ideamine.runtime.actions import apply_action
 from ideamine.runtime.context import BlobCache, loop_values
@@ -30,13 +31,40 @@ class Advancer:
         self.pipeline = pipeline
         self._blobs = blobs
         self._loop_checks: dict[tuple[str, str, int, int], bool] = {}
+        self._tasks: dict[str, _KnownTasks] = {}
+
+    async def advance(self, run_id: str) -> bool:
+        """Read what changed in ``run_id`` since the last call and take a step if it is
+        running; False when it is not, or the engine had nothing to do.
+
+        Only tasks changed since the previous read come from the store (``run_changes``),
+        so a step costs the changes, not the run's size: a phase of 2,000 tasks would
+        otherwise be read whole after every batch of finished tasks."""
+        known = self._tasks.setdefault(run_id, _KnownTasks())
+        changes = await self.store.run_changes(run_id, known.cursor)
+        known.merge(changes.tasks, changes.cursor)
+        if changes.run.status is not RunStatus.RUNNING:
+            return False
+        return await self._take_step(changes.run, changes.phases, known.tasks_of)
 
     async def step(
         self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
     ) -> bool:
-        """Apply the engine's actions for ``run``; False when the engine had nothing to do."""
+        """Apply the engine's actions for ``run`` given all its rows; False when the engine
+        had nothing to do."""
+        grouped: dict[tuple[str, int], list[TaskState]] = {}
+        for task in tasks:
+            grouped.setdefault((task.phase, task.attempt), []).append(_state(task))
+        return await self._take_step(run, phases, lambda name, n: grouped.get((name, n), []))
+
+    async def _take_step(
+        self,
+        run: RunRecord,
+        phases: Sequence[PhaseRecord],
+        tasks_of: Callable[[str, int], Iterable[TaskState]],
+    ) -> bool:
         try:
-            snapshot = await self._snapshot(run, phases, tasks)
+            snapshot = await self._snapshot(run, phases, tasks_of)
         except _LoopConditionError as problem:
             await apply_action(self.store, self.pipeline, self._blobs, run.id, problem.action)
             return True
@@ -48,25 +76,16 @@ class Advancer:
         return bool(actions)
 
     async def _snapshot(
-        self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
+        self,
+        run: RunRecord,
+        phases: Sequence[PhaseRecord],
+        tasks_of: Callable[[str, int], Iterable[TaskState]],
     ) -> RunSnapshot:
-        latest = latest_attempts(phases)
-        grouped: dict[str, list[TaskState]] = {name: [] for name in latest}
-        for t in tasks:  # one pass over the run's tasks, not one per phase
-            record = latest.get(t.phase)
-            if record is not None and t.attempt == record.attempt:
-                grouped[t.phase].append(
-                    TaskState(
-                        key=t.key,
-                        agent=t.agent,
-                        iteration=t.iteration,
-                        status=t.status,
-                        error=t.error,
-                    )
-                )
+        """The engine's view of the run; ``tasks_of(phase, attempt)`` gives an attempt's
+        tasks."""
         states = {}
-        for name, record in latest.items():
-            own = tuple(grouped[name])
+        for name, record in latest_attempts(phases).items():
+            own = tuple(tasks_of(name, record.attempt))
             done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
                 attempt=record.attempt, status=record.status, tasks=own, loop_done=done
@@ -99,10 +118,37 @@ class Advancer:
         return self._loop_checks[cache_key]
 
     def forget(self, run_id: str) -> None:
-        """Drop ``run_id``'s loop verdicts; should the run be resumed, they are worked out
-        again from its recorded outputs (the same values, so the same verdicts)."""
+        """Drop ``run_id``'s known tasks and loop verdicts; should the run be resumed, they
+        are read and worked out again from its rows (the same values, so the same verdicts)."""
+        self._tasks.pop(run_id, None)
         for key in [key for key in self._loop_checks if key[0] == run_id]:
             del self._loop_checks[key]
+
+
+class _KnownTasks:
+    """A run's tasks as last read, by phase attempt, and the cursor of that read."""
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self._by_attempt: dict[tuple[str, int], dict[str, TaskState]] = {}
+
+    def merge(self, changed: Iterable[TaskRecord], cursor: int) -> None:
+        for task in changed:
+            self._by_attempt.setdefault((task.phase, task.attempt), {})[task.id] = _state(task)
+        self.cursor = cursor
+
+    def tasks_of(self, phase: str, attempt: int) -> Iterable[TaskState]:
+        return self._by_attempt.get((phase, attempt), {}).values()
+
+
+def _state(task: TaskRecord) -> TaskState:
+    return TaskState(
+        key=task.key,
+        agent=task.agent,
+        iteration=task.iteration,
+        status=task.status,
+        error=task.error,
+    )
 
 
 class _LoopConditionError(Exception):

@@ -136,11 +136,8 @@ class Runner:
         if run.status is RunStatus.CREATED:
             await self._start(run)
             return True
-        run, phases, tasks = await self.store.run_rows(run.id)
-        if run.status is not RunStatus.RUNNING:
-            return False
         bundle = await self._bundle(run)
-        return bundle is not None and await bundle.advancer.step(run, phases, tasks)
+        return bundle is not None and await bundle.advancer.advance(run.id)
 
     async def _bundle(self, run: RunRecord) -> Bundle | None:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned

@@ -22,6 +22,7 @@ from ideamine.stores.records import (
     NewRun,
     NewTask,
     PhaseRecord,
+    RunChanges,
     RunRecord,
     TaskRecord,
 )
@@ -216,6 +217,11 @@ class Store(Protocol):
 
     async def run_rows(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord]]:
         """The run, all its phase attempts and all its tasks, read in one transaction."""
+        ...
+
+    async def run_changes(self, run_id: str, since: int) -> RunChanges:
+        """The run and its phase attempts, and the tasks changed since the cursor ``since``
+        (every task when it is 0), read in one transaction: what an advance step needs."""
         ...
 
     async def outputs(self, run_id: str, phase: str, attempt: int) -> dict[str, object]:

@@ -337,6 +337,28 @@ def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
     return [task_from_row(row) for row in rows]
 
 
+def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskRecord], int]:
+    """The run's tasks stamped at or after revision ``since`` (migration 6), and the cursor
+    for the next read.
+
+    SQLite numbers changes in commit order, so the cursor is one past the highest revision
+    read. PostgreSQL stamps transaction ids, which commit out of order: the cursor is the
+    oldest transaction still running before this read (every older one is visible now), so
+    rows stamped since are read again next time rather than missed.
+    """
+    horizon = None
+    if db.dialect == "postgresql":
+        horizon = int(db.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0])
+    rows = db.query(
+        f"SELECT {TASK_COLUMNS}, revision FROM tasks WHERE run_id = ? AND revision >= ?",
+        (run_id, since),
+    )
+    tasks = [task_from_row(row) for row in rows]
+    if horizon is not None:
+        return tasks, max(since, horizon)
+    return tasks, max([since - 1, *(int(row[-1]) for row in rows)]) + 1
+
+
 def select_task(db: Db, task_id: str) -> TaskRecord | None:
     rows = db.query(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
     return task_from_row(rows[0]) if rows else None

@@ -17,6 +17,7 @@ __all__ = [
     "NewRun",
     "NewTask",
     "PhaseRecord",
+    "RunChanges",
     "RunRecord",
     "TaskRecord",
     "latest_attempts",
@@ -120,6 +121,20 @@ class TaskRecord:
     batch_scale: float = 1.0  # < 1 after the unsticker chose smaller-batch
     timeout_scale: float = 1.0  # > 1 after the unsticker chose longer-timeout
     model_shift: int = 0  # steps down the agent's model fallback chain
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunChanges:
+    """A run, all its phase attempts, and the tasks changed since a cursor (``run_changes``).
+
+    ``tasks`` holds at least every task inserted, or whose status or error changed, since
+    ``since``; pass ``cursor`` as the next call's ``since``. ``since=0`` reads every task.
+    """
+
+    run: RunRecord
+    phases: list[PhaseRecord]
+    tasks: list[TaskRecord]
+    cursor: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,7 +30,7 @@ from ideamine.stores import queries as q
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.sqlstore import SqlStore
 
-__all__ = ["SqliteStore", "migrations", "split_statements"]
+__all__ = ["SqliteStore", "migrations", "split_statements", "sqlite_statements"]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -318,7 +318,7 @@ def _apply_migrations(connection: sqlite3.Connection) -> int:
         )
     for version, sql in known:
         if version > current:
-            for statement in split_statements(sql):
+            for statement in sqlite_statements(sql):
                 connection.execute(statement)
             connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     connection.execute("COMMIT")
@@ -333,6 +333,22 @@ def _version(connection: sqlite3.Connection) -> int:
         return 0
     row = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
     return int(row[0])
+
+
+def sqlite_statements(sql: str) -> list[str]:
+    """Split a SQLite migration into statements, as SQLite itself reads them (a trigger's
+    ``BEGIN … END`` body keeps its semicolons)."""
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    statements: list[str] = []
+    current = ""
+    for line in lines:
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())  # an unterminated last statement fails loudly
+    return statements
 
 
 def split_statements(sql: str) -> list[str]:

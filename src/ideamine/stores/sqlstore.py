@@ -33,6 +33,7 @@ from ideamine.stores.records import (
     NewRun,
     NewTask,
     PhaseRecord,
+    RunChanges,
     RunRecord,
     TaskRecord,
 )
@@ -421,6 +422,18 @@ class SqlStore(Coordination):
                 require_run(db, run_id),
                 q.select_phases(db, run_id),
                 q.select_tasks(db, run_id),
+            )
+
+        return await self._transaction(work)
+
+    async def run_changes(self, run_id: str, since: int) -> RunChanges:
+        def work(db: q.Db) -> RunChanges:
+            tasks, cursor = q.select_changed_tasks(db, run_id, since)
+            return RunChanges(
+                run=require_run(db, run_id),
+                phases=q.select_phases(db, run_id),
+                tasks=tasks,
+                cursor=cursor,
             )
 
         return await self._transaction(work)
