@@ -33,10 +33,28 @@ REPAIR_REPLY_CHARS = 4000
 BREAKER_RECHECK_SECONDS = 0.5  # how often a task waiting for an open breaker looks again
 
 
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_MAX_VALIDATORS = 1024
+
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """The validator of ``schema``, built once per schema object (every task of an agent
+    checks its output against the same one). The cache holds the schema itself, so its id
+    cannot be reused by another object while the entry lives."""
+    held = _VALIDATORS.get(id(schema))
+    if held is not None and held[0] is schema:
+        return held[1]
+    if len(_VALIDATORS) >= _MAX_VALIDATORS:
+        _VALIDATORS.clear()
+    validator = Draft202012Validator(schema)
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
 def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> None:
     """Raise ``OutputSchemaError`` naming the first problems if ``output`` does not match."""
     errors = sorted(
-        Draft202012Validator(schema).iter_errors(output),
+        _validator(schema).iter_errors(output),
         key=lambda error: list(map(str, error.absolute_path)),
     )
     if errors:

@@ -58,6 +58,7 @@ __all__ = [
     "tool_span",
     "trace_id_of",
     "tracer",
+    "tracing_on",
 ]
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,20 @@ def _parent(run_id: str, span_id: int) -> otel_context.Context:
     return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
 
 
+def tracing_on() -> bool:
+    """True when spans go somewhere: IdeaMine's provider is configured, or the application
+    installed a global one (the default global provider only hands out no-op spans)."""
+    tracer()  # reads the environment once
+    return bool(_provider) or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 @contextlib.contextmanager
 def task_span(run_id: str, task: TaskRecord) -> Iterator[Span]:
-    """The span of one try of a task, a child of its phase attempt's span."""
+    """The span of one try of a task, a child of its phase attempt's span (no span, and no
+    cost, while tracing is off)."""
+    if not tracing_on():
+        yield trace.INVALID_SPAN
+        return
     parent = _parent(run_id, span_id_of(run_id, task.phase, str(task.attempt)))
     attributes: Mapping[str, str | int] = {
         "ideamine.run.id": run_id,
