@@ -20,6 +20,7 @@ import pytest
 import yaml
 from pypdf import PdfReader
 from tests.acceptance.conftest import ideamine, only_run_id, read_events
+from tests.support.configs import write_shipped_phases
 
 from ideamine.config.loader import default_config_dir
 from ideamine.dossier.schema import schema_errors
@@ -298,7 +299,8 @@ def test_summary_prints_completeness_and_missing_items(
 
 def test_artifact_text_is_escaped_everywhere(tmp_path: Path) -> None:
     idea = "<script>alert(1)</script> A marketplace where farmers sell produce to restaurants"
-    assert ideamine("run", "--quiet", idea, cwd=tmp_path).returncode == 0
+    design = str(_design_only(tmp_path / "design"))  # the idea's text reaches every section
+    assert ideamine("run", "--quiet", "--config", design, idea, cwd=tmp_path).returncode == 0
     run_id = only_run_id(tmp_path)
     _dossier(tmp_path, run_id, "--format", "html", "-o", "x.html")
     _dossier(tmp_path, run_id, "--format", "md", "-o", "x.md")
@@ -317,11 +319,7 @@ DESIGN = ["intake", "ideation", "critique", "prd", "bizdev", "architecture"]
 def _design_only(root: Path) -> Path:
     """A config folder running the shipped phases up to architecture: everything a version is
     derived from (stories, the OpenAPI contract, the data model), without the build's tools."""
-    root.mkdir(parents=True, exist_ok=True)
-    pipeline = yaml.safe_load((default_config_dir() / "pipeline.yaml").read_text())
-    pipeline["phases"] = DESIGN
-    (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
-    return root
+    return write_shipped_phases(root, DESIGN)
 
 
 def _overlay(root: Path, agent: str, old: str, new: str) -> Path:

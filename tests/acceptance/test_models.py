@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.acceptance.conftest import artifact_hashes, cli_env, ideamine, only_run_id
+from tests.support.configs import write_shipped_phases
 from tests.support.fake_llm_server import FakeLLMServer, Received, Scripted
 
 from ideamine.canonical import canonical_json, sha256_hex
@@ -167,7 +168,8 @@ def test_a_model_without_its_key_is_refused_with_a_hint(tmp_path: Path) -> None:
 
 
 def test_no_key_and_no_flag_runs_offline_and_says_so_once(tmp_path: Path) -> None:
-    result = ideamine("run", IDEA, cwd=tmp_path, env=cli_env())
+    config = str(write_shipped_phases(tmp_path / "cfg", ["intake", "ideation"]))
+    result = ideamine("run", IDEA, "--config", config, cwd=tmp_path, env=cli_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("offline:template") == 1
     assert "deterministic templates" in result.stdout

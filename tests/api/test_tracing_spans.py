@@ -14,6 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.api.serving import cli_env, ideamine
+from tests.support.configs import write_shipped_phases
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -26,6 +27,7 @@ from ideamine.observability.tracing import (
 from ideamine.runtime.runner import Runner
 
 IDEA = "A marketplace where local farmers sell produce to nearby restaurants"
+SHORT = ["intake", "ideation"]  # a real run with model calls, in seconds
 
 
 @pytest.fixture
@@ -36,13 +38,13 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     disable_tracing()
 
 
-def _drive(db: Path) -> str:
+def _drive(db: Path, config: Path | None = None) -> str:
     async def go() -> str:
         store = await service.open_store(str(db))
         try:
-            pipeline = load_pipeline(None)
+            pipeline = load_pipeline(config)
             run = await service.create_run(
-                store, pipeline, IDEA, constraints={}, source="cli", config_dir=None
+                store, pipeline, IDEA, constraints={}, source="cli", config_dir=config
             )
             finished = await Runner(store, pipeline).drive(run.id)
             assert finished.status.value == "completed"
@@ -94,7 +96,7 @@ def test_tracing_is_off_by_default(tmp_path: Path) -> None:
     memory = InMemorySpanExporter()
     configure_tracing(memory, batch=False)
     disable_tracing()
-    _drive(tmp_path / "ideamine.db")
+    _drive(tmp_path / "ideamine.db", write_shipped_phases(tmp_path / "cfg", SHORT))
     assert memory.get_finished_spans() == ()
 
 
@@ -107,7 +109,8 @@ def test_console_exporter_from_the_standard_variable(tmp_path: Path) -> None:
     """``OTEL_TRACES_EXPORTER=console`` makes any process (here ``ideamine run``) print its
     spans to stderr, leaving stdout to the command."""
     env = cli_env({"OTEL_TRACES_EXPORTER": "console"})
-    done = ideamine("run", "--detach", IDEA, cwd=tmp_path, env=env)
+    config = str(write_shipped_phases(tmp_path / "cfg", SHORT))
+    done = ideamine("run", "--detach", IDEA, "--config", config, cwd=tmp_path, env=env)
     assert done.returncode == 0 and len(done.stdout.strip()) == 12  # just the run id
     worked = ideamine("resume", "-q", done.stdout.strip(), cwd=tmp_path, env=env)
     assert worked.returncode == 0, worked.stderr

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from ideamine.config.loader import default_config_dir
+
 SPEC_DAG: dict[str, list[str]] = {
     "intake": [],
     "ideation": ["intake"],
@@ -118,4 +120,15 @@ def write_callable_pipeline(
                     }
                 )
             )
+    return root
+
+
+def write_shipped_phases(root: Path, phases: Sequence[str]) -> Path:
+    """An overlay folder running only ``phases`` of the shipped pipeline (their agents, models
+    and gates unchanged): a real run in seconds for tests that need some run, not all of one.
+    Returns ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    pipeline = yaml.safe_load((default_config_dir() / "pipeline.yaml").read_text())
+    pipeline["phases"] = list(phases)
+    (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return root

@@ -44,6 +44,10 @@ def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
     passed = [name for name, st in snapshot.phases.items() if st.status is PhaseStatus.PASSED]
     for name in ready_phases(graph, passed, snapshot.phases.keys()):
         actions.append(StartPhase(phase=name, attempt=1))
+        # its first tasks in the same step: what the next step would plan for the attempt
+        first = next_tasks(pipeline.phase(name), (), loop_done=False)
+        if first:
+            actions.append(CreateTasks(phase=name, attempt=1, tasks=tuple(first)))
     if len(passed) == len(pipeline.phases):
         actions.append(FinishRun(status=RunStatus.COMPLETED))
     return actions

@@ -18,6 +18,7 @@ from tests.unit.engine.factories import (
 from ideamine.config.model import FanOutKind
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY, plan
 from ideamine.engine.snapshot import (
+    Action,
     ApplyVerdict,
     CreateTasks,
     FailPhase,
@@ -42,9 +43,29 @@ def _running(*statuses: TaskStatus, attempt: int = 1) -> PhaseState:
     return phase_state(PhaseStatus.RUNNING, tasks, attempt=attempt)
 
 
+def _starts(actions: list[Action]) -> list[Action]:
+    """The StartPhase actions (each is followed by its phase's first CreateTasks)."""
+    return [action for action in actions if isinstance(action, StartPhase)]
+
+
+def test_a_phase_starts_with_its_first_tasks_in_the_same_step() -> None:
+    pipeline = pipeline_spec([phase_spec("a", agents=("Scout", "Critic"))])
+    assert plan(pipeline, snapshot()) == [
+        StartPhase(phase="a", attempt=1),
+        CreateTasks(
+            phase="a",
+            attempt=1,
+            tasks=(
+                TaskPlan(key="00.Scout", agent="Scout", iteration=1),
+                TaskPlan(key="01.Critic", agent="Critic", iteration=1),
+            ),
+        ),
+    ]
+
+
 def test_an_empty_run_starts_every_root_phase() -> None:
     pipeline = pipeline_from_dag({"a": (), "b": ("a",), "c": ()})
-    assert plan(pipeline, snapshot()) == [
+    assert _starts(plan(pipeline, snapshot())) == [
         StartPhase(phase="a", attempt=1),
         StartPhase(phase="c", attempt=1),
     ]
@@ -78,7 +99,7 @@ def test_a_phase_with_open_tasks_waits() -> None:
 
 
 def test_dependants_start_after_the_root_passed() -> None:
-    assert plan(DIAMOND, snapshot({"a": PASSED})) == [
+    assert _starts(plan(DIAMOND, snapshot({"a": PASSED}))) == [
         StartPhase(phase="b", attempt=1),
         StartPhase(phase="c", attempt=1),
     ]
@@ -88,7 +109,7 @@ def test_a_phase_starts_as_soon_as_its_own_dependencies_passed() -> None:
     # b (same level as c) is still running; level-by-level scheduling would hold d back.
     slow = phase_state(PhaseStatus.RUNNING, [task(0, "b-agent", TaskStatus.RUNNING)])
     phases = {"a": PASSED, "b": slow, "c": PASSED}
-    assert plan(DIAMOND, snapshot(phases)) == [StartPhase(phase="d", attempt=1)]
+    assert _starts(plan(DIAMOND, snapshot(phases))) == [StartPhase(phase="d", attempt=1)]
 
 
 def test_a_phase_does_not_start_before_its_dependencies_passed() -> None:
@@ -100,7 +121,7 @@ def test_security_and_story_loop_start_together_after_build() -> None:
     pipeline = pipeline_from_dag(SPEC_DAG)
     upstream = list(SPEC_DAG)[: list(SPEC_DAG).index("build") + 1]
     actions = plan(pipeline, snapshot(dict.fromkeys(upstream, PASSED)))
-    assert actions == [
+    assert _starts(actions) == [
         StartPhase(phase="security", attempt=1),
         StartPhase(phase="story-loop", attempt=1),
     ]
