@@ -28,6 +28,7 @@ from ideamine.runtime.runner import Runner
 
 IDEA = "A marketplace where local farmers sell produce to nearby restaurants"
 SHORT = ["intake", "ideation"]  # a real run with model calls, in seconds
+DESIGN = ["intake", "ideation", "critique", "prd", "bizdev", "architecture"]  # six levels
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def _drive(db: Path, config: Path | None = None) -> str:
 
 
 def test_spans_of_a_run_form_one_tree(tmp_path: Path, exporter: InMemorySpanExporter) -> None:
-    run_id = _drive(tmp_path / "ideamine.db")
+    run_id = _drive(tmp_path / "ideamine.db", write_shipped_phases(tmp_path / "cfg", DESIGN))
     spans = list(exporter.get_finished_spans())
     by_id = {s.context.span_id: s for s in spans}
     assert {s.context.trace_id for s in spans} == {trace_id_of(run_id)}
@@ -66,7 +67,7 @@ def test_spans_of_a_run_form_one_tree(tmp_path: Path, exporter: InMemorySpanExpo
     assert run.attributes is not None and run.attributes["ideamine.run.status"] == "completed"
 
     phases = [s for s in spans if s.name.startswith("phase ")]
-    assert len(phases) == 13
+    assert len(phases) == len(DESIGN)
     assert all(p.parent and p.parent.span_id == run.context.span_id for p in phases)
 
     with closing(sqlite3.connect(tmp_path / "ideamine.db")) as db:

@@ -42,9 +42,9 @@ def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
         return actions
     graph = {spec.name: spec.depends_on for spec in pipeline.phases}
     passed = [name for name, st in snapshot.phases.items() if st.status is PhaseStatus.PASSED]
-    for name in ready_phases(graph, passed, snapshot.phases.keys()):
-        actions.append(StartPhase(phase=name, attempt=1))
-        # its first tasks in the same step: what the next step would plan for the attempt
+    ready = ready_phases(graph, passed, snapshot.phases.keys())
+    actions.extend(StartPhase(phase=name, attempt=1) for name in ready)  # together, in order
+    for name in ready:  # their first tasks in the same step, as the next step would plan them
         first = next_tasks(pipeline.phase(name), (), loop_done=False)
         if first:
             actions.append(CreateTasks(phase=name, attempt=1, tasks=tuple(first)))

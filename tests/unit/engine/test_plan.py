@@ -63,6 +63,12 @@ def test_a_phase_starts_with_its_first_tasks_in_the_same_step() -> None:
     ]
 
 
+def test_phases_that_start_together_start_before_any_creates_tasks() -> None:
+    pipeline = pipeline_spec([phase_spec("a", agents=("x",)), phase_spec("b", agents=("y",))])
+    kinds = [type(action).__name__ for action in plan(pipeline, snapshot())]
+    assert kinds == ["StartPhase", "StartPhase", "CreateTasks", "CreateTasks"]
+
+
 def test_an_empty_run_starts_every_root_phase() -> None:
     pipeline = pipeline_from_dag({"a": (), "b": ("a",), "c": ()})
     assert _starts(plan(pipeline, snapshot())) == [
