@@ -17,7 +17,7 @@ from pathlib import Path
 from ideamine.clock import Clock, SystemClock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
-from ideamine.errors import RunStateError, StaleLeaseError, UsageError
+from ideamine.errors import IllegalTransitionError, RunStateError, StaleLeaseError, UsageError
 from ideamine.llm.registry import Providers
 from ideamine.runtime.budget import claim_within_budget
 from ideamine.runtime.bundles import Bundle, Bundles
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 16
 POLL_SECONDS = 0.25
 ADVANCE_LEASE_SECONDS = 30.0
+MAX_CONFLICTS = 3  # steps in a row that found the run moved on before that is a bug
 _LIVE = (RunStatus.CREATED, RunStatus.RUNNING)
 
 
@@ -65,6 +66,7 @@ class Runner:
         self._inflight: dict[asyncio.Task[None], ClaimedTask] = {}
         self._held: dict[str, float] = {}  # run id → when our advance lease needs renewing
         self._touched: set[str] = set()  # runs whose bundle we used: what `_forget` drops
+        self._conflicts: dict[str, int] = {}  # run id → steps in a row overtaken (`_overtaken`)
         self._scope: str | None = None  # the run `drive` is limited to; None when serving
 
     async def drive(self, run_id: str) -> RunRecord:
@@ -137,7 +139,27 @@ class Runner:
             await self._start(run)
             return True
         bundle = await self._bundle(run)
-        return bundle is not None and await bundle.advancer.advance(run.id)
+        if bundle is None:
+            return False
+        try:
+            acted = await bundle.advancer.advance(run.id)
+        except IllegalTransitionError as exc:
+            return self._overtaken(run.id, exc)
+        self._conflicts.pop(run.id, None)
+        return acted
+
+    def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> bool:
+        """A step's action found the run moved on since the step read it: another process
+        advanced it while this one's lease lapsed (a connection lost for longer than the
+        lease), or the store retried a commit whose reply was lost. Nothing was written; the
+        next step reads the run again, once the lease is taken again through the store. The
+        same conflict step after step is a bug, and raised."""
+        self._held.pop(run_id, None)
+        self._conflicts[run_id] = self._conflicts.get(run_id, 0) + 1
+        if self._conflicts[run_id] > MAX_CONFLICTS:
+            raise exc
+        log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
+        return True
 
     async def _bundle(self, run: RunRecord) -> Bundle | None:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned
@@ -192,6 +214,7 @@ class Runner:
             await self.store.release_advance(run_id, owner=self.owner)
         self._bundles.forget(run_id)
         self._touched.discard(run_id)
+        self._conflicts.pop(run_id, None)
 
     async def _hold(self, run: RunRecord) -> bool:
         """Take or renew the run's advance lease. It lasts as long as the run's shortest task
