@@ -6,7 +6,7 @@ same action twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ideamine.agents.render import evaluate_condition
 from ideamine.config.model import FanOutKind, PipelineSpec
@@ -45,47 +45,24 @@ class Advancer:
         known.merge(changes.tasks, changes.cursor)
         if changes.run.status is not RunStatus.RUNNING:
             return False
-        return await self._take_step(changes.run, changes.phases, known.tasks_of)
-
-    async def step(
-        self, run: RunRecord, phases: Sequence[PhaseRecord], tasks: Sequence[TaskRecord]
-    ) -> bool:
-        """Apply the engine's actions for ``run`` given all its rows; False when the engine
-        had nothing to do."""
-        grouped: dict[tuple[str, int], list[TaskState]] = {}
-        for task in tasks:
-            grouped.setdefault((task.phase, task.attempt), []).append(_state(task))
-        return await self._take_step(run, phases, lambda name, n: grouped.get((name, n), []))
-
-    async def _take_step(
-        self,
-        run: RunRecord,
-        phases: Sequence[PhaseRecord],
-        tasks_of: Callable[[str, int], Iterable[TaskState]],
-    ) -> bool:
         try:
-            snapshot = await self._snapshot(run, phases, tasks_of)
+            snapshot = await self._snapshot(changes.run, changes.phases, known)
         except _LoopConditionError as problem:
-            await apply_action(self.store, self.pipeline, self._blobs, run.id, problem.action)
+            await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
             return True
         actions = plan(self.pipeline, snapshot)
         for action in actions:
-            await apply_action(self.store, self.pipeline, self._blobs, run.id, action)
+            await apply_action(self.store, self.pipeline, self._blobs, run_id, action)
             if isinstance(action, FailPhase | FinishRun):
                 break  # the run left `running`: the rest of the plan is moot
         return bool(actions)
 
     async def _snapshot(
-        self,
-        run: RunRecord,
-        phases: Sequence[PhaseRecord],
-        tasks_of: Callable[[str, int], Iterable[TaskState]],
+        self, run: RunRecord, phases: Sequence[PhaseRecord], known: _KnownTasks
     ) -> RunSnapshot:
-        """The engine's view of the run; ``tasks_of(phase, attempt)`` gives an attempt's
-        tasks."""
         states = {}
         for name, record in latest_attempts(phases).items():
-            own = tuple(tasks_of(name, record.attempt))
+            own = tuple(known.tasks_of(name, record.attempt))
             done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
                 attempt=record.attempt, status=record.status, tasks=own, loop_done=done

@@ -286,12 +286,12 @@ class Runner:
 
     async def _check_not_stuck(self, run_id: str) -> None:
         """Fail loudly instead of waiting forever if the engine has nothing left to do."""
-        run, phases, tasks = await self.store.run_rows(run_id)
+        run, _, tasks = await self.store.run_rows(run_id)
         waiting = any(t.status in (TaskStatus.PENDING, TaskStatus.RUNNING) for t in tasks)
         if run.status is not RunStatus.RUNNING or waiting or not await self._hold(run):
             return  # a retry falls due later, another process holds a task, or the run moved
         bundle = await self._bundles.for_run(run)
-        if not await bundle.advancer.step(run, phases, tasks):
+        if not await bundle.advancer.advance(run_id):
             raise RunStateError(
                 run_id,
                 "the run has nothing to do but is not finished",
