@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from ideamine.clock import Clock
+from ideamine.config.model import PhaseSpec, PipelineSpec
+from ideamine.engine.plan import GATE_AGENT
 from ideamine.engine.unstick import choose_remedy
 from ideamine.runtime.bundles import Bundles
 from ideamine.stores.base import Store
@@ -26,15 +28,13 @@ async def reap(store: Store, bundles: Bundles, clock: Clock) -> int:
     for task in await store.expired_tasks(now=now):
         bundle = await bundles.for_run(await store.get_run(task.run_id))
         spec = bundle.pipeline.phase(task.phase)
-        required = {a.type for a in spec.artifacts if a.required}
-        agent = bundle.pipeline.agents[task.agent]
         remedy = choose_remedy(
             stalls=task.stalls,
             batch_scale=task.batch_scale,
             timeout_scale=task.timeout_scale,
             model_shift=task.model_shift,
             fallbacks=bundle.executor.fallbacks(task.agent),
-            optional=not required & set(agent.artifact_types),
+            optional=_optional(bundle.pipeline, spec, task.agent),
         )
         cause = _cause(task, spec.heartbeat.stall_after_missed, now)
         if await store.reclaim_task(task, now=now, remedy=remedy, cause=cause):
@@ -43,6 +43,15 @@ async def reap(store: Store, bundles: Bundles, clock: Clock) -> int:
             )
             reclaimed += 1
     return reclaimed
+
+
+def _optional(pipeline: PipelineSpec, spec: PhaseSpec, agent: str) -> bool:
+    """True when the phase needs none of ``agent``'s artifacts (the unsticker may skip it);
+    the gate judge, which is no configured agent, decides the gate and is never optional."""
+    if agent == GATE_AGENT:
+        return False
+    required = {a.type for a in spec.artifacts if a.required}
+    return not required & set(pipeline.agents[agent].artifact_types)
 
 
 def _cause(task: TaskRecord, missed: int, now: float) -> str:
