@@ -428,6 +428,7 @@ def features(text: str, n: int = 8) -> list[dict[str, str]]:
     return out
 
 
+@lru_cache(maxsize=65536)  # pure, and asked about the same words over and over
 def stem(word: str) -> str:
     """A light stem for matching: lower case, no possessive, singular, without ``-ing``/``-ed``
     when at least four letters remain, and a doubled last consonant undone (``"Confirmed"`` →

@@ -10,9 +10,12 @@ in sorted order and ties go to the first passage found.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from ideamine.agents.extraction import stem, terms
@@ -114,22 +117,57 @@ def _owner_ids(
     }
 
 
+_Candidate = tuple[dict[str, str], frozenset[str]]  # a passage and its terms (owner's too)
+_CACHED_ARTIFACTS = 256  # artifacts whose candidates are kept (a run has about 50 types)
+_cache: OrderedDict[tuple[str, bytes], tuple[_Candidate, ...]] = OrderedDict()
+_cache_lock = threading.Lock()  # Python agents run on worker threads and may quote too
+
+
 def _candidates(
     artifacts: Mapping[str, object], frames: Sequence[Mapping[str, object]]
-) -> list[dict[str, str]]:
-    """Quotable sentences of every artifact leaf (short enough to be a statement) and frame."""
-    found: list[dict[str, str]] = []
+) -> list[_Candidate]:
+    """Quotable sentences of every artifact leaf (short enough to be a statement) and frame,
+    each with its terms."""
+    found: list[_Candidate] = []
     for name in sorted(artifacts):
-        owners = _owner_ids(artifacts[name])
-        for leaf in leaves(artifacts[name]):
-            owner, owner_path = owners.get(leaf["path"], ("", ""))
-            if len(leaf["text"]) > PASSAGE_MAX_CHARS:
-                continue
-            for quote in _SENTENCE.split(leaf["text"].strip()):
-                found.append(_passage("", name, leaf["path"], quote, owner, owner_path))
+        found.extend(_artifact_candidates(str(name), artifacts[name]))
     for frame in frames:
-        found.append(_passage(str(frame.get("id", "")), "", "", str(frame.get("text", ""))))
+        passage = _passage(str(frame.get("id", "")), "", "", str(frame.get("text", "")))
+        found.append((passage, _terms_of(passage)))
     return found
+
+
+def _artifact_candidates(name: str, content: object) -> tuple[_Candidate, ...]:
+    """One artifact's candidates, remembered by its content: the Q/A/V agents of a run ask
+    many questions of the same upstream artifacts, and splitting every leaf into sentences and
+    terms again for each question was most of a run's own CPU time. The key is a digest of
+    the content's ``repr`` (which tells ``1`` from ``"1"``), so a changed draft is a new entry.
+    """
+    key = (name, hashlib.blake2b(repr(content).encode(), digest_size=16).digest())
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    owners = _owner_ids(content)
+    found: list[_Candidate] = []
+    for leaf in leaves(content):
+        if len(leaf["text"]) > PASSAGE_MAX_CHARS:
+            continue
+        owner, owner_path = owners.get(leaf["path"], ("", ""))
+        for quote in _SENTENCE.split(leaf["text"].strip()):
+            passage = _passage("", name, leaf["path"], quote, owner, owner_path)
+            found.append((passage, _terms_of(passage)))
+    made = tuple(found)
+    with _cache_lock:
+        _cache[key] = made
+        if len(_cache) > _CACHED_ARTIFACTS:
+            _cache.popitem(last=False)
+    return made
+
+
+def _terms_of(passage: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(terms(passage["quote"])) | {stem(passage["owner"])}
 
 
 def _passage(
@@ -186,14 +224,14 @@ def passages(
     wanted = set(key_terms(question, artifacts))
     echo = " ".join(text.lower().split())
     pool = []
-    for cand in _candidates(artifacts, frames):
-        have = (set(terms(str(cand["quote"]))) | {stem(str(cand["owner"]))}) & wanted
+    for cand, found in _candidates(artifacts, frames):
+        have = found & wanted
         if len(have) >= min(2, len(wanted)) and _quotable(str(cand["quote"]), echo):
             pool.append((cand, have, _bonus(cand, wanted)))
     chosen: list[dict[str, object]] = []
     covered: set[str] = set()
     for _ in range(int(most)):
-        best, gain, adds = None, 0, set()
+        best, gain, adds = None, 0, frozenset[str]()
         for cand, have, bonus in pool:
             new = sum(2 if term in topic else 1 for term in have - covered)
             if new and new * 10 + bonus > gain:

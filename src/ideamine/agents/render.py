@@ -16,6 +16,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ideamine.agents import textkit
+from ideamine.config.source import SAFE_LOADER
 from ideamine.errors import TemplateRenderError
 
 __all__ = ["evaluate_condition", "render_offline", "render_prompt"]
@@ -63,7 +64,7 @@ def render_offline(template: str, context: Mapping[str, object], *, agent: str) 
     except TemplateError as exc:
         raise TemplateRenderError(agent=agent, part="offline", detail=str(exc)) from exc
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise TemplateRenderError(
             agent=agent, part="offline", detail=f"rendered text is not valid YAML: {exc}"

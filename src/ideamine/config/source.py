@@ -13,9 +13,11 @@ import yaml
 
 from ideamine.errors import ConfigError, ConfigProblem
 
-__all__ = ["SourceFile", "parse_yaml", "read_text", "read_yaml"]
+__all__ = ["SAFE_LOADER", "SourceFile", "parse_yaml", "read_text", "read_yaml"]
 
 Loc = tuple[str | int, ...]
+# libyaml's parser when PyYAML was built with it (ten times faster; same nodes and marks)
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ def parse_yaml(text: str, shown_as: str) -> SourceFile:
         ConfigError: the text is not valid YAML or repeats a key.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -153,4 +155,4 @@ def _convert(
 
 def _scalar(node: yaml.Node) -> object:
     """Construct a leaf value with the safe loader's own resolution rules."""
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)

@@ -71,7 +71,7 @@ async def _start(workspace: Path) -> dict[str, object]:
     """The service starts and answers ``GET /`` below 500."""
     try:
         async with service.running_service(workspace / _PROJECT) as svc:
-            async with httpx.AsyncClient(base_url=svc.base_url, timeout=10.0) as client:
+            async with service.http_client(svc.base_url) as client:
                 response = await client.get("/")
             ok = response.status_code < 500
             detail = f"GET / answered {response.status_code}"

@@ -8,7 +8,6 @@ validate against the CycloneDX schema of the document's ``specVersion``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from ideamine.config.model import PipelineSpec
 from ideamine.errors import UsageError
+from ideamine.tools.security import bom_problem
 
 __all__ = ["SBOM_ANNOTATIONS", "validity"]
 
@@ -71,15 +71,9 @@ def _sbom(document: object) -> dict[str, object]:
     if not isinstance(document, Mapping):
         return {"valid": False, "problem": "missing"}
     bom = {k: v for k, v in document.items() if k not in SBOM_ANNOTATIONS}
-    schema_version = _import("cyclonedx.schema", "SchemaVersion")
-    validator = _import("cyclonedx.validation.json", "JsonStrictValidator")
-    try:
-        version = schema_version.from_version(str(bom.get("specVersion")))
-    except ValueError:
-        return {"valid": False, "problem": f"unknown specVersion {bom.get('specVersion')!r}"}
-    error = validator(version).validate_str(json.dumps(bom))
-    if error is not None:
-        return {"valid": False, "problem": str(error).splitlines()[0][:500]}
+    problem = bom_problem(bom)
+    if problem is not None:
+        return {"valid": False, "problem": problem}
     return {"valid": True, "problem": None, "spec_version": str(bom.get("specVersion"))}
 
 

@@ -9,6 +9,7 @@ its token counts, written once per key (first write wins), and never anything se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,19 +67,38 @@ def cache_key(provider: str, request: ModelRequest) -> str:
     }
     if provider == "offline":
         material["offline"] = sha256_hex(request.offline_template or "")
-        material["context"] = content_hash(_plain(request.context))
+        material["context"] = _context_hash(request.context)
     return sha256_hex(canonical_json(material))
+
+
+def _context_hash(context: object) -> str:
+    """The hash of a template context's JSON form. A context that JSON can encode (the usual
+    case: artifacts read from the store) is hashed as it is, in C, without copying it first;
+    one holding other values is made plain first, into the same JSON form."""
+    try:
+        return content_hash(context)
+    except TypeError:
+        return content_hash(_plain(context))
 
 
 def _plain(value: object) -> object:
     """The JSON form of a template context (mappings and sequences of scalars)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def _plain_key(key: object) -> str:
+    """A mapping key as JSON writes it (``True`` → ``"true"``, ``None`` → ``"null"``)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    return str(key)
 
 
 class MemoryCallCache:

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from ideamine.tools.service import Service, timed_check
+from ideamine.tools.service import Service, http_client, timed_check
 
 __all__ = ["RULES", "STANDARD", "a11y_audit", "audit_page", "checks_made", "contrast_ratio"]
 
@@ -243,7 +243,7 @@ async def a11y_audit(
     async def run() -> dict[str, Any]:
         pages: list[dict[str, object]] = []
         violations: list[dict[str, object]] = []
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=10.0) as client:
+        async with http_client(service.base_url) as client:
             for url, html in await _crawl(client, service.base_url, start, max_pages):
                 checks, found = audit_page(url, html)
                 pages.append({"url": url, "checks": checks})

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from ideamine.tools.openapi import Collection, collections
-from ideamine.tools.service import Service, timed_check
+from ideamine.tools.service import Service, http_client, timed_check
 
 __all__ = ["dast_probes"]
 
@@ -43,7 +43,7 @@ async def dast_probes(
     async def run() -> dict[str, Any]:
         findings: list[dict[str, object]] = []
         checks: list[dict[str, object]] = []
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=10.0) as client:
+        async with http_client(service.base_url) as client:
             for probe in (_header_probes, _error_probes, _method_probes):
                 await probe(client, found, findings, checks)
         return {"findings": findings, "checks": checks, "_failed": bool(findings)}

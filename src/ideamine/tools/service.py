@@ -45,6 +45,7 @@ __all__ = [
     "Service",
     "ServiceError",
     "e2e_tests",
+    "http_client",
     "latency",
     "load_test",
     "running_service",
@@ -142,7 +143,7 @@ async def _wait_until_up(
 ) -> None:
     """Poll until any HTTP answer comes back; fail when the process dies or time runs out."""
     deadline = time.monotonic() + limit
-    async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as client:
+    async with http_client(base_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise ServiceError(project, f"exited with {proc.returncode}", log=_tail(log))
@@ -217,7 +218,7 @@ async def e2e_tests(
 
     async def run() -> dict[str, Any]:
         cases: list[dict[str, object]] = []
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=10.0) as client:
+        async with http_client(service.base_url) as client:
             for collection in found:
                 cases += await _collection_cases(client, collection, found)
         passed = sum(1 for case in cases if case["passed"])
@@ -320,7 +321,7 @@ async def seed(service: Service, openapi: Mapping[str, Any]) -> list[str]:
     """Create one record per collection and return the GET paths worth measuring."""
     found = collections(openapi)
     paths = ["/"]
-    async with httpx.AsyncClient(base_url=service.base_url, timeout=10.0) as client:
+    async with http_client(service.base_url) as client:
         for collection in found:
             if collection.listable:
                 paths.append(collection.path)
@@ -347,7 +348,7 @@ async def latency(
 
     async def run() -> dict[str, Any]:
         endpoints = []
-        async with httpx.AsyncClient(base_url=service.base_url, timeout=10.0) as client:
+        async with http_client(service.base_url) as client:
             for path in paths:
                 times, errors = await _sample(client, path, samples)
                 endpoints.append(
@@ -380,14 +381,16 @@ async def _timed_get(client: httpx.AsyncClient, path: str) -> tuple[bool, float]
     return ok, (time.perf_counter() - started) * 1000
 
 
-def _client(service: Service) -> httpx.AsyncClient:
-    """A client with one keep-alive connection to the service.
+def http_client(base_url: str, timeout: float = 10.0) -> httpx.AsyncClient:
+    """An HTTP client of a generated service. Every client shares one TLS context (never used
+    on the services' plain HTTP): building one per client loads the CA bundle again, which
+    blocks the event loop for tens of milliseconds.
 
-    One client per load worker: a pool shared by all of them costs the load generator more
-    CPU than the service spends answering. They share one TLS context (never used on plain
-    HTTP), because building one per client blocks the event loop for tens of milliseconds.
+    The load test gives each of its workers a client of its own (one keep-alive connection):
+    a pool shared by all of them costs the load generator more CPU than the service spends
+    answering.
     """
-    return httpx.AsyncClient(base_url=service.base_url, timeout=10.0, verify=_tls_context())
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, verify=_tls_context())
 
 
 @functools.cache
@@ -429,7 +432,8 @@ async def load_test(
         errors = 0
         async with contextlib.AsyncExitStack() as stack:
             clients = [
-                await stack.enter_async_context(_client(service)) for _ in range(concurrency)
+                await stack.enter_async_context(http_client(service.base_url))
+                for _ in range(concurrency)
             ]
             # Warm-up, untimed: every client opens its keep-alive connection first.
             await asyncio.gather(*(_timed_get(client, paths[0]) for client in clients))

@@ -111,3 +111,16 @@ def test_frames_are_passages_too() -> None:
     frame = {"id": "f1", "subject": "delivery", "text": "A courier delivers crates at dawn."}
     found = passages({"text": "Who delivers the crates?", "topic": "delivery"}, {}, [frame])
     assert [(p["frame"], p["quote"]) for p in found] == [("f1", frame["text"])]
+
+
+def test_an_artifact_changed_after_a_question_gives_its_new_passages() -> None:
+    """Candidates are remembered by content, so an edited draft is read again."""
+    draft = {"BusinessPlan": {"summary": "Restaurants pay a small delivery fee on each order."}}
+    question = {"text": "Who pays the delivery fee?", "topic": "delivery fee"}
+    before = passages(question, draft)
+    assert [p["quote"] for p in before] == ["Restaurants pay a small delivery fee on each order."]
+    draft["BusinessPlan"]["summary"] = "Farmers pay the delivery fee once a month."
+    after = passages(question, draft)
+    assert [p["quote"] for p in after] == ["Farmers pay the delivery fee once a month."]
+    after[0]["quote"] = "edited by the caller"
+    assert passages(question, draft)[0]["quote"] == "Farmers pay the delivery fee once a month."

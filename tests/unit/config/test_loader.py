@@ -1017,7 +1017,7 @@ def test_yaml_syntax_error_reports_the_line_of_the_error(overlay: Overlay) -> No
         overlay.shown("phases/b.yaml"),
         line(text, "description"),
         "(file)",
-        "not valid YAML: mapping values are not allowed here",
+        "not valid YAML: mapping values are not allowed",  # "here" or "in this context"
     )
     assert problem.hint
 

@@ -182,6 +182,25 @@ def test_offline_cache_keys_also_cover_template_and_context() -> None:
     )
 
 
+class _Named:
+    def __str__(self) -> str:
+        return "named"
+
+
+@pytest.mark.parametrize(
+    ("json_form", "other_form"),
+    [
+        ({"a": ["x", 1]}, {"a": ("x", 1)}),  # a tuple is a JSON list
+        ({"a": "named"}, {"a": _Named()}),  # a value JSON cannot encode: its text
+        ({"true": 1, "null": 2, "2": 3}, {True: 1, None: 2, 2: 3}),  # keys as JSON writes them
+        ({"a": "named", "true": 1}, {"a": _Named(), True: 1}),
+    ],
+)
+def test_an_offline_context_keys_by_its_json_form(json_form: object, other_form: object) -> None:
+    plain = cache_key("offline", _request(offline_template="a: 1", context=json_form))
+    assert plain == cache_key("offline", _request(offline_template="a: 1", context=other_form))
+
+
 def test_replies_in_a_code_fence_parse() -> None:
     assert parse_json_reply('```json\n{"a": 1}\n```') == {"a": 1}
     with pytest.raises(ValueError, match="not JSON"):

@@ -10,7 +10,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from ideamine.tools.security import sast, sbom, secrets_scan
+from ideamine.tools.security import bom_problem, sast, sbom, secrets_scan
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 PASSWORD = "hunter2-correct-horse"
@@ -174,6 +174,16 @@ def test_sbom_names_the_app_and_validates_against_cyclonedx_1_5(bom: dict) -> No
     document = {k: v for k, v in bom.items() if k not in ("requirements", "unpinned", "evidence")}
     error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(json.dumps(document))
     assert error is None, error
+
+
+def test_the_bom_is_validated_here_not_by_the_tool(bom: dict) -> None:
+    assert "--no-validate" in bom["evidence"]["command"]
+    assert "schema_problem" not in bom["evidence"]
+    document = {k: v for k, v in bom.items() if k not in ("requirements", "unpinned", "evidence")}
+    assert bom_problem(document) is None
+    broken = {**document, "components": [{"type": "library", "version": "1.0"}]}  # no name
+    assert "'name' is a required property" in str(bom_problem(broken))
+    assert bom_problem({**document, "specVersion": "9.9"}) == "unknown specVersion '9.9'"
 
 
 def test_sbom_without_requirements_is_not_a_bom(tmp_path: Path) -> None:
