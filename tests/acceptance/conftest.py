@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +145,34 @@ FARMERS = "A marketplace where local farmers sell produce to nearby restaurants"
 
 
 @pytest.fixture(scope="session")
-def farmers_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One default offline run of the farmers idea (README command 1), made once per session
-    for the tests that only read it: its folder (store and workspace) and run id."""
-    folder = tmp_path_factory.mktemp("farmers")
-    result = ideamine("run", FARMERS, cwd=folder, timeout=900)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "completed" in result.stdout
-    return folder, only_run_id(folder)
+def farmers_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[Path, str]:
+    """One default offline run of the farmers idea (README command 1), made once per test
+    session by whichever xdist worker asks first, for the tests that only read it: a copy of
+    its folder (store and workspace) for this worker, and its run id."""
+    root = tmp_path_factory.getbasetemp()
+    made = (root if worker_id == "master" else root.parent) / "farmers-run"
+    with _exclusive(made.with_suffix(".lock")):
+        if not (made / RUN_ID_FILE).is_file():
+            shutil.rmtree(made, ignore_errors=True)  # what a worker that failed left behind
+            made.mkdir()
+            result = ideamine("run", FARMERS, cwd=made, timeout=900)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "completed" in result.stdout
+            (made / RUN_ID_FILE).write_text(only_run_id(made))
+    copy = tmp_path_factory.mktemp("farmers")
+    shutil.copytree(made, copy, dirs_exist_ok=True)
+    return copy, (made / RUN_ID_FILE).read_text()
+
+
+RUN_ID_FILE = "run-id.txt"
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` (shared by the xdist workers of one session)."""
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

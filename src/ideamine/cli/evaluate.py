@@ -84,8 +84,7 @@ async def eval_command(
     )
     out = await asyncio.to_thread(_prepare, out)
     _say(f"eval: {len(chosen)} ideas, {jobs} at a time, model {pipeline.default_model} → {out}")
-    _say(f"eval: loading {MODEL_NAME} …")
-    embedder = await asyncio.to_thread(MiniLM)
+    embedder = MiniLM()  # loads at the first measurement: none when every idea is done
     options = EvalOptions(
         out=out, jobs=jobs, model=model, config=config_dir, idea_timeout_s=idea_timeout
     )

