@@ -17,6 +17,7 @@ from ideamine.engine.states import TaskStatus
 __all__ = ["branch_key", "fan_out_complete", "iteration_complete", "next_tasks"]
 
 _OPEN = (TaskStatus.PENDING, TaskStatus.RUNNING)
+_DONE = frozenset(status for status in TaskStatus if status.done)
 
 
 def branch_key(index: int, agent: str, iteration: int | None = None) -> str:
@@ -37,6 +38,12 @@ def _planned(agents: tuple[str, ...], iteration: int | None) -> tuple[TaskPlan, 
         TaskPlan(key=branch_key(i, agent, iteration), agent=agent, iteration=iteration or 1)
         for i, agent in enumerate(agents)
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _planned_keys(agents: tuple[str, ...], iteration: int | None) -> frozenset[str]:
+    """The keys of ``_planned``, for set comparisons (one per step instead of a loop)."""
+    return frozenset(plan.key for plan in _planned(agents, iteration))
 
 
 def _wave(
@@ -60,6 +67,8 @@ def next_tasks(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) ->
     existing = {task.key: task for task in tasks}
     if phase.fan_out.kind is FanOutKind.ITERATIVE:
         return _next_in_loop(phase, existing, loop_done)
+    if existing.keys() >= _planned_keys(phase.agents, None):
+        return []  # every task exists (whatever the mode): the usual case while a phase runs
     plans = _wave(phase, _plans(phase, None), existing)
     if phase.fan_out.kind is FanOutKind.SEQUENTIAL:
         return _next_sequential(plans, existing)
@@ -97,10 +106,9 @@ def _next_in_loop(
 
 def iteration_complete(phase: PhaseSpec, tasks: Iterable[TaskState], iteration: int) -> bool:
     """True when every agent's task of ``iteration`` succeeded."""
-    done = {t.key for t in tasks if t.iteration == iteration and t.status.done}
+    done = {t.key for t in tasks if t.status in _DONE and t.iteration == iteration}
     looped = phase.fan_out.kind is FanOutKind.ITERATIVE
-    plans = _planned(phase.agents, iteration if looped else None)
-    return len(done) >= len(plans) and all(plan.key in done for plan in plans)
+    return done >= _planned_keys(phase.agents, iteration if looped else None)
 
 
 def fan_out_complete(phase: PhaseSpec, tasks: Sequence[TaskState], loop_done: bool) -> bool:

@@ -27,6 +27,7 @@ __all__ = ["GATE_AGENT", "GATE_KEY", "plan"]
 
 GATE_AGENT = "@gate"  # the judge: Q/A/V, guards and gate score of a fanned-in attempt
 GATE_KEY = "~gate"  # its branch key, sorting after every agent's
+_FAILED = TaskStatus.FAILED  # a name, not an enum class lookup per task: plans scan wide phases
 
 
 def plan(pipeline: PipelineSpec, snapshot: RunSnapshot) -> list[Action]:
@@ -58,7 +59,7 @@ def _advance_phase(pipeline: PipelineSpec, name: str, state: PhaseState) -> list
         return _judge(name, state)
     if state.status is not PhaseStatus.RUNNING:
         return []
-    failed = [task for task in state.tasks if task.status is TaskStatus.FAILED]
+    failed = [task for task in state.tasks if task.status is _FAILED]
     if failed:
         first = min(failed, key=lambda task: task.key)
         return [

@@ -7,6 +7,7 @@ outputs only where the fan-out mode orders them (sequential phases, loop iterati
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -34,6 +35,13 @@ class BlobCache:
         self._contents: dict[tuple[str, str], object] = {}
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def reading(self, run_id: str, phase: str) -> asyncio.Lock:
+        """The lock under which one task reads ``phase``'s upstream artifacts while the
+        phase's other tasks, started in the same instant, wait for that read instead of
+        each making their own."""
+        return self._reading.setdefault((run_id, phase), asyncio.Lock())
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)
@@ -46,6 +54,7 @@ class BlobCache:
         _drop_run(self._contents, run_id)
         _drop_run(self.upstream, run_id)
         _drop_run(self.feedback, run_id)
+        _drop_run(self._reading, run_id)
 
 
 def _drop_run(cache: dict[_Key, _Value], run_id: str) -> None:
@@ -69,6 +78,17 @@ async def upstream_artifacts(
     cached = blobs.upstream.get((run_id, phase))
     if cached is not None:
         return cached
+    async with blobs.reading(run_id, phase):
+        cached = blobs.upstream.get((run_id, phase))
+        if cached is None:
+            cached = await _read_upstream(store, blobs, pipeline, run_id, phase)
+            blobs.upstream[(run_id, phase)] = cached
+    return cached
+
+
+async def _read_upstream(
+    store: Store, blobs: BlobCache, pipeline: PipelineSpec, run_id: str, phase: str
+) -> tuple[dict[str, Any], list[str]]:
     closure = set(ancestors(_graph(pipeline), phase))
     latest: dict[str, ArtifactRecord] = {}
     for record in await store.artifacts(run_id):
@@ -77,9 +97,7 @@ async def upstream_artifacts(
         ):
             latest[record.type] = record
     contents = {t: await blobs.get(run_id, latest[t].content_hash) for t in sorted(latest)}
-    found = (contents, sorted(record.id for record in latest.values()))
-    blobs.upstream[(run_id, phase)] = found
-    return found
+    return contents, sorted(record.id for record in latest.values())
 
 
 async def task_values(

@@ -41,12 +41,11 @@ def require_phase(db: q.Db, run_id: str, phase: str, attempt: int) -> PhaseRecor
 
 def fenced(db: q.Db, task_id: str, token: str) -> TaskRecord:
     """The task, if ``token`` is still its lease token (invariant 3); else reject and log."""
-    current = q.lease_token_of(db, task_id)
-    task = q.select_task(db, task_id)
-    if task is None or current is None or current != token:
+    found = q.select_leased(db, task_id)
+    if found is None or found[1] is None or found[1] != token:
         log.warning("rejected a write for task %s: stale lease token", task_id)
         raise StaleLeaseError(task_id)
-    return task
+    return found[0]
 
 
 def needs_reclaim(task: TaskRecord, dead_owners: Sequence[str], now: float) -> bool:

@@ -6,6 +6,7 @@ Placeholders are ``?``; a dialect whose driver wants another style converts them
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
@@ -56,10 +57,31 @@ def load_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise StoreCorruptError(
-            f"{where}: stored JSON does not decode ({exc})",
-            hint="restore the database from a backup",
-        ) from exc
+        raise _undecodable(where, exc) from exc
+
+
+def _undecodable(where: str, exc: Exception) -> StoreCorruptError:
+    return StoreCorruptError(
+        f"{where}: stored JSON does not decode ({exc})", hint="restore the database from a backup"
+    )
+
+
+def load_manifest(text: str, where: str) -> dict[str, str]:
+    """A run's config manifest (one entry per config file: thousands for a wide pipeline).
+    Nearly every write reads its run, so the decoded manifest is remembered by its text;
+    each caller gets its own copy."""
+    try:
+        return dict(_decoded_manifest(text))
+    except (TypeError, ValueError) as exc:
+        raise _undecodable(where, exc) from exc
+
+
+@functools.lru_cache(maxsize=16)
+def _decoded_manifest(text: str) -> dict[str, str]:
+    decoded = json.loads(text)
+    if not isinstance(decoded, dict):
+        raise TypeError(f"a manifest is an object, not {type(decoded).__name__}")
+    return decoded
 
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
@@ -187,7 +209,7 @@ def run_from_row(row: Row) -> RunRecord:
         source=row[3],
         status=status,
         config_dir=row[5],
-        manifest=load_json(row[6], where),
+        manifest=load_manifest(row[6], where),
         manifest_hash=row[7],
         driver=row[8],
         error=row[9],
@@ -366,12 +388,12 @@ def select_task(db: Db, task_id: str) -> TaskRecord | None:
 
 def claimable(
     db: Db, run_id: str | None, now: float, limit: int, lock: str
-) -> list[tuple[str, float]]:
-    """Pending tasks whose time has come, of one run or of every running run, oldest first,
-    with their lease durations."""
+) -> list[tuple[str, str, float]]:
+    """Pending tasks whose time has come, of one run or of every running run, oldest first:
+    (task id, run id, lease duration)."""
     scope = "t.run_id = ?" if run_id else "r.status = ?"
     rows = db.query(
-        "SELECT t.id, t.lease_seconds FROM tasks t JOIN runs r ON r.id = t.run_id "
+        "SELECT t.id, t.run_id, t.lease_seconds FROM tasks t JOIN runs r ON r.id = t.run_id "
         f"WHERE {scope} AND r.status = ? AND t.status = ? AND t.not_before <= ? "
         f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
         (
@@ -382,19 +404,16 @@ def claimable(
             limit,
         ),
     )
-    return [(str(row[0]), float(row[1])) for row in rows]
+    return [(str(row[0]), str(row[1]), float(row[2])) for row in rows]
 
 
-def run_of_task(db: Db, task_id: str) -> str:
-    return str(db.query("SELECT run_id FROM tasks WHERE id = ?", (task_id,))[0][0])
-
-
-def lease_token_of(db: Db, task_id: str) -> str | None:
-    rows = db.query(
-        "SELECT lease_token FROM tasks WHERE id = ? AND status = ?",
-        (task_id, TaskStatus.RUNNING.value),
-    )
-    return rows[0][0] if rows else None
+def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:
+    """The task and its lease token (None unless it is running), in one read."""
+    rows = db.query(f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id = ?", (task_id,))
+    if not rows:
+        return None
+    task = task_from_row(rows[0])
+    return task, (rows[0][-1] if task.status is TaskStatus.RUNNING else None)
 
 
 def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: float, at: str) -> None:
@@ -405,9 +424,11 @@ def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: floa
     )
 
 
-def checkpoint_of(db: Db, task_id: str) -> object | None:
-    rows = db.query("SELECT checkpoint FROM tasks WHERE id = ?", (task_id,))
-    return load_json(rows[0][0], f"tasks row {task_id!r}") if rows and rows[0][0] else None
+def select_claimed(db: Db, task_id: str) -> tuple[TaskRecord, object | None]:
+    """A task just leased, and the checkpoint it resumes from (None for a fresh start)."""
+    rows = db.query(f"SELECT {TASK_COLUMNS}, checkpoint FROM tasks WHERE id = ?", (task_id,))
+    saved = rows[0][-1]
+    return task_from_row(rows[0]), load_json(saved, f"tasks row {task_id!r}") if saved else None
 
 
 def finish_task(

@@ -266,14 +266,13 @@ class SqlStore(Coordination):
             claimed = []
             found = q.claimable(db, run_id, now, limit, self.claim_lock)
             # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
-            for locked in sorted({q.run_of_task(db, task_id) for task_id, _ in found}):
+            for locked in sorted({run for _, run, _ in found}):
                 db.lock_run(locked)
-            for task_id, own_lease in found:
+            for task_id, _, own_lease in found:
                 token = uuid.uuid4().hex
                 lease = own_lease if lease_seconds is None else lease_seconds
                 q.lease_task(db, task_id, owner=owner, token=token, expires_at=now + lease, at=at)
-                task = q.select_task(db, task_id)
-                assert task is not None
+                task, checkpoint = q.select_claimed(db, task_id)
                 q.append_event(
                     db,
                     task.run_id,
@@ -291,11 +290,7 @@ class SqlStore(Coordination):
                     ),
                     at,
                 )
-                claimed.append(
-                    ClaimedTask(
-                        task=task, lease_token=token, checkpoint=q.checkpoint_of(db, task_id)
-                    )
-                )
+                claimed.append(ClaimedTask(task=task, lease_token=token, checkpoint=checkpoint))
             return claimed
 
         if limit <= 0:

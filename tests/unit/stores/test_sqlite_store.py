@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -836,6 +837,25 @@ def test_an_unknown_stored_status_is_corrupt(
         asyncio.run(store.run_rows("run-1"))
 
     assert caught.value.hint
+
+
+@pytest.mark.parametrize("manifest", ["{not json", "[1, 2]"])
+def test_a_run_whose_manifest_does_not_decode_is_corrupt_every_time(
+    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection, manifest: str
+) -> None:
+    """Decoded manifests are remembered by their text; a broken one is never remembered."""
+    running_run(keys=("a",))
+    good = asyncio.run(store.get_run("run-1")).manifest
+    raw.execute("UPDATE runs SET manifest = ? WHERE id = 'run-1'", (manifest,))
+
+    for _ in range(2):
+        with pytest.raises(StoreCorruptError, match="runs row 'run-1'") as caught:
+            asyncio.run(store.get_run("run-1"))
+        assert caught.value.hint
+
+    raw.execute("UPDATE runs SET manifest = ? WHERE id = 'run-1'", (json.dumps(dict(good)),))
+    again = asyncio.run(store.get_run("run-1")).manifest
+    assert again == good and again is not good  # each caller gets its own copy
 
 
 # -- events ---------------------------------------------------------------------------------
