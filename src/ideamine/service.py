@@ -28,7 +28,6 @@ from ideamine.stores.base import Store
 from ideamine.stores.callcache import call_cache_for
 from ideamine.stores.ledger import ChainReport, verify_chain
 from ideamine.stores.options import RunOptions
-from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import ArtifactRecord, EventDraft, EventRecord, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.sqlstore import SqlStore
@@ -80,6 +79,9 @@ async def open_store(reference: str | None, *, create: bool = True) -> Store:
     reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
     store: Store
     if reference.startswith(POSTGRES_SCHEMES):
+        # imported here: the driver costs every command on SQLite a tenth of a second
+        from ideamine.stores.postgres import PostgresStore  # noqa: PLC0415
+
         store = PostgresStore(reference)
     else:
         path = store_path(reference)

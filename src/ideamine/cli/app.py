@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -21,6 +22,7 @@ __all__ = [
     "EXIT_STORE",
     "EXIT_USAGE",
     "Exit",
+    "LazyGroup",
     "console",
     "err",
     "print_json",
@@ -32,6 +34,29 @@ EXIT_FAILED = 1  # the run failed or needs attention; verify found a broken chai
 EXIT_USAGE = 2  # bad flags, idea, config, unknown run, or a run that cannot do that now
 EXIT_STORE = 3  # the store cannot be opened or used
 EXIT_INTERRUPTED = 130
+
+
+class LazyGroup(click.Group):
+    """A command group whose heavier commands are imported when they are used (or listed by
+    ``--help``), not at every start: ``lazy`` maps a command's name to ``module:attribute``.
+    """
+
+    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self._lazy and cmd_name not in self.commands:
+            module, _, attribute = self._lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

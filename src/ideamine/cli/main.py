@@ -15,7 +15,16 @@ from rich.table import Table
 
 from ideamine import service, service_quality
 from ideamine.cli import ops
-from ideamine.cli.app import EXIT_FAILED, EXIT_OK, Exit, console, err, print_json, runs_async
+from ideamine.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Exit,
+    LazyGroup,
+    console,
+    err,
+    print_json,
+    runs_async,
+)
 from ideamine.cli.progress import watch
 from ideamine.cli.views import (
     artifact_view,
@@ -64,7 +73,12 @@ JSON_OPTION = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    # the web framework and the evaluation stack load only for the commands that need them
+    lazy={"serve": "ideamine.cli.serve:serve", "eval": "ideamine.cli.evaluate:eval_command"},
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="ideamine")
 def cli() -> None:
     """IdeaMine turns a software idea into reviewed product artifacts, durably."""
@@ -631,12 +645,7 @@ from ideamine.cli.models import replay  # noqa: E402
 
 cli.add_command(replay)
 
-from ideamine.cli.evaluate import eval_command  # noqa: E402
 from ideamine.cli.quality import answer, gates, questions, waive  # noqa: E402
-from ideamine.cli.serve import serve  # noqa: E402
 
 for _quality in (answer, gates, questions, waive):
     cli.add_command(_quality)
-
-cli.add_command(serve)
-cli.add_command(eval_command)
