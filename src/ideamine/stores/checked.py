@@ -42,7 +42,7 @@ def require_phase(db: q.Db, run_id: str, phase: str, attempt: int) -> PhaseRecor
 def fenced(db: q.Db, task_id: str, token: str) -> TaskRecord:
     """The task, if ``token`` is still its lease token (invariant 3); else reject and log."""
     found = q.select_leased(db, task_id)
-    if found is None or found[1] is None or found[1] != token:
+    if found is None or found[1] != token:  # no token unless the task is running
         log.warning("rejected a write for task %s: stale lease token", task_id)
         raise StaleLeaseError(task_id)
     return found[0]
