@@ -37,6 +37,7 @@ from ideamine.stores.records import (
     NewArtifact,
     NewRun,
     NewTask,
+    OutputWrite,
     TaskRecord,
 )
 from ideamine.stores.sqlite import SqliteStore
@@ -814,7 +815,12 @@ def test_record_output_writes_once_with_its_calls_and_event(store: Store, clock:
         assert task.finished_at is not None
         events = await store.events("run-1")
         assert events[-1].type == "task.succeeded"
-        assert events[-1].payload == {"key": "a", "agent": "writer", "chars": 9}
+        assert events[-1].payload == {
+            "key": "a",
+            "agent": "writer",
+            "chars": 9,
+            "output_hash": content_hash(output),  # of what the store holds
+        }
         calls = await store.model_calls("run-1")
         assert [(c["key"], c["tokens_in"], c["tokens_out"]) for c in calls] == [
             ("a", 12, 34),
@@ -846,6 +852,109 @@ def test_record_output_refuses_a_second_output_for_the_same_key(
         assert await store.outputs("run-1", PHASE, 1) == {"a": {"first": 1}}
         assert await store.model_calls("run-1") == []
         assert await store.events("run-1") == before
+        assert (await tasks_by_key(store))["a"].status is TaskStatus.RUNNING
+
+    asyncio.run(body())
+
+
+def test_record_outputs_writes_a_batch_across_runs_in_one_call(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, "run-1", keys=("a", "b"))
+        await running_run(store, "run-2", keys=("c",))
+        held = [
+            *await claim(store, clock, "run-1", limit=2),
+            await claim_one(store, clock, run_id="run-2"),
+        ]
+        writes = [
+            OutputWrite(
+                task_id=item.task.id,
+                token=item.lease_token,
+                output={"key": item.task.key},
+                calls=[call(index + 1, 1)],
+                payload={"n": index},
+            )
+            for index, item in enumerate(held)
+        ]
+
+        assert await store.record_outputs(writes) == [None, None, None]
+
+        assert await store.outputs("run-1", PHASE, 1) == {"a": {"key": "a"}, "b": {"key": "b"}}
+        assert await store.outputs("run-2", PHASE, 1) == {"c": {"key": "c"}}
+        for run_id in ("run-1", "run-2"):
+            done = [e for e in await chain_ok(store, run_id) if e.type == "task.succeeded"]
+            expected = [w for w, h in zip(writes, held, strict=True) if h.task.run_id == run_id]
+            assert [e.task_id for e in done] == [w.task_id for w in expected]  # write order
+            assert [e.payload["n"] for e in done] == [w.payload["n"] for w in expected]
+        calls = await store.model_calls("run-1") + await store.model_calls("run-2")
+        assert sorted((c["key"], c["tokens_in"]) for c in calls) == [("a", 1), ("b", 2), ("c", 3)]
+        assert {t.status for t in (await tasks_by_key(store)).values()} == {TaskStatus.SUCCEEDED}
+        assert await store.record_outputs([]) == []
+
+    asyncio.run(body())
+
+
+def test_record_outputs_rejects_bad_writes_alone_and_writes_the_rest(
+    store: Store, clock: Ticking, raw: Raw
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=("a", "b", "c"))
+        first = await claim_one(store, clock)
+        await store.record_output(first.task.id, first.lease_token, {"first": 1}, [], {})
+        raw("UPDATE tasks SET status = 'pending' WHERE id = ?", (first.task.id,))
+        again, b, c = await claim(store, clock, limit=3)
+        assert [again.task.key, b.task.key, c.task.key] == ["a", "b", "c"]
+
+        def write(item: ClaimedTask, token: str | None = None) -> OutputWrite:
+            return OutputWrite(
+                task_id=item.task.id,
+                token=token or item.lease_token,
+                output={"by": item.task.key},
+                calls=[call()],
+            )
+
+        errors = await store.record_outputs(
+            [write(again), write(b, "stale"), write(c), write(c), write(b)]
+        )
+
+        assert [type(e).__name__ if e else None for e in errors] == [
+            "OutputExistsError",  # a's slot holds the first output
+            "StaleLeaseError",  # not b's token
+            None,
+            "StaleLeaseError",  # c's lease ended with the write before it
+            None,
+        ]
+        assert await store.outputs("run-1", PHASE, 1) == {
+            "a": {"first": 1},
+            "b": {"by": "b"},
+            "c": {"by": "c"},
+        }
+        assert len(await store.model_calls("run-1")) == 2  # rejected writes left none
+        done = [e.task_id for e in await chain_ok(store) if e.type == "task.succeeded"]
+        assert done == [first.task.id, c.task.id, b.task.id]
+        assert (await tasks_by_key(store))["a"].status is TaskStatus.RUNNING
+
+    asyncio.run(body())
+
+
+def test_record_outputs_refuses_an_output_that_is_not_json_alone(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=("a", "b"))
+        a, b = await claim(store, clock, limit=2)
+        writes = [
+            OutputWrite(task_id=a.task.id, token=a.lease_token, output={"score": float("nan")}),
+            OutputWrite(task_id=b.task.id, token=b.lease_token, output={"score": 1.0}),
+        ]
+
+        bad, good = await store.record_outputs(writes)
+
+        assert isinstance(bad, StoreError)
+        assert "not JSON" in str(bad)
+        assert good is None
+        assert await store.outputs("run-1", PHASE, 1) == {"b": {"score": 1.0}}
         assert (await tasks_by_key(store))["a"].status is TaskStatus.RUNNING
 
     asyncio.run(body())

@@ -1,21 +1,29 @@
 """The tasks a phase starts together read its upstream artifacts once between them: the first
-reads while the others wait for it (before, each of a wide phase's tasks made the same read)."""
+reads while the others wait for it (before, each of a wide phase's tasks made the same read).
+The run's options likewise: one read shared by the tasks that start while it is in flight."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tests.support.configs import write_callable_pipeline
+from tests.support.records import new_run
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
+from ideamine.runtime.context import BlobCache
 from ideamine.runtime.runner import Runner
+from ideamine.stores.options import RunOptions
+from ideamine.stores.queries import Db
 from ideamine.stores.records import ArtifactRecord
 from ideamine.stores.sqlite import SqliteStore
 
+T = TypeVar("T")
 DAG = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
 AGENTS = 6
 
@@ -56,3 +64,37 @@ def test_a_phases_tasks_read_its_upstream_artifacts_once(tmp_path: Path) -> None
     assert all(count == AGENTS + 1 for count in started.values())  # the agents and the judge
     # per phase: one read shared by its agents, one by its judge (not one per task)
     assert reads <= 2 * len(DAG), reads
+
+
+class TransactionCountingStore(SqliteStore):
+    """The real SQLite store, counting the transactions of store extensions (run options)."""
+
+    transactions = 0
+
+    async def run_in_transaction(self, work: Callable[[Db], T]) -> T:
+        self.transactions += 1
+        return await super().run_in_transaction(work)
+
+
+def test_tasks_starting_together_share_one_read_of_the_run_options(tmp_path: Path) -> None:
+    async def go() -> tuple[list[dict[str, object]], int, dict[str, object]]:
+        store = TransactionCountingStore(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            run = await store.create_run(new_run())
+            await RunOptions(store).update(run.id, {"ask": True})
+            blobs = BlobCache(store)
+            before = store.transactions
+            together = await asyncio.gather(*(blobs.options(run.id) for _ in range(10)))
+            reads = store.transactions - before
+            await RunOptions(store).update(run.id, {"added_budget": 2.0})
+            later = await blobs.options(run.id)  # nothing kept: a change shows at once
+            return together, reads, later
+        finally:
+            await store.close()
+
+    together, reads, later = asyncio.run(go())
+    assert together == [{"ask": True}] * 10
+    assert reads == 1
+    assert later == {"ask": True, "added_budget": 2.0}
+    assert together[0] is not together[1]  # each caller gets a copy of its own

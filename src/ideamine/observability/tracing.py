@@ -157,13 +157,17 @@ def _otlp_exporter() -> SpanExporter:
 def tracer() -> trace.Tracer:
     """IdeaMine's tracer: the configured provider's, else the global one (a no-op unless
     the application installed one)."""
+    _read_env_once()
+    provider = _provider[0] if _provider else trace.get_tracer_provider()
+    return provider.get_tracer(TRACER)
+
+
+def _read_env_once() -> None:
     if not _provider and not _env_read:
         try:
             configure_from_env()
         except UsageError as exc:
             log.warning("tracing stays off: %s (%s)", exc, exc.hint)
-    provider = _provider[0] if _provider else trace.get_tracer_provider()
-    return provider.get_tracer(TRACER)
 
 
 def _ns(stamp: str) -> int:
@@ -183,7 +187,7 @@ def _parent(run_id: str, span_id: int) -> otel_context.Context:
 def tracing_on() -> bool:
     """True when spans go somewhere: IdeaMine's provider is configured, or the application
     installed a global one (the default global provider only hands out no-op spans)."""
-    tracer()  # reads the environment once
+    _read_env_once()
     return bool(_provider) or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 

@@ -22,6 +22,7 @@ from ideamine.runtime.context import BlobCache
 from ideamine.runtime.executor import TaskExecutor
 from ideamine.runtime.judge import GateJudge
 from ideamine.runtime.paths import data_dir_for
+from ideamine.runtime.recorder import Recorder
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
 
@@ -54,6 +55,7 @@ class Bundles:
         self._clock = clock
         self._providers = providers
         self.blobs = BlobCache(store)
+        self.recorder = Recorder(store)  # one per store and event loop: batches across runs
         self._by_hash: dict[str, Bundle] = {}
 
     def add(self, pipeline: PipelineSpec) -> Bundle:
@@ -67,7 +69,13 @@ class Bundles:
             self._by_hash[pipeline.manifest_hash] = Bundle(
                 pipeline=pipeline,
                 executor=TaskExecutor(
-                    self._store, pipeline, agents, self.blobs, self._clock, self.data_dir
+                    self._store,
+                    pipeline,
+                    agents,
+                    self.blobs,
+                    self._clock,
+                    self.data_dir,
+                    recorder=self.recorder,
                 ),
                 advancer=Advancer(self._store, pipeline, self.blobs),
             )

@@ -19,7 +19,7 @@ from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
 
-__all__ = ["BlobCache", "loop_values", "run_options", "task_values", "upstream_artifacts"]
+__all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
 
 _Key = TypeVar("_Key", bound=tuple[object, ...])
 _Value = TypeVar("_Value")
@@ -36,12 +36,29 @@ class BlobCache:
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._reading: dict[tuple[str, str], asyncio.Lock] = {}
+        self._options: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     def reading(self, run_id: str, phase: str) -> asyncio.Lock:
         """The lock under which one task reads ``phase``'s upstream artifacts while the
         phase's other tasks, started in the same instant, wait for that read instead of
         each making their own."""
         return self._reading.setdefault((run_id, phase), asyncio.Lock())
+
+    async def options(self, run_id: str) -> dict[str, Any]:
+        """The run's options as read now. They can change under a run (``resume
+        --add-budget``), so nothing is kept; tasks that start while a read is in flight
+        share that read instead of each making their own."""
+        flight = self._options.get(run_id)
+        if flight is None:
+            flight = asyncio.ensure_future(RunOptions(self._store).get(run_id))
+            self._options[run_id] = flight
+            flight.add_done_callback(lambda done: self._landed(run_id, done))
+        return dict(await asyncio.shield(flight))
+
+    def _landed(self, run_id: str, flight: asyncio.Future[dict[str, Any]]) -> None:
+        self._options.pop(run_id, None)
+        if not flight.cancelled():
+            flight.exception()  # retrieved: its waiters (if any are left) raise it themselves
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)
@@ -184,11 +201,6 @@ async def _feedback(
             for issue in (issues if isinstance(issues, list) else [])
         ]
     return blobs.feedback[key]
-
-
-async def run_options(store: Store, run_id: str) -> dict[str, Any]:
-    """The options ``run_id`` was started with (``ask``, ``strict_evidence``, …)."""
-    return await RunOptions(store).get(run_id)
 
 
 def _earlier(

@@ -10,17 +10,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ideamine.agents.base import Agent
-from ideamine.canonical import content_hash
 from ideamine.clock import Clock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.retry import retry_delay
 from ideamine.errors import AgentError, BudgetExceededError, StaleLeaseError, UsageError
 from ideamine.observability.tracing import TracedContext, mark_task, task_span
 from ideamine.runtime.budget import BudgetChecker
-from ideamine.runtime.context import BlobCache, run_options, task_values
+from ideamine.runtime.context import BlobCache, task_values
+from ideamine.runtime.recorder import Recorder
 from ideamine.runtime.replayed import REPLAY_OF, RecordedEvidence
 from ideamine.stores.base import Store
-from ideamine.stores.records import ClaimedTask, EventDraft, ModelCallRecord, RunRecord
+from ideamine.stores.records import (
+    ClaimedTask,
+    EventDraft,
+    ModelCallRecord,
+    OutputWrite,
+    RunRecord,
+)
 
 __all__ = ["TaskExecutor"]
 
@@ -38,8 +44,11 @@ class TaskExecutor:
         blobs: BlobCache,
         clock: Clock,
         data_dir: Path | None = None,
+        *,
+        recorder: Recorder | None = None,
     ) -> None:
         self._store = store
+        self._recorder = recorder or Recorder(store)
         self._data_dir = data_dir
         self._pipeline = pipeline
         self._agents = agents
@@ -77,7 +86,7 @@ class TaskExecutor:
         values, input_ids = await task_values(self._store, self._blobs, self._pipeline, run, task)
         timeout = agent.spec.timeout_seconds * task.timeout_scale
         ctx = self._context(run, claimed, agent, values)
-        ctx.options = await run_options(self._store, run.id)
+        ctx.options = await self._blobs.options(run.id)
         original = ctx.options.get(REPLAY_OF)
         if agent.spec.callable is not None and isinstance(original, str):
             agent = RecordedEvidence(agent, original)  # tools are replayed, not run again
@@ -106,18 +115,18 @@ class TaskExecutor:
             await self._fail(claimed, f"{type(exc).__name__}: {exc}", True, ctx.calls)
         else:
             tokens = sum(call.tokens_in + call.tokens_out for call in result.calls)
-            await self._store.record_output(
-                task.id,
-                token,
-                result.output,
-                result.calls,
-                {
-                    "output_hash": content_hash(result.output),
+            write = OutputWrite(
+                task_id=task.id,
+                token=token,
+                output=result.output,
+                calls=result.calls,
+                payload={
                     "tokens": tokens,
                     "cost_usd": round(sum(call.cost_usd for call in result.calls), 6),
                     "inputs": input_ids,
                 },
             )
+            await self._recorder.record(write)
 
     def _context(
         self, run: RunRecord, claimed: ClaimedTask, agent: Agent, values: dict[str, object]

@@ -337,6 +337,7 @@ class Runner:
                         item.task.id, item.lease_token, reason="the process stopped"
                     )
         self._inflight.clear()
+        await self._bundles.recorder.drain()  # cancelled tasks' outputs still commit first
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()

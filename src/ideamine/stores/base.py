@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.engine.unstick import Remedy
+from ideamine.errors import StoreError
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
@@ -21,6 +22,7 @@ from ideamine.stores.records import (
     NewArtifact,
     NewRun,
     NewTask,
+    OutputWrite,
     PhaseRecord,
     RunChanges,
     RunRecord,
@@ -199,6 +201,13 @@ class Store(Protocol):
 
         Raises ``StaleLeaseError`` for a stale token and ``OutputExistsError`` if an output
         for the task's (run, phase, attempt, key) exists already."""
+        ...
+
+    async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
+        """``record_output`` of several finished tasks in one transaction: per write, in
+        order, ``None`` when it was recorded, else the error that rejected it
+        (``StaleLeaseError``, ``OutputExistsError``), none of its rows written. Any other
+        failure raises and writes nothing."""
         ...
 
     async def fail_task(

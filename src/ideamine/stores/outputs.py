@@ -3,7 +3,9 @@ dialects. Each function runs inside the caller's transaction."""
 
 from __future__ import annotations
 
-from ideamine.canonical import canonical_json, content_hash
+from collections.abc import Sequence
+
+from ideamine.canonical import canonical_json, content_hash, sha256_hex
 from ideamine.errors import StoreCorruptError
 from ideamine.stores.queries import Db, load_json
 from ideamine.stores.records import ArtifactRecord, ModelCallRecord, NewArtifact, TaskRecord
@@ -11,8 +13,10 @@ from ideamine.stores.records import ArtifactRecord, ModelCallRecord, NewArtifact
 __all__ = [
     "insert_artifact",
     "insert_model_call",
+    "insert_model_calls",
     "insert_output",
-    "output_exists",
+    "insert_outputs",
+    "recorded_slots",
     "select_artifacts",
     "select_blob",
     "select_model_calls",
@@ -20,29 +24,36 @@ __all__ = [
 ]
 
 
-def output_exists(db: Db, task: TaskRecord) -> bool:
-    return bool(
-        db.query(
-            "SELECT 1 FROM task_outputs WHERE run_id = ? AND phase = ? AND attempt = ? AND key = ?",
-            (task.run_id, task.phase, task.attempt, task.key),
+def recorded_slots(db: Db, tasks: Sequence[TaskRecord]) -> set[tuple[str, str, int, str]]:
+    """The (run, phase, attempt, key) slots of ``tasks`` that hold an output already."""
+    found: set[tuple[str, str, int, str]] = set()
+    runs: dict[str, list[str]] = {}
+    for task in tasks:
+        runs.setdefault(task.run_id, []).append(task.key)
+    for run_id, keys in runs.items():
+        marks = ", ".join("?" * len(keys))
+        rows = db.query(
+            f"SELECT phase, attempt, key FROM task_outputs WHERE run_id = ? AND key IN ({marks})",
+            (run_id, *keys),
         )
-    )
+        found |= {(run_id, str(phase), int(attempt), str(key)) for phase, attempt, key in rows}
+    return found
 
 
 def insert_output(db: Db, task: TaskRecord, output: object, at: str) -> None:
-    db.query(
+    text = canonical_json(output)
+    insert_outputs(db, [(task, text, sha256_hex(text))], at)
+
+
+def insert_outputs(db: Db, outputs: Sequence[tuple[TaskRecord, str, str]], at: str) -> None:
+    """Insert each (task, canonical JSON of its output, that text's hash)."""
+    db.query_many(
         "INSERT INTO task_outputs (run_id, phase, attempt, key, task_id, output, "
         "output_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            task.run_id,
-            task.phase,
-            task.attempt,
-            task.key,
-            task.id,
-            canonical_json(output),
-            content_hash(output),
-            at,
-        ),
+        [
+            (task.run_id, task.phase, task.attempt, task.key, task.id, text, digest, at)
+            for task, text, digest in outputs
+        ],
     )
 
 
@@ -56,24 +67,34 @@ def select_outputs(db: Db, run_id: str, phase: str, attempt: int) -> dict[str, o
 
 
 def insert_model_call(db: Db, run_id: str, task_id: str, call: ModelCallRecord, at: str) -> None:
-    db.query(
+    insert_model_calls(db, [(run_id, task_id, call)], at)
+
+
+def insert_model_calls(db: Db, calls: Sequence[tuple[str, str, ModelCallRecord]], at: str) -> None:
+    """Insert each (run id, task id, call)."""
+    if not calls:
+        return
+    db.query_many(
         "INSERT INTO model_calls (run_id, task_id, provider, model, prompt_hash, params, "
         "tokens_in, tokens_out, cost_usd, latency_ms, outcome, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            run_id,
-            task_id,
-            call.provider,
-            call.model,
-            call.prompt_hash,
-            canonical_json(call.params),
-            call.tokens_in,
-            call.tokens_out,
-            call.cost_usd,
-            call.latency_ms,
-            call.outcome,
-            at,
-        ),
+        [
+            (
+                run_id,
+                task_id,
+                call.provider,
+                call.model,
+                call.prompt_hash,
+                canonical_json(call.params),
+                call.tokens_in,
+                call.tokens_out,
+                call.cost_usd,
+                call.latency_ms,
+                call.outcome,
+                at,
+            )
+            for run_id, task_id, call in calls
+        ],
     )
 
 

@@ -58,10 +58,15 @@ class _Db:
         cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
         return list(cursor.fetchall()) if cursor.description else []
 
-    def next_event_id(self) -> int:
-        row = self._connection.execute("SELECT nextval('events_id_seq')").fetchone()
-        assert row is not None
-        return int(str(row[0]))
+    def query_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), [tuple(row) for row in rows])
+
+    def next_event_ids(self, count: int) -> list[int]:
+        found = self._connection.execute(
+            "SELECT nextval('events_id_seq') FROM generate_series(1, %s)", (count,)
+        ).fetchall()
+        return sorted(int(str(row[0])) for row in found)
 
     def lock_run(self, run_id: str) -> None:
         # Held until commit: appends to one run's chain happen one transaction at a time.

@@ -39,8 +39,12 @@ class Db(Protocol):
         """Run ``sql`` and return all rows."""
         ...
 
-    def next_event_id(self) -> int:
-        """A new, strictly increasing event id (the dialect decides how)."""
+    def query_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one writing statement once per parameter row (the driver batches them)."""
+        ...
+
+    def next_event_ids(self, count: int) -> list[int]:
+        """``count`` new, strictly increasing event ids (the dialect decides how)."""
         ...
 
     def lock_run(self, run_id: str) -> None:
@@ -86,11 +90,47 @@ def _decoded_manifest(text: str) -> dict[str, str]:
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
     """Append one event to the run's chain."""
+    return append_events(db, run_id, [draft], at)[0]
+
+
+def append_events(db: Db, run_id: str, drafts: Sequence[EventDraft], at: str) -> list[EventRecord]:
+    """Append ``drafts`` to the run's chain in order: one read of the chain's head, one
+    batched insert."""
+    if not drafts:
+        return []
     db.lock_run(run_id)
     db.notify(run_id)
     rows = db.query("SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,))
     prev = rows[0][0] if rows else GENESIS
-    event_id = db.next_event_id()
+    records = []
+    for event_id, draft in zip(db.next_event_ids(len(drafts)), drafts, strict=True):
+        record = _chained(prev, event_id, run_id, draft, at)
+        records.append(record)
+        prev = record.hash
+    db.query_many(
+        "INSERT INTO events (id, run_id, phase, task_id, type, kind, at, payload, "
+        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.id,
+                r.run_id,
+                r.phase,
+                r.task_id,
+                r.type,
+                r.kind,
+                r.at,
+                canonical_json(r.payload),
+                r.prev_hash,
+                r.hash,
+            )
+            for r in records
+        ],
+    )
+    return records
+
+
+def _chained(prev: str, event_id: int, run_id: str, draft: EventDraft, at: str) -> EventRecord:
+    """The event ``draft`` becomes as number ``event_id``, chained to ``prev``."""
     payload = dict(draft.payload)
     digest = event_hash(
         prev,
@@ -102,30 +142,13 @@ def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord
         at=at,
         payload=payload,
     )
-    kind = ledger_kind(draft.type)
-    db.query(
-        "INSERT INTO events (id, run_id, phase, task_id, type, kind, at, payload, "
-        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            event_id,
-            run_id,
-            draft.phase,
-            draft.task_id,
-            draft.type,
-            kind,
-            at,
-            canonical_json(payload),
-            prev,
-            digest,
-        ),
-    )
     return EventRecord(
         id=event_id,
         run_id=run_id,
         phase=draft.phase,
         task_id=draft.task_id,
         type=draft.type,
-        kind=kind,
+        kind=ledger_kind(draft.type),
         at=at,
         payload=payload,
         prev_hash=prev,
@@ -409,36 +432,75 @@ def claimable(
 
 def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:
     """The task and its lease token (None unless it is running), in one read."""
-    rows = db.query(f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id = ?", (task_id,))
-    if not rows:
-        return None
-    task = task_from_row(rows[0])
-    return task, (rows[0][-1] if task.status is TaskStatus.RUNNING else None)
+    return select_leased_many(db, [task_id]).get(task_id)
 
 
-def lease_task(db: Db, task_id: str, *, owner: str, token: str, expires_at: float, at: str) -> None:
-    db.query(
+def select_leased_many(db: Db, task_ids: Sequence[str]) -> dict[str, tuple[TaskRecord, str | None]]:
+    """``select_leased`` of several tasks in one read, by task id (missing ones left out)."""
+    if not task_ids:
+        return {}
+    marks = ", ".join("?" * len(task_ids))
+    rows = db.query(
+        f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id IN ({marks})", tuple(task_ids)
+    )
+    found = {}
+    for row in rows:
+        task = task_from_row(row)
+        found[task.id] = (task, row[-1] if task.status is TaskStatus.RUNNING else None)
+    return found
+
+
+def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str, at: str) -> None:
+    """Lease each (task id, token, expires at) to ``owner``."""
+    db.query_many(
         "UPDATE tasks SET status = ?, lease_owner = ?, lease_token = ?, "
         "lease_expires_at = ?, tries = tries + 1, started_at = ? WHERE id = ?",
-        (TaskStatus.RUNNING.value, owner, token, expires_at, at, task_id),
+        [
+            (TaskStatus.RUNNING.value, owner, token, expires_at, at, task_id)
+            for task_id, token, expires_at in leases
+        ],
     )
 
 
-def select_claimed(db: Db, task_id: str) -> tuple[TaskRecord, object | None]:
-    """A task just leased, and the checkpoint it resumes from (None for a fresh start)."""
-    rows = db.query(f"SELECT {TASK_COLUMNS}, checkpoint FROM tasks WHERE id = ?", (task_id,))
-    saved = rows[0][-1]
-    return task_from_row(rows[0]), load_json(saved, f"tasks row {task_id!r}") if saved else None
+def select_claimed(db: Db, task_ids: Sequence[str]) -> list[tuple[TaskRecord, object | None]]:
+    """Tasks just leased, in the order of ``task_ids``, each with the checkpoint it resumes
+    from (None for a fresh start)."""
+    if not task_ids:
+        return []
+    marks = ", ".join("?" * len(task_ids))
+    rows = db.query(
+        f"SELECT {TASK_COLUMNS}, checkpoint FROM tasks WHERE id IN ({marks})", tuple(task_ids)
+    )
+    found = {}
+    for row in rows:
+        saved = row[-1]
+        checkpoint = load_json(saved, f"tasks row {row[0]!r}") if saved else None
+        found[row[0]] = (task_from_row(row), checkpoint)
+    return [found[task_id] for task_id in task_ids]
 
 
 def finish_task(
     db: Db, task_id: str, status: TaskStatus, at: str, *, error: str | None, not_before: float = 0.0
 ) -> None:
+    finish_tasks(db, [task_id], status, at, error=error, not_before=not_before)
+
+
+def finish_tasks(
+    db: Db,
+    task_ids: Sequence[str],
+    status: TaskStatus,
+    at: str,
+    *,
+    error: str | None,
+    not_before: float = 0.0,
+) -> None:
+    """Move each task to ``status``, dropping its lease."""
     finished = at if status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else None
-    db.query(
+    text = plain_text(error)
+    db.query_many(
         "UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
         "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
-        (status.value, plain_text(error), finished, not_before, task_id),
+        [(status.value, text, finished, not_before, task_id) for task_id in task_ids],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
@@ -16,6 +16,7 @@ __all__ = [
     "NewArtifact",
     "NewRun",
     "NewTask",
+    "OutputWrite",
     "PhaseRecord",
     "RunChanges",
     "RunRecord",
@@ -157,6 +158,18 @@ class ModelCallRecord:
     cost_usd: float
     latency_ms: float
     outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputWrite:
+    """A finished task's result for ``Store.record_outputs``, fenced by its lease token.
+    ``payload`` goes into the ``task.succeeded`` event (the store adds the output's hash)."""
+
+    task_id: str
+    token: str
+    output: object
+    calls: Sequence[ModelCallRecord] = ()
+    payload: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -63,13 +63,16 @@ class _Db:
     def notify(self, run_id: str) -> None:
         """No wake-ups on SQLite: workers poll."""
 
-    def next_event_id(self) -> int:
+    def query_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._connection.executemany(sql, rows)
+
+    def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT
         # high-water mark survives retention, so an id is never handed out twice.
         row = self._connection.execute(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1"
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
         ).fetchone()
-        return int(row[0])
+        return list(range(int(row[0]) + 1, int(row[0]) + 1 + count))
 
 
 class SqliteStore(SqlStore):

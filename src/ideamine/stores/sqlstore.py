@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from ideamine.canonical import canonical_json
+from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.clock import Clock, iso
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.errors import OutputExistsError
+from ideamine.errors import OutputExistsError, StaleLeaseError, StoreError
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
 from ideamine.stores.checked import fenced, needs_reclaim, reopen_phases, require_phase, require_run
@@ -32,6 +32,7 @@ from ideamine.stores.records import (
     NewArtifact,
     NewRun,
     NewTask,
+    OutputWrite,
     PhaseRecord,
     RunChanges,
     RunRecord,
@@ -263,19 +264,32 @@ class SqlStore(Coordination):
     ) -> list[ClaimedTask]:
         def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
-            claimed = []
             found = q.claimable(db, run_id, now, limit, self.claim_lock)
             # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
             for locked in sorted({run for _, run, _ in found}):
                 db.lock_run(locked)
-            for task_id, _, own_lease in found:
-                token = uuid.uuid4().hex
-                lease = own_lease if lease_seconds is None else lease_seconds
-                q.lease_task(db, task_id, owner=owner, token=token, expires_at=now + lease, at=at)
-                task, checkpoint = q.select_claimed(db, task_id)
-                q.append_event(
-                    db,
-                    task.run_id,
+            tokens = {task_id: uuid.uuid4().hex for task_id, _, _ in found}
+            q.lease_tasks(
+                db,
+                [
+                    (
+                        task_id,
+                        tokens[task_id],
+                        now + (own if lease_seconds is None else lease_seconds),
+                    )
+                    for task_id, _, own in found
+                ],
+                owner=owner,
+                at=at,
+            )
+            claimed = [
+                ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
+                for task, checkpoint in q.select_claimed(db, list(tokens))
+            ]
+            by_run: dict[str, list[EventDraft]] = {}
+            for item in claimed:
+                task = item.task
+                by_run.setdefault(task.run_id, []).append(
                     EventDraft(
                         type="task.started",
                         phase=task.phase,
@@ -287,10 +301,10 @@ class SqlStore(Coordination):
                             "try": task.tries,
                             "owner": owner,
                         },
-                    ),
-                    at,
+                    )
                 )
-                claimed.append(ClaimedTask(task=task, lease_token=token, checkpoint=checkpoint))
+            for run, drafts in by_run.items():
+                q.append_events(db, run, drafts, at)
             return claimed
 
         if limit <= 0:
@@ -353,28 +367,86 @@ class SqlStore(Coordination):
         calls: Sequence[ModelCallRecord],
         payload: Mapping[str, object],
     ) -> None:
-        def work(db: q.Db) -> None:
+        write = OutputWrite(
+            task_id=task_id, token=token, output=output, calls=calls, payload=payload
+        )
+        [error] = await self.record_outputs([write])
+        if error is not None:
+            raise error
+
+    async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
+        def work(db: q.Db) -> list[StoreError | None]:
             at = self._now()
-            task = fenced(db, task_id, token)
-            if o.output_exists(db, task):
-                raise OutputExistsError(task_id)
-            o.insert_output(db, task, output, at)
-            for call in calls:
-                o.insert_model_call(db, task.run_id, task_id, call, at)
-            q.finish_task(db, task_id, TaskStatus.SUCCEEDED, at, error=None)
-            q.append_event(
-                db,
-                task.run_id,
+            leased = q.select_leased_many(db, [write.task_id for write in writes])
+            taken = o.recorded_slots(db, [task for task, _ in leased.values()])
+            errors: list[StoreError | None] = []
+            accepted: list[tuple[TaskRecord, OutputWrite, str]] = []
+            for write in writes:
+                task, token = leased.get(write.task_id, (None, None))
+                if task is None or token != write.token:  # no token unless the task is running
+                    log.warning("rejected a write for task %s: stale lease token", write.task_id)
+                    errors.append(StaleLeaseError(write.task_id))
+                    continue
+                slot = (task.run_id, task.phase, task.attempt, task.key)
+                if slot in taken:
+                    errors.append(OutputExistsError(write.task_id))
+                    continue
+                try:
+                    text = canonical_json(write.output)
+                except (TypeError, ValueError) as exc:
+                    errors.append(_not_json(write.task_id, exc))
+                    continue
+                taken.add(slot)
+                leased.pop(write.task_id)  # its lease ends here: a second write is stale
+                accepted.append((task, write, text))
+                errors.append(None)
+            self._write_outputs(db, accepted, at)
+            return errors
+
+        if not writes:
+            return []
+        return await self._transaction(work)
+
+    @staticmethod
+    def _write_outputs(
+        db: q.Db, accepted: Sequence[tuple[TaskRecord, OutputWrite, str]], at: str
+    ) -> None:
+        """The rows of accepted output writes (each with its output's canonical JSON):
+        outputs, model calls, status, events."""
+        digests = [sha256_hex(text) for _, _, text in accepted]
+        o.insert_outputs(
+            db,
+            [
+                (task, text, digest)
+                for (task, _, text), digest in zip(accepted, digests, strict=True)
+            ],
+            at,
+        )
+        o.insert_model_calls(
+            db,
+            [(task.run_id, task.id, call) for task, write, _ in accepted for call in write.calls],
+            at,
+        )
+        q.finish_tasks(
+            db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None
+        )
+        by_run: dict[str, list[EventDraft]] = {}
+        for (task, write, _), digest in zip(accepted, digests, strict=True):
+            by_run.setdefault(task.run_id, []).append(
                 EventDraft(
                     type="task.succeeded",
                     phase=task.phase,
-                    task_id=task_id,
-                    payload={"key": task.key, "agent": task.agent, **payload},
-                ),
-                at,
+                    task_id=task.id,
+                    payload={
+                        "key": task.key,
+                        "agent": task.agent,
+                        **write.payload,
+                        "output_hash": digest,
+                    },
+                )
             )
-
-        await self._transaction(work)
+        for run_id, drafts in by_run.items():
+            q.append_events(db, run_id, drafts, at)
 
     async def fail_task(
         self,
@@ -480,3 +552,12 @@ class SqlStore(Coordination):
 
     async def model_calls(self, run_id: str) -> list[dict[str, object]]:
         return await self._transaction(lambda db: o.select_model_calls(db, run_id))
+
+
+def _not_json(task_id: str, exc: Exception) -> StoreError:
+    error = StoreError(
+        f"the output of task {task_id} is not JSON ({exc})",
+        hint="an agent must return JSON values (no NaN, sets or objects); nothing was written",
+    )
+    error.__cause__ = exc
+    return error

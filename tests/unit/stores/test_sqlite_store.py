@@ -368,7 +368,12 @@ def test_record_output_is_written_once(
     ]
     events = _events(store)
     assert events[-1].type == "task.succeeded"
-    assert events[-1].payload == {"key": "a", "agent": "writer", "cost_usd": 0.0}
+    assert events[-1].payload == {
+        "key": "a",
+        "agent": "writer",
+        "cost_usd": 0.0,
+        "output_hash": content_hash(output),
+    }
 
     with pytest.raises(StaleLeaseError):
         asyncio.run(store.record_output(claimed.task.id, claimed.lease_token, {"x": 1}, [], {}))

@@ -1,0 +1,158 @@
+"""Outputs of tasks that finish together are written in one transaction (``runtime.recorder``),
+against the real SQLite store: a lone result is written at once, results that arrive while
+a write is in flight go together in the next, and a rejected write fails its caller alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from tests.support.records import new_run
+
+from ideamine.engine.states import RunStatus, TaskStatus
+from ideamine.errors import StaleLeaseError, StoreError
+from ideamine.runtime.recorder import Recorder
+from ideamine.stores.ledger import verify_chain
+from ideamine.stores.records import (
+    ClaimedTask,
+    EventDraft,
+    NewTask,
+    OutputWrite,
+)
+from ideamine.stores.sqlite import SqliteStore
+
+PHASE = "ideation"
+
+
+class CountingStore(SqliteStore):
+    """The real SQLite store, keeping the size of each ``record_outputs`` batch."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.batches: list[int] = []
+
+    async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
+        self.batches.append(len(writes))
+        return await super().record_outputs(writes)
+
+
+class BrokenStore(CountingStore):
+    """Its second batch fails as a whole (as a lost database would fail it)."""
+
+    async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
+        if self.batches:
+            self.batches.append(len(writes))
+            raise StoreError("the database went away", hint="retry")
+        return await super().record_outputs(writes)
+
+
+async def held_tasks(store: SqliteStore, count: int) -> list[ClaimedTask]:
+    """``count`` tasks of a running run, claimed."""
+    await store.migrate()
+    await store.create_run(new_run())
+    await store.set_run_status("run-1", RunStatus.RUNNING, EventDraft(type="run.started"))
+    await store.start_phase("run-1", PHASE, 1, EventDraft(type="phase.started", phase=PHASE))
+    tasks = [
+        NewTask(id=f"t{i:02d}", key=f"{i:02d}", agent="writer", iteration=0, input={})
+        for i in range(count)
+    ]
+    await store.create_tasks("run-1", PHASE, 1, tasks, EventDraft(type="phase.fanned_out"))
+    return await store.claim_tasks("run-1", owner="me", now=0.0, limit=count, lease_seconds=60)
+
+
+def output_of(item: ClaimedTask, token: str | None = None) -> OutputWrite:
+    return OutputWrite(
+        task_id=item.task.id, token=token or item.lease_token, output={"key": item.task.key}
+    )
+
+
+def test_results_that_finish_together_share_one_transaction(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = CountingStore(tmp_path / "ideamine.db")
+        try:
+            held = await held_tasks(store, 20)
+            recorder = Recorder(store)
+            first = asyncio.create_task(recorder.record(output_of(held[0])))
+            await asyncio.sleep(0)  # queued, and the writer started
+            await asyncio.sleep(0)  # the writer handed it to the store
+            await asyncio.gather(first, *(recorder.record(output_of(item)) for item in held[1:]))
+
+            assert store.batches == [1, 19]  # the first alone, the rest while it was written
+            outputs = await store.outputs("run-1", PHASE, 1)
+            assert outputs == {item.task.key: {"key": item.task.key} for item in held}
+            assert verify_chain(await store.events("run-1")).ok
+            with pytest.raises(StaleLeaseError):  # the lease ended with the first write
+                await recorder.record(output_of(held[0]))
+            assert store.batches == [1, 19, 1]  # a lone write goes at once
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+
+
+def test_a_rejected_write_fails_its_own_caller_only(tmp_path: Path) -> None:
+    async def go() -> list[BaseException | None]:
+        store = CountingStore(tmp_path / "ideamine.db")
+        try:
+            first, *held = await held_tasks(store, 4)
+            recorder = Recorder(store)
+            writes = [output_of(first), output_of(held[0], "stale"), *map(output_of, held[1:])]
+            results = await asyncio.gather(
+                *(recorder.record(write) for write in writes), return_exceptions=True
+            )
+            assert sorted(await store.outputs("run-1", PHASE, 1)) == ["00", "02", "03"]
+            return results
+        finally:
+            await store.close()
+
+    results = asyncio.run(go())
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "StaleLeaseError",
+        "NoneType",
+        "NoneType",
+    ]
+
+
+def test_a_failed_batch_fails_every_caller_in_it(tmp_path: Path) -> None:
+    async def go() -> tuple[list[BaseException | None], list[int], dict[str, object]]:
+        store = BrokenStore(tmp_path / "ideamine.db")
+        try:
+            held = await held_tasks(store, 3)
+            recorder = Recorder(store)
+            await recorder.record(output_of(held[0]))
+            results = await asyncio.gather(
+                *(recorder.record(output_of(item)) for item in held[1:]), return_exceptions=True
+            )
+            return results, store.batches, await store.outputs("run-1", PHASE, 1)
+        finally:
+            await store.close()
+
+    results, batches, outputs = asyncio.run(go())
+    assert batches == [1, 2]
+    assert [str(r) for r in results] == ["the database went away"] * 2
+    assert list(outputs) == ["00"]
+
+
+def test_a_cancelled_caller_s_output_is_still_written(tmp_path: Path) -> None:
+    async def go() -> tuple[dict[str, object], TaskStatus]:
+        store = CountingStore(tmp_path / "ideamine.db")
+        try:
+            [item] = await held_tasks(store, 1)
+            recorder = Recorder(store)
+            waiting = asyncio.create_task(recorder.record(output_of(item)))
+            await asyncio.sleep(0)  # queued, and its write started
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await recorder.drain()
+            _, _, tasks = await store.run_rows("run-1")
+            return await store.outputs("run-1", PHASE, 1), tasks[0].status
+        finally:
+            await store.close()
+
+    outputs, status = asyncio.run(go())
+    assert outputs == {"00": {"key": "00"}}
+    assert status is TaskStatus.SUCCEEDED
