@@ -9,26 +9,33 @@ import importlib
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+_SLOW_FORMAT_PLUGINS = ("rfc3987_syntax", "isoduration")
 
-def _import_jsonschema_without_iri_plugin() -> None:
-    """Import jsonschema while its optional ``rfc3987_syntax`` plug-in looks absent.
 
-    That plug-in (installed through cyclonedx-python-lib's extras) builds a Lark grammar when
-    imported, about 1 s on every ``ideamine`` start, only to check the ``iri`` formats, which
-    IdeaMine never asserts (it validates without a FormatChecker). The block lasts for this
-    one import: code that imports ``rfc3987_syntax`` later gets the real module.
+def _import_jsonschema_without_slow_format_plugins() -> None:
+    """Import jsonschema while two of its optional format plug-ins look absent.
+
+    ``rfc3987_syntax`` (installed through cyclonedx-python-lib's extras) builds a Lark grammar
+    when imported, about 1 s on every ``ideamine`` start, only to check the ``iri`` formats;
+    ``isoduration`` imports arrow (~60 ms) for the ``duration`` format. IdeaMine's own
+    validation uses no FormatChecker, and the CycloneDX schemas the SBOM check uses assert
+    neither format. The block lasts for this one import: code that imports them later gets
+    the real modules.
     """
-    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+    if "jsonschema" in sys.modules:
         return
-    sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # "absent" to importers
+    blocked = [name for name in _SLOW_FORMAT_PLUGINS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # "absent" to importers
     try:
         importlib.import_module("jsonschema")
     finally:
-        if sys.modules.get("rfc3987_syntax", ...) is None:
-            del sys.modules["rfc3987_syntax"]
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
 
 
-_import_jsonschema_without_iri_plugin()
+_import_jsonschema_without_slow_format_plugins()
 
 try:
     __version__ = version("ideamine")

@@ -280,7 +280,7 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
         )
     current = load_pipeline(Path(run.config_dir) if run.config_dir else None)
     if current.manifest_hash == run.manifest_hash:
-        pipeline = load_pinned(await store.run_config(run_id))
+        pipeline = current  # the pinned files: the manifest hashes every one of them
     elif migrate:
         await store.repin_run(
             run_id,

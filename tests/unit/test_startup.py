@@ -1,5 +1,6 @@
-"""Start-up cost: jsonschema's optional rfc3987-syntax plug-in (about 1 s of grammar building)
-is not loaded by IdeaMine, and stays importable for code that wants it; the commands that
+"""Start-up cost: jsonschema's optional rfc3987-syntax and isoduration plug-ins (about 1 s of
+grammar building, and arrow) are not loaded by IdeaMine, and stay importable for code that
+wants them; the commands that
 need a web framework, the evaluation stack or the PostgreSQL driver load them themselves."""
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import sys
 import ideamine.cli.main
 assert "jsonschema" in sys.modules, "the CLI validates configs with jsonschema"
 assert "rfc3987_syntax" not in sys.modules, "the iri plug-in was loaded"
+assert "isoduration" not in sys.modules and "arrow" not in sys.modules, "isoduration was loaded"
 import rfc3987_syntax
 assert rfc3987_syntax.is_valid_syntax("iri", "https://example.org/a")
+import importlib.util
+if importlib.util.find_spec("isoduration"):  # jsonschema's format extra, through cyclonedx
+    import isoduration
+    assert str(isoduration.parse_duration("P1D")) == "P1D"
 print("ok")
 """
 
 
-def test_the_cli_starts_without_the_iri_plugin_which_stays_importable() -> None:
+def test_the_cli_starts_without_the_slow_format_plugins_which_stay_importable() -> None:
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False
     )

@@ -6,6 +6,8 @@ Every problem found is collected (not just the first) and raised together as a
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
-from ideamine.canonical import content_hash
+from ideamine.canonical import canonical_json, content_hash
 from ideamine.config import build
 from ideamine.config.files import AgentFile, PhaseFile, PipelineFile
 from ideamine.config.model import PipelineSpec
@@ -329,6 +331,22 @@ def _read_schemas(
 def _schema_problem(schema: object) -> str:
     if not isinstance(schema, dict):
         return "a JSON Schema must be a mapping"
+    try:
+        text = canonical_json(schema)
+    except (TypeError, ValueError):  # YAML gave it values JSON cannot hold: check it as is
+        return _meta_check(schema)
+    return _checked_schema(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _checked_schema(text: str) -> str:
+    """``_meta_check`` of the schema ``text``, once per process: the meta-schema check is
+    the slowest part of loading a config, and a resumed run loads its config twice (the
+    folder's, then the pinned one) with the same schemas."""
+    return _meta_check(json.loads(text))
+
+
+def _meta_check(schema: Mapping[str, Any]) -> str:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
