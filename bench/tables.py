@@ -73,7 +73,7 @@ def summary(results: Results) -> str:
     pg = results["postgresql"]
     for key in sorted(k for k in pg if k.startswith("w1_")):
         count = key.split("_")[1].removesuffix("w")
-        label = f"IdeaMine, PostgreSQL, {count} worker(s), submit-to-done"
+        label = f"IdeaMine, PostgreSQL, {count} worker(s) (W1 submit-to-done, W2 created-to-done)"
         rows.append(_row(label, pg[key], pg.get(f"w2_{count}w", {}), ["", "", ""]))
     w3_pg = _w3_cells(pg["w3_2w"], "kill_to_done_s")
     rows.append(["IdeaMine, PostgreSQL, W3: 2 workers, 1 killed", *[""] * 7, *w3_pg])
@@ -194,10 +194,28 @@ def postgres(results: Results) -> str:
     for key, item in sorted(results["postgresql"].items()):
         if key == "w3_2w":
             continue
-        wall = item["wall"] if "wall" in item else item["n200"]
-        rows.append([key, show(wall), show(item["created_to_done"]), item["worker_rss_mb"]])
+        submitted = item.get("submit_to_done") or item.get("wall") or item["n200"]
+        big = item.get("n2000")
+        rows.append(
+            [
+                key,
+                show(submitted),
+                show(item["created_to_done"]),
+                show(big) if big else "",
+                item.get("tasks_s_2000", ""),
+                item["worker_rss_mb"],
+            ]
+        )
     return table(
-        ("workload_workers", "submit-to-done s", "created-to-done s", "worker peak RSS MiB"), rows
+        (
+            "workload_workers",
+            "submit-to-done s",
+            "created-to-done s",
+            "W2 N=2000 created-to-done s",
+            "W2 tasks/s @2000",
+            "worker peak RSS MiB",
+        ),
+        rows,
     )
 
 
