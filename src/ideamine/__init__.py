@@ -18,9 +18,10 @@ def _import_jsonschema_without_slow_format_plugins() -> None:
     ``rfc3987_syntax`` (installed through cyclonedx-python-lib's extras) builds a Lark grammar
     when imported, about 1 s on every ``ideamine`` start, only to check the ``iri`` formats;
     ``isoduration`` imports arrow (~60 ms) for the ``duration`` format. IdeaMine's own
-    validation uses no FormatChecker, and the CycloneDX schemas the SBOM check uses assert
-    neither format. The block lasts for this one import: code that imports them later gets
-    the real modules.
+    validation uses no FormatChecker. The SBOM check (cyclonedx's validator, which does use
+    one) therefore does not check ``iri-reference`` values' syntax; no CycloneDX schema
+    asserts ``duration``. jsonschema registers its format checkers at import, so the block
+    lasts for that one import: code that imports these modules later gets the real ones.
     """
     if "jsonschema" in sys.modules:
         return

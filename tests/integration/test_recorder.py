@@ -9,11 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from tests.support.configs import write_callable_pipeline
 from tests.support.records import new_run
 
+from ideamine import service
+from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import StaleLeaseError, StoreError
 from ideamine.runtime.recorder import Recorder
+from ideamine.runtime.runner import Runner
 from ideamine.stores.ledger import verify_chain
 from ideamine.stores.records import (
     ClaimedTask,
@@ -156,3 +160,47 @@ def test_a_cancelled_caller_s_output_is_still_written(tmp_path: Path) -> None:
     outputs, status = asyncio.run(go())
     assert outputs == {"00": {"key": "00"}}
     assert status is TaskStatus.SUCCEEDED
+
+
+class HoldingStore(SqliteStore):
+    """The real SQLite store whose output writes wait for ``gate`` (a slow disk, as it
+    were); ``arrived`` is set by the first."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+
+    async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
+        self.arrived.set()
+        await self.gate.wait()
+        return await super().record_outputs(writes)
+
+
+def test_a_runner_stopped_while_outputs_wait_writes_them_before_handing_tasks_back(
+    tmp_path: Path,
+) -> None:
+    config = write_callable_pipeline(tmp_path / "config", {"intake": []}, agents_per_phase=3)
+    pipeline = load_pipeline(config)
+
+    async def go() -> tuple[dict[str, object], set[TaskStatus]]:
+        store = HoldingStore(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            run = await service.create_run(
+                store, pipeline, "a farm shop", constraints={}, source="cli", config_dir=config
+            )
+            driving = asyncio.create_task(Runner(store, pipeline, concurrency=8).drive(run.id))
+            await store.arrived.wait()  # the agents finished; their outputs wait to be written
+            asyncio.get_running_loop().call_later(0.2, store.gate.set)
+            driving.cancel()  # Ctrl-C: the runner cancels its tasks and hands them back
+            with pytest.raises(asyncio.CancelledError):
+                await driving
+            _, _, tasks = await store.run_rows(run.id)
+            return await store.outputs(run.id, "intake", 1), {task.status for task in tasks}
+        finally:
+            await store.close()
+
+    outputs, statuses = asyncio.run(go())
+    assert len(outputs) == 3  # written, not lost to a hand-back that made them stale
+    assert statuses == {TaskStatus.SUCCEEDED}  # so nothing runs again on resume

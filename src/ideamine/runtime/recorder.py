@@ -11,12 +11,17 @@ its own caller only.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ideamine.stores.base import Store
 from ideamine.stores.records import OutputWrite
 
 __all__ = ["MAX_BATCH", "Recorder"]
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # writes per transaction: bounds how long one commit keeps the others waiting
 
@@ -39,10 +44,14 @@ class Recorder:
         """Record ``write`` in the next batch; returns once it committed, or raises the
         store's error for it (``StaleLeaseError``, ``OutputExistsError``, ``StoreError``).
         A caller cancelled meanwhile stops waiting; its write is still carried out."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._queue.append(_Waiting(write, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="output recorder")
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
+            # a fresh context: the writer must not carry the first caller's span along
+            self._writer = loop.create_task(
+                self._write(), name="output recorder", context=contextvars.Context()
+            )
         await future
 
     async def drain(self) -> None:
@@ -50,28 +59,42 @@ class Recorder:
         while self._writer is not None and not self._writer.done():
             await asyncio.wait([self._writer])
 
+    async def _outcomes(self, batch: Sequence[_Waiting]) -> Sequence[BaseException | None]:
+        errors = await self._store.record_outputs([item.write for item in batch])
+        return _checked(errors, batch)
+
     async def _write(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
-                errors = await self._store.record_outputs([item.write for item in batch])
-            except asyncio.CancelledError:  # the loop is shutting down: nobody gets an answer
+                errors = await self._outcomes(batch)
+            except asyncio.CancelledError:
+                # the loop is shutting down (nothing else cancels this task): no answer will
+                # come, so every waiter, this batch's and the queued ones, is cancelled too
                 for item in [*batch, *self._queue]:
                     item.future.cancel()
                 self._queue = []
                 raise
             except Exception as exc:  # the whole batch failed: each caller gets the error
-                for item in batch:
-                    _settle(item.future, exc)
-                continue
+                errors = [exc] * len(batch)
             for item, error in zip(batch, errors, strict=True):
-                _settle(item.future, error)
+                _settle(item, error)
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():  # its caller was cancelled
+def _checked(
+    errors: Sequence[BaseException | None], batch: Sequence[_Waiting]
+) -> Sequence[BaseException | None]:
+    if len(errors) != len(batch):
+        raise RuntimeError(f"the store gave {len(errors)} outcomes for {len(batch)} writes")
+    return errors
+
+
+def _settle(item: _Waiting, error: BaseException | None) -> None:
+    if item.future.done():  # its caller was cancelled: nobody to tell but the log
+        if error is not None:
+            log.warning("the output of task %s was not recorded: %s", item.write.task_id, error)
         return
     if error is None:
-        future.set_result(None)
+        item.future.set_result(None)
     else:
-        future.set_exception(error)
+        item.future.set_exception(error)

@@ -331,13 +331,16 @@ class Runner:
                 pass
             except Exception:  # winding down anyway: keep handing the rest back
                 log.warning("task %s failed while stopping", item.task.id, exc_info=True)
-            if job.cancelled():  # a finished task recorded its result: nothing to hand back
+        # A task cancelled while its output waited in the recorder still has it written:
+        # first, so handing the task back below cannot make that write stale.
+        await self._bundles.recorder.drain()
+        for job, item in list(self._inflight.items()):
+            if job.cancelled():  # a task whose output was written is no longer ours: stale
                 with contextlib.suppress(StaleLeaseError):
                     await self.store.release_task(
                         item.task.id, item.lease_token, reason="the process stopped"
                     )
         self._inflight.clear()
-        await self._bundles.recorder.drain()  # cancelled tasks' outputs still commit first
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()

@@ -121,6 +121,14 @@ class PostgresStore(SqlStore):
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
                     return work(_Db(connection))
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                # the server rolled this transaction back to break a conflict: run it again
+                if time.monotonic() + delay > deadline:
+                    raise _translate(exc) from exc
+                log.warning(
+                    "transaction conflict (%s); retrying in %.1f s", _first_line(exc), delay
+                )
+                time.sleep(delay)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailableError(

@@ -436,12 +436,18 @@ def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:
 
 
 def select_leased_many(db: Db, task_ids: Sequence[str]) -> dict[str, tuple[TaskRecord, str | None]]:
-    """``select_leased`` of several tasks in one read, by task id (missing ones left out)."""
+    """``select_leased`` of several tasks in one read, by task id (missing ones left out).
+
+    On PostgreSQL the rows stay locked until commit (in id order, so two writers cannot wait
+    on each other), so the reaper cannot hand a task to another worker between this check of
+    its token and the caller's write. SQLite's one writer already excludes that."""
     if not task_ids:
         return {}
     marks = ", ".join("?" * len(task_ids))
+    lock = " ORDER BY id FOR UPDATE" if db.dialect == "postgresql" else ""
     rows = db.query(
-        f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id IN ({marks})", tuple(task_ids)
+        f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id IN ({marks}){lock}",
+        tuple(task_ids),
     )
     found = {}
     for row in rows:

@@ -393,6 +393,8 @@ class SqlStore(Coordination):
                     continue
                 try:
                     text = canonical_json(write.output)
+                    for call in write.calls:
+                        canonical_json(call.params)  # fails here, not for the whole batch
                 except (TypeError, ValueError) as exc:
                     errors.append(_not_json(write.task_id, exc))
                     continue
@@ -445,8 +447,9 @@ class SqlStore(Coordination):
                     },
                 )
             )
-        for run_id, drafts in by_run.items():
-            q.append_events(db, run_id, drafts, at)
+        # runs in one order: two batches spanning the same runs must not wait on each other
+        for run_id in sorted(by_run):
+            q.append_events(db, run_id, by_run[run_id], at)
 
     async def fail_task(
         self,
@@ -556,7 +559,7 @@ class SqlStore(Coordination):
 
 def _not_json(task_id: str, exc: Exception) -> StoreError:
     error = StoreError(
-        f"the output of task {task_id} is not JSON ({exc})",
+        f"the output (or a model call's parameters) of task {task_id} is not JSON ({exc})",
         hint="an agent must return JSON values (no NaN, sets or objects); nothing was written",
     )
     error.__cause__ = exc
