@@ -180,6 +180,20 @@ def test_invalid_json_gets_one_repair_call_carrying_the_error(server: FakeLLMSer
     assert "reply is not JSON" in repair and '{"title": "ok"' in repair
 
 
+def test_a_reply_holding_nan_gets_a_repair_call_instead_of_reaching_the_store(
+    server: FakeLLMServer,
+) -> None:
+    """Python's json reads ``NaN`` and no schema type rejects it, but it is not JSON (and no
+    store keeps it): the reply is repaired once, like any other invalid reply."""
+    nan = '{"title": "Farm to table", "users": ["farmers"], "score": NaN}'
+    server.script("openai", Scripted(content=nan), Scripted(content=GOOD))
+    result = asyncio.run(_agent(("openai:gpt-4o-mini",), server).run(_ctx(_spec())))
+
+    assert result.output == json.loads(GOOD)
+    assert [c.params["purpose"] for c in result.calls] == ["answer", "repair"]
+    assert "NaN is not a JSON value" in server.requests("openai")[1].prompt
+
+
 def test_output_still_invalid_after_repair_fails_with_a_clear_error(
     server: FakeLLMServer,
 ) -> None:

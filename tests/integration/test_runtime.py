@@ -82,6 +82,20 @@ def test_an_output_that_breaks_its_schema_fails_the_run_without_retrying(
     assert not any(e.phase == "critique" for e in events)
 
 
+def test_an_output_that_is_not_json_fails_its_task_with_the_reason(tmp_path: Path) -> None:
+    """A callable returning a NaN (which a ``number`` schema accepts, and no store keeps):
+    its task fails with the reason in the ledger and the run fails cleanly."""
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+    _set_agent(config, "IdeationAgent0", "tests.support.agents:not_json")
+    status, error, events = _run(tmp_path, config)
+    assert status is RunStatus.FAILED
+    assert error is not None and "IdeationAgent0" in error and "not JSON" in error
+    failed = [e for e in events if e.type == "task.failed"]
+    assert len(failed) == 1 and "Out of range float values" in str(failed[0].payload["error"])
+    assert "task.retry" not in [e.type for e in events]  # the same function would do it again
+    assert not any(e.phase == "critique" for e in events)
+
+
 def test_an_until_condition_that_cannot_be_evaluated_fails_its_phase(tmp_path: Path) -> None:
     config = write_callable_pipeline(
         tmp_path / "cfg", DAG, agents_per_phase=1, parallelism={"critique": "iterative"}

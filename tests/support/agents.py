@@ -45,6 +45,11 @@ async def flaky(ctx: AgentContext) -> dict[str, object]:
     return {"value": {ctx.key: "second try"}}
 
 
+def not_json(ctx: AgentContext) -> dict[str, object]:
+    """Returns a NaN (as ``json.loads`` gives for a model's ``NaN``): no JSON a store keeps."""
+    return {"value": {ctx.key: float("nan")}}
+
+
 def wrong_shape(ctx: AgentContext) -> dict[str, object]:
     """Returns an output that breaks the test output schema (no ``value``)."""
     return {"unexpected": ctx.key}

@@ -94,8 +94,14 @@ def parse_json_reply(text: str) -> object:
     match = _FENCE.match(text)
     body = match.group(1) if match else text
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_not_a_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"reply is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+
+
+def _not_a_constant(name: str) -> object:
+    """Python's json reads ``NaN``, ``Infinity`` and ``-Infinity``; JSON has no such values
+    (and the store, keeping canonical JSON, could not hold them)."""
+    raise ValueError(f"reply is not JSON: {name} is not a JSON value")
