@@ -1511,6 +1511,28 @@ def test_wait_for_work_wakes_on_an_event_from_another_connection(
 # -- run_changes: the advance step's incremental read --------------------------------------
 
 
+def test_phase_tasks_reads_one_phase_attempt_with_its_record(store: Store, clock: Ticking) -> None:
+    async def body() -> None:
+        await running_run(store, keys=("b", "a"))
+        await store.start_phase("run-1", "prd", 1, EventDraft(type="phase.started", phase="prd"))
+        await store.create_tasks(
+            "run-1", "prd", 1, new_tasks("run-1", "p"), EventDraft(type="phase.fanned_out")
+        )
+        await running_run(store, "run-2", keys=("x",))
+        held = await claim_one(store, clock)
+
+        record, tasks = await store.phase_tasks("run-1", PHASE, 1)
+
+        assert (record.phase, record.attempt, record.status) == (PHASE, 1, PhaseStatus.RUNNING)
+        assert [t.key for t in tasks] == ["a", "b"]  # by key; not prd's, not run-2's
+        assert {t.key: t.status for t in tasks}[held.task.key] is TaskStatus.RUNNING
+        assert [t.key for t in (await store.phase_tasks("run-1", "prd", 1))[1]] == ["p"]
+        with pytest.raises(RunNotFoundError):
+            await store.phase_tasks("run-1", PHASE, 2)
+
+    asyncio.run(body())
+
+
 def test_run_changes_reads_every_task_first_then_only_the_changed_ones(
     store: Store, clock: Ticking
 ) -> None:

@@ -259,12 +259,10 @@ async def _previous_result(ctx: AgentContext) -> Mapping[str, Any] | None:
 
 async def _metrics(ctx: AgentContext, draft: Mapping[str, Any], started: float) -> dict[str, Any]:
     assert ctx.store is not None
-    _, phases, tasks = await ctx.store.run_rows(ctx.run_id)
-    own = [t for t in tasks if t.phase == ctx.phase and t.attempt == ctx.attempt]
+    record, own = await ctx.store.phase_tasks(ctx.run_id, ctx.phase, ctx.attempt)
     ids = {t.id for t in own}
     calls = [c for c in await ctx.store.model_calls(ctx.run_id) if c["task_id"] in ids]
     calls_made = [*calls, *(_call_row(c) for c in ctx.calls)]
-    record = next(p for p in phases if p.phase == ctx.phase and p.attempt == ctx.attempt)
     began = datetime.fromisoformat(record.started_at).timestamp()
     agents = [t for t in own if not t.agent.startswith("@")]
     return {

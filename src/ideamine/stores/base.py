@@ -228,6 +228,13 @@ class Store(Protocol):
         """The run, all its phase attempts and all its tasks, read in one transaction."""
         ...
 
+    async def phase_tasks(
+        self, run_id: str, phase: str, attempt: int
+    ) -> tuple[PhaseRecord, list[TaskRecord]]:
+        """One phase attempt and its tasks (by key); ``RunNotFoundError`` if it does not
+        exist. Reads that phase only, however large the run."""
+        ...
+
     async def run_changes(self, run_id: str, since: int) -> RunChanges:
         """The run and its phase attempts, and the tasks changed since the cursor ``since``
         (every task when it is 0), read in one transaction: what an advance step needs."""

@@ -382,6 +382,15 @@ def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
     return [task_from_row(row) for row in rows]
 
 
+def select_phase_tasks(db: Db, run_id: str, phase: str, attempt: int) -> list[TaskRecord]:
+    rows = db.query(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE run_id = ? AND phase = ? AND attempt = ? "
+        "ORDER BY key",
+        (run_id, phase, attempt),
+    )
+    return [task_from_row(row) for row in rows]
+
+
 def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskRecord], int]:
     """The run's tasks stamped at or after revision ``since`` (migration 6), and the cursor
     for the next read.

@@ -496,6 +496,15 @@ class SqlStore(Coordination):
 
         return await self._transaction(work)
 
+    async def phase_tasks(
+        self, run_id: str, phase: str, attempt: int
+    ) -> tuple[PhaseRecord, list[TaskRecord]]:
+        def work(db: q.Db) -> tuple[PhaseRecord, list[TaskRecord]]:
+            record = require_phase(db, run_id, phase, attempt)
+            return record, q.select_phase_tasks(db, run_id, phase, attempt)
+
+        return await self._transaction(work)
+
     async def run_changes(self, run_id: str, since: int) -> RunChanges:
         def work(db: q.Db) -> RunChanges:
             tasks, cursor = q.select_changed_tasks(db, run_id, since)
