@@ -45,7 +45,7 @@ def _remembered(runner: Runner) -> set[str]:
     """The run ids anything cached in ``runner`` still belongs to."""
     bundles = runner._bundles
     blobs = bundles.blobs
-    keys = [*blobs._contents, *blobs.upstream, *blobs.feedback, *blobs._reading]
+    keys = [*blobs._contents, *blobs.upstream, *blobs.feedback, *blobs._flights]
     keys += [key for bundle in bundles._by_hash.values() for key in bundle.advancer._loop_checks]
     return {key[0] for key in keys} | set(runner._held) | runner._touched
 

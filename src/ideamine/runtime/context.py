@@ -8,7 +8,7 @@ outputs only where the fan-out mode orders them (sequential phases, loop iterati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from ideamine.config.model import FanOutKind, PipelineSpec
@@ -21,44 +21,48 @@ from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
 
 __all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
 
+_T = TypeVar("_T")
 _Key = TypeVar("_Key", bound=tuple[object, ...])
 _Value = TypeVar("_Value")
 
 
 class BlobCache:
     """Artifact contents by run and hash (contents never change), and the upstream artifacts
-    of a phase attempt's dependencies (they passed, so they never change either). Every
-    entry is keyed by its run first, so ``forget`` can drop a run that left ``running``."""
+    of a phase attempt's dependencies (they passed, so they never change either), and the
+    reads in flight that starting tasks share (``shared``). Every entry is keyed by its run
+    first, so ``forget`` can drop a run that left ``running``."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._contents: dict[tuple[str, str], object] = {}
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-        self._reading: dict[tuple[str, str], asyncio.Lock] = {}
-        self._options: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}  # keyed by run first
 
-    def reading(self, run_id: str, phase: str) -> asyncio.Lock:
-        """The lock under which one task reads ``phase``'s upstream artifacts while the
-        phase's other tasks, started in the same instant, wait for that read instead of
-        each making their own."""
-        return self._reading.setdefault((run_id, phase), asyncio.Lock())
-
-    async def options(self, run_id: str) -> dict[str, Any]:
-        """The run's options as read now. They can change under a run (``resume
-        --add-budget``), so nothing is kept; tasks that start while a read is in flight
-        share that read instead of each making their own."""
-        flight = self._options.get(run_id)
+    async def shared(self, key: tuple[str, ...], read: Callable[[], Awaitable[_T]]) -> _T:
+        """``read()``, or the read under ``key`` already in flight: tasks that start in the
+        same instant share one read (and its error) instead of each making their own.
+        Nothing is kept once it lands."""
+        flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.ensure_future(RunOptions(self._store).get(run_id))
-            self._options[run_id] = flight
-            flight.add_done_callback(lambda done: self._landed(run_id, done))
-        return dict(await asyncio.shield(flight))
+            flight = asyncio.ensure_future(read())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        result: _T = await asyncio.shield(flight)
+        return result
 
-    def _landed(self, run_id: str, flight: asyncio.Future[dict[str, Any]]) -> None:
-        self._options.pop(run_id, None)
+    def _landed(self, key: tuple[str, ...], flight: asyncio.Future[Any]) -> None:
+        self._flights.pop(key, None)
         if not flight.cancelled():
             flight.exception()  # retrieved: its waiters (if any are left) raise it themselves
+
+    async def options(self, run_id: str) -> dict[str, Any]:
+        """The run's options as read now (they can change under a run: ``resume
+        --add-budget``), each caller with a copy of its own."""
+        options = await self.shared(
+            (run_id, "options"), lambda: RunOptions(self._store).get(run_id)
+        )
+        return dict(options)
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)
@@ -71,7 +75,6 @@ class BlobCache:
         _drop_run(self._contents, run_id)
         _drop_run(self.upstream, run_id)
         _drop_run(self.feedback, run_id)
-        _drop_run(self._reading, run_id)
 
 
 def _drop_run(cache: dict[_Key, _Value], run_id: str) -> None:
@@ -93,13 +96,12 @@ async def upstream_artifacts(
     passed phase never changes.
     """
     cached = blobs.upstream.get((run_id, phase))
-    if cached is not None:
-        return cached
-    async with blobs.reading(run_id, phase):
-        cached = blobs.upstream.get((run_id, phase))
-        if cached is None:
-            cached = await _read_upstream(store, blobs, pipeline, run_id, phase)
-            blobs.upstream[(run_id, phase)] = cached
+    if cached is None:
+        cached = await blobs.shared(
+            (run_id, "upstream", phase),
+            lambda: _read_upstream(store, blobs, pipeline, run_id, phase),
+        )
+        blobs.upstream[(run_id, phase)] = cached
     return cached
 
 

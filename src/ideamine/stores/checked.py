@@ -11,7 +11,15 @@ from ideamine.errors import RunNotFoundError, StaleLeaseError
 from ideamine.stores import queries as q
 from ideamine.stores.records import EventDraft, PhaseRecord, RunRecord, TaskRecord, latest_attempts
 
-__all__ = ["escalate", "fenced", "needs_reclaim", "reopen_phases", "require_phase", "require_run"]
+__all__ = [
+    "escalate",
+    "fenced",
+    "needs_reclaim",
+    "reopen_phases",
+    "require_phase",
+    "require_run",
+    "stale",
+]
 
 log = logging.getLogger("ideamine.stores.sqlstore")
 
@@ -43,9 +51,14 @@ def fenced(db: q.Db, task_id: str, token: str) -> TaskRecord:
     """The task, if ``token`` is still its lease token (invariant 3); else reject and log."""
     found = q.select_leased(db, task_id)
     if found is None or found[1] != token:  # no token unless the task is running
-        log.warning("rejected a write for task %s: stale lease token", task_id)
-        raise StaleLeaseError(task_id)
+        raise stale(task_id)
     return found[0]
+
+
+def stale(task_id: str) -> StaleLeaseError:
+    """The rejection of a write about ``task_id`` with a stale lease token, logged."""
+    log.warning("rejected a write for task %s: stale lease token", task_id)
+    return StaleLeaseError(task_id)
 
 
 def needs_reclaim(task: TaskRecord, dead_owners: Sequence[str], now: float) -> bool:

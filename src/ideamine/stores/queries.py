@@ -129,6 +129,16 @@ def append_events(db: Db, run_id: str, drafts: Sequence[EventDraft], at: str) ->
     return records
 
 
+def append_events_by_run(db: Db, events: Sequence[tuple[str, EventDraft]], at: str) -> None:
+    """Append each (run id, draft) to its run's chain, in order within a run, the runs in one
+    order (sorted), so two transactions spanning the same runs cannot wait on each other."""
+    by_run: dict[str, list[EventDraft]] = {}
+    for run_id, draft in events:
+        by_run.setdefault(run_id, []).append(draft)
+    for run_id in sorted(by_run):
+        append_events(db, run_id, by_run[run_id], at)
+
+
 def _chained(prev: str, event_id: int, run_id: str, draft: EventDraft, at: str) -> EventRecord:
     """The event ``draft`` becomes as number ``event_id``, chained to ``prev``."""
     payload = dict(draft.payload)
@@ -450,19 +460,11 @@ def select_leased_many(db: Db, task_ids: Sequence[str]) -> dict[str, tuple[TaskR
     On PostgreSQL the rows stay locked until commit (in id order, so two writers cannot wait
     on each other), so the reaper cannot hand a task to another worker between this check of
     its token and the caller's write. SQLite's one writer already excludes that."""
-    if not task_ids:
-        return {}
-    marks = ", ".join("?" * len(task_ids))
     lock = " ORDER BY id FOR UPDATE" if db.dialect == "postgresql" else ""
-    rows = db.query(
-        f"SELECT {TASK_COLUMNS}, lease_token FROM tasks WHERE id IN ({marks}){lock}",
-        tuple(task_ids),
-    )
-    found = {}
-    for row in rows:
-        task = task_from_row(row)
-        found[task.id] = (task, row[-1] if task.status is TaskStatus.RUNNING else None)
-    return found
+    return {
+        task_id: (task, token if task.status is TaskStatus.RUNNING else None)
+        for task_id, (task, token) in _tasks_with(db, "lease_token", task_ids, lock).items()
+    }
 
 
 def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str, at: str) -> None:
@@ -480,18 +482,26 @@ def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str,
 def select_claimed(db: Db, task_ids: Sequence[str]) -> list[tuple[TaskRecord, object | None]]:
     """Tasks just leased, in the order of ``task_ids``, each with the checkpoint it resumes
     from (None for a fresh start)."""
+    found = _tasks_with(db, "checkpoint", task_ids)
+    claimed = []
+    for task_id in task_ids:
+        task, saved = found[task_id]
+        claimed.append((task, load_json(saved, f"tasks row {task_id!r}") if saved else None))
+    return claimed
+
+
+def _tasks_with(
+    db: Db, column: str, task_ids: Sequence[str], suffix: str = ""
+) -> dict[str, tuple[TaskRecord, Any]]:
+    """Tasks by id, each with the value of one more ``column``, in one read."""
     if not task_ids:
-        return []
+        return {}
     marks = ", ".join("?" * len(task_ids))
     rows = db.query(
-        f"SELECT {TASK_COLUMNS}, checkpoint FROM tasks WHERE id IN ({marks})", tuple(task_ids)
+        f"SELECT {TASK_COLUMNS}, {column} FROM tasks WHERE id IN ({marks}){suffix}",
+        tuple(task_ids),
     )
-    found = {}
-    for row in rows:
-        saved = row[-1]
-        checkpoint = load_json(saved, f"tasks row {row[0]!r}") if saved else None
-        found[row[0]] = (task_from_row(row), checkpoint)
-    return [found[task_id] for task_id in task_ids]
+    return {str(row[0]): (task_from_row(row), row[-1]) for row in rows}
 
 
 def finish_task(

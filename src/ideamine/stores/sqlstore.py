@@ -18,10 +18,17 @@ from typing import TypeVar
 from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.clock import Clock, iso
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.errors import OutputExistsError, StaleLeaseError, StoreError
+from ideamine.errors import OutputExistsError, StoreError
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
-from ideamine.stores.checked import fenced, needs_reclaim, reopen_phases, require_phase, require_run
+from ideamine.stores.checked import (
+    fenced,
+    needs_reclaim,
+    reopen_phases,
+    require_phase,
+    require_run,
+    stale,
+)
 from ideamine.stores.coordination import Coordination, release_advance_query
 from ideamine.stores.records import (
     ArtifactRecord,
@@ -286,25 +293,25 @@ class SqlStore(Coordination):
                 ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
                 for task, checkpoint in q.select_claimed(db, list(tokens))
             ]
-            by_run: dict[str, list[EventDraft]] = {}
-            for item in claimed:
-                task = item.task
-                by_run.setdefault(task.run_id, []).append(
+            started = [
+                (
+                    item.task.run_id,
                     EventDraft(
                         type="task.started",
-                        phase=task.phase,
-                        task_id=task.id,
+                        phase=item.task.phase,
+                        task_id=item.task.id,
                         payload={
-                            "key": task.key,
-                            "agent": task.agent,
-                            "attempt": task.attempt,
-                            "try": task.tries,
+                            "key": item.task.key,
+                            "agent": item.task.agent,
+                            "attempt": item.task.attempt,
+                            "try": item.task.tries,
                             "owner": owner,
                         },
-                    )
+                    ),
                 )
-            for run, drafts in by_run.items():
-                q.append_events(db, run, drafts, at)
+                for item in claimed
+            ]
+            q.append_events_by_run(db, started, at)
             return claimed
 
         if limit <= 0:
@@ -376,80 +383,13 @@ class SqlStore(Coordination):
 
     async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
         def work(db: q.Db) -> list[StoreError | None]:
-            at = self._now()
-            leased = q.select_leased_many(db, [write.task_id for write in writes])
-            taken = o.recorded_slots(db, [task for task, _ in leased.values()])
-            errors: list[StoreError | None] = []
-            accepted: list[tuple[TaskRecord, OutputWrite, str]] = []
-            for write in writes:
-                task, token = leased.get(write.task_id, (None, None))
-                if task is None or token != write.token:  # no token unless the task is running
-                    log.warning("rejected a write for task %s: stale lease token", write.task_id)
-                    errors.append(StaleLeaseError(write.task_id))
-                    continue
-                slot = (task.run_id, task.phase, task.attempt, task.key)
-                if slot in taken:
-                    errors.append(OutputExistsError(write.task_id))
-                    continue
-                try:
-                    text = canonical_json(write.output)
-                    for call in write.calls:
-                        canonical_json(call.params)  # fails here, not for the whole batch
-                except (TypeError, ValueError) as exc:
-                    errors.append(_not_json(write.task_id, exc))
-                    continue
-                taken.add(slot)
-                leased.pop(write.task_id)  # its lease ends here: a second write is stale
-                accepted.append((task, write, text))
-                errors.append(None)
-            self._write_outputs(db, accepted, at)
+            errors, accepted = _vetted(db, writes)
+            _write_outputs(db, accepted, self._now())
             return errors
 
         if not writes:
             return []
         return await self._transaction(work)
-
-    @staticmethod
-    def _write_outputs(
-        db: q.Db, accepted: Sequence[tuple[TaskRecord, OutputWrite, str]], at: str
-    ) -> None:
-        """The rows of accepted output writes (each with its output's canonical JSON):
-        outputs, model calls, status, events."""
-        digests = [sha256_hex(text) for _, _, text in accepted]
-        o.insert_outputs(
-            db,
-            [
-                (task, text, digest)
-                for (task, _, text), digest in zip(accepted, digests, strict=True)
-            ],
-            at,
-        )
-        o.insert_model_calls(
-            db,
-            [(task.run_id, task.id, call) for task, write, _ in accepted for call in write.calls],
-            at,
-        )
-        q.finish_tasks(
-            db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None
-        )
-        by_run: dict[str, list[EventDraft]] = {}
-        for (task, write, _), digest in zip(accepted, digests, strict=True):
-            by_run.setdefault(task.run_id, []).append(
-                EventDraft(
-                    type="task.succeeded",
-                    phase=task.phase,
-                    task_id=task.id,
-                    payload={
-                        "key": task.key,
-                        "agent": task.agent,
-                        **write.payload,
-                        "output_hash": digest,
-                    },
-                )
-            )
-        # runs in one order: two batches spanning the same runs must not wait on each other
-        for run_id in sorted(by_run):
-            q.append_events(db, run_id, by_run[run_id], at)
 
     async def fail_task(
         self,
@@ -573,3 +513,73 @@ def _not_json(task_id: str, exc: Exception) -> StoreError:
     )
     error.__cause__ = exc
     return error
+
+
+def _vetted(
+    db: q.Db, writes: Sequence[OutputWrite]
+) -> tuple[list[StoreError | None], list[tuple[TaskRecord, OutputWrite, str]]]:
+    """Per write, in order, ``None`` or the error that rejects it (stale lease token, output
+    already recorded, not JSON), and the accepted writes with their outputs' canonical JSON.
+    A write after an accepted one of the same task is stale: the first ended its lease."""
+    leased = q.select_leased_many(db, [write.task_id for write in writes])
+    taken = o.recorded_slots(db, [task for task, _ in leased.values()])
+    errors: list[StoreError | None] = []
+    accepted: list[tuple[TaskRecord, OutputWrite, str]] = []
+    for write in writes:
+        task, token = leased.get(write.task_id, (None, None))
+        if task is None or token != write.token:  # no token unless the task is running
+            errors.append(stale(write.task_id))
+            continue
+        slot = (task.run_id, task.phase, task.attempt, task.key)
+        if slot in taken:
+            errors.append(OutputExistsError(write.task_id))
+            continue
+        try:
+            text = canonical_json(write.output)
+            for call in write.calls:
+                canonical_json(call.params)  # fails here, not for the whole batch
+        except (TypeError, ValueError) as exc:
+            errors.append(_not_json(write.task_id, exc))
+            continue
+        taken.add(slot)
+        leased.pop(write.task_id)  # its lease ends here: a second write is stale
+        accepted.append((task, write, text))
+        errors.append(None)
+    return errors, accepted
+
+
+def _write_outputs(
+    db: q.Db, accepted: Sequence[tuple[TaskRecord, OutputWrite, str]], at: str
+) -> None:
+    """The rows of accepted output writes (each with its output's canonical JSON): outputs,
+    model calls, status, events."""
+    digests = [sha256_hex(text) for _, _, text in accepted]
+    o.insert_outputs(
+        db,
+        [(task, text, digest) for (task, _, text), digest in zip(accepted, digests, strict=True)],
+        at,
+    )
+    o.insert_model_calls(
+        db,
+        [(task.run_id, task.id, call) for task, write, _ in accepted for call in write.calls],
+        at,
+    )
+    q.finish_tasks(db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None)
+    succeeded = [
+        (
+            task.run_id,
+            EventDraft(
+                type="task.succeeded",
+                phase=task.phase,
+                task_id=task.id,
+                payload={
+                    "key": task.key,
+                    "agent": task.agent,
+                    **write.payload,
+                    "output_hash": digest,
+                },
+            ),
+        )
+        for (task, write, _), digest in zip(accepted, digests, strict=True)
+    ]
+    q.append_events_by_run(db, succeeded, at)
