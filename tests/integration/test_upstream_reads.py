@@ -67,13 +67,13 @@ def test_a_phases_tasks_read_its_upstream_artifacts_once(tmp_path: Path) -> None
 
 
 class TransactionCountingStore(SqliteStore):
-    """The real SQLite store, counting the transactions of store extensions (run options)."""
+    """The real SQLite store, counting the reads of store extensions (run options)."""
 
     transactions = 0
 
-    async def run_in_transaction(self, work: Callable[[Db], T]) -> T:
+    async def run_read(self, work: Callable[[Db], T]) -> T:
         self.transactions += 1
-        return await super().run_in_transaction(work)
+        return await super().run_read(work)
 
 
 def test_tasks_starting_together_share_one_read_of_the_run_options(tmp_path: Path) -> None:

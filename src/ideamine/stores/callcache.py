@@ -1,8 +1,9 @@
 """The call cache kept in the store (tables ``call_cache`` and ``run_models``, migration 3).
 
 A store extension: its SQL lives here, inside ``ideamine.stores`` (invariant 5), and runs
-through ``SqlStore.run_in_transaction``. Writes are ``ON CONFLICT DO NOTHING``, so two workers
-that make the same call at once keep the first reply, and a pinned model never changes.
+through ``SqlStore.run_in_transaction`` (reads through ``run_read``). Writes are ``ON
+CONFLICT DO NOTHING``, so two workers that make the same call at once keep the first reply,
+and a pinned model never changes.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class StoreCallCache:
                 tokens_out=int(tokens_out),
             )
 
-        return await self._store.run_in_transaction(work)
+        return await self._store.run_read(work)
 
     async def put(self, key: str, reply: CachedReply) -> None:
         at = iso(self._clock.now())
@@ -64,7 +65,7 @@ class StoreCallCache:
         await self._store.run_in_transaction(work)
 
     async def run_model(self, run_id: str) -> str | None:
-        rows = await self._store.run_in_transaction(
+        rows = await self._store.run_read(
             lambda db: db.query("SELECT model FROM run_models WHERE run_id = ?", (run_id,))
         )
         return str(rows[0][0]) if rows else None

@@ -33,11 +33,16 @@ class Coordination(ABC):
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
         """Run ``work`` in one transaction (each dialect provides it)."""
 
+    async def _read(self, work: Callable[[q.Db], T]) -> T:
+        """Run ``work``, which only reads, in a transaction of its own; a dialect may do it
+        more cheaply (SQLite reads a snapshot on the caller's thread)."""
+        return await self._transaction(work)
+
     def _now(self) -> str:
         return iso(self._clock.now())
 
     async def active_runs(self, limit: int = 1000) -> list[RunRecord]:
-        return await self._transaction(lambda db: select_active_runs(db, limit))
+        return await self._read(lambda db: select_active_runs(db, limit))
 
     async def hold_advance(self, run_id: str, *, owner: str, seconds: float, now: float) -> bool:
         return await self._transaction(
@@ -48,7 +53,7 @@ class Coordination(ABC):
         await self._transaction(lambda db: release_advance_query(db, run_id, owner))
 
     async def expired_tasks(self, *, now: float, limit: int = 100) -> list[TaskRecord]:
-        return await self._transaction(lambda db: select_expired(db, now, limit, ""))
+        return await self._read(lambda db: select_expired(db, now, limit, ""))
 
     async def reclaim_task(
         self, task: TaskRecord, *, now: float, remedy: Remedy, cause: str

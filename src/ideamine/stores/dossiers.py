@@ -88,7 +88,7 @@ class DossierStore:
             )
             return (str(rows[0][0]), str(rows[0][1])) if rows else (GENESIS, None)
 
-        return await self._store.run_in_transaction(work)
+        return await self._store.run_read(work)
 
     async def latest_for_run(self, run_id: str) -> DossierRecord | None:
         """The newest dossier compiled from ``run_id``, if any."""
@@ -101,7 +101,7 @@ class DossierStore:
             )
             return _record(rows[0]) if rows else None
 
-        return await self._store.run_in_transaction(work)
+        return await self._store.run_read(work)
 
     async def previous_in_project(self, project: str, *, exclude_run: str) -> DossierRecord | None:
         """The newest dossier of ``project`` compiled from another run than ``exclude_run``."""
@@ -114,7 +114,7 @@ class DossierStore:
             )
             return _record(rows[0]) if rows else None
 
-        return await self._store.run_in_transaction(work)
+        return await self._store.run_read(work)
 
     async def gate_evaluations(self, run_id: str) -> list[GateEvaluationRecord]:
         """Every gate verdict of the run, by phase, attempt and time."""
@@ -127,7 +127,7 @@ class DossierStore:
             )
             return [_gate(row) for row in rows]
 
-        return await self._store.run_in_transaction(work)
+        return await self._store.run_read(work)
 
     async def gate_result(self, run_id: str, phase: str, attempt: int) -> dict[str, object] | None:
         """The GateResult of ``phase``'s ``attempt`` (the latest verdict on it), if judged."""
@@ -141,7 +141,7 @@ class DossierStore:
             )
             return _gate(rows[0]) if rows else None
 
-        found = await self._store.run_in_transaction(work)
+        found = await self._store.run_read(work)
         return dict(found.result) if found else None
 
     async def save(self, dossier: NewDossier) -> DossierRecord:

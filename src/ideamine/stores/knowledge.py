@@ -2,11 +2,12 @@
 bindings, deduplicated knowledge frames with full-text search, assumptions.
 
 A store extension: its SQL lives here, inside ``ideamine.stores`` (invariant 5), and runs
-through ``SqlStore.run_in_transaction``. Rows of one run are keyed ``<run id>.<question id>``
-(question ids such as ``prd.1.Q2.3`` repeat across runs); the records given back carry the
-short ids. Frames are shared by every run: a frame learnt again gets ``uses + 1``. Search is
-the only SQL that differs: FTS5 with bm25 on SQLite, a ``tsvector`` match ranked by
-``ts_rank`` on PostgreSQL, both matching any of the query's words.
+through ``SqlStore.run_in_transaction`` (reads through ``run_read``). Rows of one run are
+keyed ``<run id>.<question id>`` (question ids such as ``prd.1.Q2.3`` repeat across runs);
+the records given back carry the short ids. Frames are shared by every run: a frame learnt
+again gets ``uses + 1``. Search is the only SQL that differs: FTS5 with bm25 on SQLite, a
+``tsvector`` match ranked by ``ts_rank`` on PostgreSQL, both matching any of the query's
+words.
 """
 
 from __future__ import annotations
@@ -279,6 +280,9 @@ class Knowledge:
     async def _run(self, work: Callable[[q.Db], T]) -> T:
         return await self._store.run_in_transaction(work)
 
+    async def _read(self, work: Callable[[q.Db], T]) -> T:
+        return await self._store.run_read(work)
+
     async def record(
         self, run_id: str, phase: str, attempt: int, outcome: Mapping[str, Any]
     ) -> None:
@@ -294,12 +298,12 @@ class Knowledge:
         words = search_words(text)
         if not words or limit <= 0:
             return []
-        rows = await self._run(lambda db: _search(db, words, int(limit)))
+        rows = await self._read(lambda db: _search(db, words, int(limit)))
         return [_frame(row) for row in rows]
 
     async def questions(self, run_id: str) -> list[QuestionRecord]:
         """The run's questions, in the order they were asked."""
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 "SELECT id, phase, attempt, iteration, rank, text, topic, status, created_at "
                 "FROM questions WHERE run_id = ? ORDER BY created_at, phase, attempt, "
@@ -325,7 +329,7 @@ class Knowledge:
 
     async def answers(self, run_id: str) -> list[AnswerRecord]:
         """The run's answers (agents' and people's), oldest first."""
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 "SELECT question_id, source, text, citations, validation, accepted, created_at "
                 "FROM answers WHERE run_id = ? ORDER BY created_at, id",
@@ -336,7 +340,7 @@ class Knowledge:
 
     async def bindings(self, run_id: str) -> list[BindingRecord]:
         """The run's accepted answers and the frames they became, oldest first."""
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 "SELECT question_id, phase, frame_id, created_at FROM bindings "
                 "WHERE run_id = ? ORDER BY created_at, id",
@@ -355,7 +359,7 @@ class Knowledge:
 
     async def assumptions(self, run_id: str) -> list[AssumptionRecord]:
         """What the run went on with, oldest first."""
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 "SELECT question_id, phase, attempt, text, reason, created_at FROM assumptions "
                 "WHERE run_id = ? ORDER BY created_at, id",
@@ -380,7 +384,7 @@ class Knowledge:
         if not wanted:
             return []
         marks = ", ".join("?" for _ in wanted)
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 f"SELECT {_FRAME_COLUMNS} FROM knowledge_frames WHERE id IN ({marks})", wanted
             )
@@ -390,7 +394,7 @@ class Knowledge:
 
     async def frames_for_run(self, run_id: str) -> list[Frame]:
         """The frames the run's bindings point at (each once), in binding order."""
-        rows = await self._run(
+        rows = await self._read(
             lambda db: db.query(
                 f"SELECT {_FRAME_COLUMNS} FROM knowledge_frames WHERE id IN "
                 "(SELECT frame_id FROM bindings WHERE run_id = ?) ORDER BY created_at, id",

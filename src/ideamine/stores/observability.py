@@ -50,7 +50,7 @@ _RUN_TABLES = (
 
 async def cost_breakdown(store: SqlStore, run_id: str) -> list[dict[str, object]]:
     """Model calls, tokens and USD per phase of a run."""
-    rows = await store.run_in_transaction(
+    rows = await store.run_read(
         lambda db: db.query(
             "SELECT phase, calls, tokens_in, tokens_out, cost_usd FROM cost_by_phase "
             "WHERE run_id = ? ORDER BY phase",
@@ -63,7 +63,7 @@ async def cost_breakdown(store: SqlStore, run_id: str) -> list[dict[str, object]
 
 async def gate_history(store: SqlStore, run_id: str) -> list[dict[str, object]]:
     """Every gate verdict of a run, oldest first."""
-    rows = await store.run_in_transaction(
+    rows = await store.run_read(
         lambda db: db.query(
             "SELECT phase, attempt, passed, score, threshold, created_at FROM gate_evaluations "
             "WHERE run_id = ? ORDER BY created_at, phase, attempt",
@@ -78,7 +78,7 @@ async def avg_phase_duration(
     store: SqlStore, phase: str, *, days: float, now: float
 ) -> float | None:
     """Mean duration in ms of ``phase`` attempts recorded in the last ``days``."""
-    rows = await store.run_in_transaction(
+    rows = await store.run_read(
         lambda db: db.query(
             "SELECT AVG(duration_ms) FROM phase_metrics WHERE phase = ? AND recorded_at > ?",
             (phase, iso(now - days * DAY)),
@@ -102,7 +102,7 @@ async def phase_performance(
     store: SqlStore, *, days: float = 7, now: float
 ) -> list[PhasePerformance]:
     """Duration (mean, median, p95), cost and success rate per phase over ``days``."""
-    rows = await store.run_in_transaction(
+    rows = await store.run_read(
         lambda db: db.query(
             "SELECT phase, duration_ms, cost_usd, status FROM phase_metrics WHERE recorded_at > ? "
             "ORDER BY phase",
@@ -140,7 +140,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> list[str]:
     """Ids of finished runs last updated more than ``days`` ago."""
-    rows = await store.run_in_transaction(
+    rows = await store.run_read(
         lambda db: db.query(
             "SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled') "
             "AND updated_at < ? ORDER BY id",

@@ -31,7 +31,7 @@ class RunOptions:
 
     async def get(self, run_id: str) -> dict[str, Any]:
         """The run's options; ``{}`` for a run started without any."""
-        rows = await self._store.run_in_transaction(
+        rows = await self._store.run_read(
             lambda db: db.query("SELECT options FROM run_options WHERE run_id = ?", (run_id,))
         )
         if not rows:

@@ -1,10 +1,15 @@
 """The SQLite store: one file, WAL mode, numbered migrations, zero set-up.
 
-All database work runs on one writer thread over one connection guarded by a lock. The
+All writes run on one writer thread over one connection guarded by a lock. The
 transactions that concurrent tasks submit meanwhile are committed together, each in its own
 savepoint of one ``BEGIN IMMEDIATE`` transaction (group commit, ``stores.groupcommit``); a
 caller learns its result only after that commit. Several processes may share the file safely
 (SQLite serialises writers; ``busy_timeout`` waits for the lock).
+
+Reads run on the caller's thread, each in a read transaction of that thread's own query-only
+connection: in WAL mode a reader never waits for the writer, and it sees every commit
+acknowledged before it began. Handing a read to the writer thread and back cost ~130 µs, six
+times the read itself.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -86,6 +92,9 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._read_only = False  # the file cannot be written: every connection is immutable
+        self._readers = threading.local()  # each thread's reading connection (`_Reader`)
+        self._opened_readers: weakref.WeakSet[_Reader] = weakref.WeakSet()  # for `close`
         # Every transaction goes through one writer thread that commits concurrent tasks'
         # transactions together (stores.groupcommit).
         self._writer: GroupCommit[Callable[[q.Db], object]] = GroupCommit(
@@ -113,12 +122,15 @@ class SqliteStore(SqlStore):
             # A read-only file or folder: reads (status, events, verify) still work; any
             # write fails with a StoreUnavailableError that says the store is read-only.
             connection = self._open_read_only()
+            self._read_only = True
         self._connection = connection
         return connection
 
-    def _open_writable(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
+        """A connection to the file in autocommit mode (transactions are begun explicitly),
+        usable from any thread, waiting up to ``BUSY_TIMEOUT_SECONDS`` for locks."""
         try:
-            connection = sqlite3.connect(
+            return sqlite3.connect(
                 self.path,
                 timeout=BUSY_TIMEOUT_SECONDS,
                 isolation_level=None,
@@ -126,6 +138,9 @@ class SqliteStore(SqlStore):
             )
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
+
+    def _open_writable(self) -> sqlite3.Connection:
+        connection = self._open()
         try:
             _check_identity(connection)  # before WAL: never touch another program's file
             connection.execute("PRAGMA foreign_keys = ON")
@@ -242,6 +257,47 @@ class SqliteStore(SqlStore):
         result: T = await self._writer.submit(work)
         return result
 
+    async def _read(self, work: Callable[[q.Db], T]) -> T:
+        connection = self._reader()
+        try:
+            connection.execute("BEGIN")
+            try:
+                return work(_Db(connection))
+            finally:
+                connection.execute("COMMIT")  # ends the snapshot: never left open
+        except sqlite3.Error as exc:
+            if "readonly" in str(exc).lower() and not self._read_only:
+                raise StoreError(
+                    f"a read of {self.path} tried to write ({exc})",
+                    hint="this is a bug in IdeaMine: writes go through run_in_transaction",
+                ) from exc
+            raise self._caused(exc) from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's reading connection, opened once the writer's is (which checks the
+        file's identity and switches it to WAL); the writer's lock only for that first."""
+        reader: _Reader | None = getattr(self._readers, "reader", None)
+        if reader is not None:
+            return reader.connection
+        if self._connection is None:
+            with self._lock:
+                self._connect()
+        reader = _Reader(self._open_reader())
+        self._opened_readers.add(reader)
+        self._readers.reader = reader
+        return reader.connection
+
+    def _open_reader(self) -> sqlite3.Connection:
+        if self._read_only:
+            return self._open_read_only()
+        connection = self._open()
+        try:
+            connection.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            connection.close()
+            raise self._translate(exc) from exc
+        return connection
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def migrate(self) -> int:
@@ -267,6 +323,22 @@ class SqliteStore(SqlStore):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+        for reader in list(self._opened_readers):
+            reader.connection.close()
+        self._readers = threading.local()
+
+
+class _Reader:
+    """A thread's reading connection, closed when that thread ends (its thread-local data is
+    dropped then) or when the store closes, whichever comes first."""
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __del__(self) -> None:
+        self.connection.close()  # closing twice is harmless
 
 
 class _Aborted(Exception):

@@ -69,6 +69,11 @@ class SqlStore(Coordination):
         (each module there keeps its own SQL); nothing outside ``stores`` may call it."""
         return await self._transaction(work)
 
+    async def run_read(self, work: Callable[[q.Db], T]) -> T:
+        """Run ``work``, which must only read (SQLite refuses a write there); for store
+        extensions, like ``run_in_transaction``, and as cheap as the dialect allows."""
+        return await self._read(work)
+
     def _now(self) -> str:
         return iso(self._clock.now())
 
@@ -101,7 +106,7 @@ class SqlStore(Coordination):
             require_run(db, run_id)
             return q.select_run_config(db, run_id)
 
-        return await self._transaction(work)
+        return await self._read(work)
 
     async def repin_run(
         self,
@@ -130,10 +135,10 @@ class SqlStore(Coordination):
         await self._transaction(work)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        return await self._transaction(lambda db: require_run(db, run_id))
+        return await self._read(lambda db: require_run(db, run_id))
 
     async def list_runs(self, limit: int = 50) -> list[RunRecord]:
-        return await self._transaction(lambda db: q.select_runs(db, limit))
+        return await self._read(lambda db: q.select_runs(db, limit))
 
     async def set_run_status(
         self,
@@ -434,7 +439,7 @@ class SqlStore(Coordination):
                 q.select_tasks(db, run_id),
             )
 
-        return await self._transaction(work)
+        return await self._read(work)
 
     async def phase_tasks(
         self, run_id: str, phase: str, attempt: int
@@ -443,7 +448,7 @@ class SqlStore(Coordination):
             record = require_phase(db, run_id, phase, attempt)
             return record, q.select_phase_tasks(db, run_id, phase, attempt)
 
-        return await self._transaction(work)
+        return await self._read(work)
 
     async def run_changes(self, run_id: str, since: int) -> RunChanges:
         def work(db: q.Db) -> RunChanges:
@@ -455,10 +460,10 @@ class SqlStore(Coordination):
                 cursor=cursor,
             )
 
-        return await self._transaction(work)
+        return await self._read(work)
 
     async def outputs(self, run_id: str, phase: str, attempt: int) -> dict[str, object]:
-        return await self._transaction(lambda db: o.select_outputs(db, run_id, phase, attempt))
+        return await self._read(lambda db: o.select_outputs(db, run_id, phase, attempt))
 
     async def record_artifacts(
         self,
@@ -492,18 +497,18 @@ class SqlStore(Coordination):
         return await self._transaction(work)
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        return await self._transaction(lambda db: o.select_artifacts(db, run_id))
+        return await self._read(lambda db: o.select_artifacts(db, run_id))
 
     async def blob(self, content_hash: str) -> object:
-        return await self._transaction(lambda db: o.select_blob(db, content_hash))
+        return await self._read(lambda db: o.select_blob(db, content_hash))
 
     async def events(
         self, run_id: str, *, after_id: int = 0, limit: int = 1000
     ) -> list[EventRecord]:
-        return await self._transaction(lambda db: q.select_events(db, run_id, after_id, limit))
+        return await self._read(lambda db: q.select_events(db, run_id, after_id, limit))
 
     async def model_calls(self, run_id: str) -> list[dict[str, object]]:
-        return await self._transaction(lambda db: o.select_model_calls(db, run_id))
+        return await self._read(lambda db: o.select_model_calls(db, run_id))
 
 
 def _not_json(task_id: str, exc: Exception) -> StoreError:

@@ -2,11 +2,11 @@
 throttled) appended once each, and the pause when a call would exceed a budget.
 
 A store extension: its SQL lives here, inside ``ideamine.stores`` (invariant 5), and runs
-through ``SqlStore.run_in_transaction``. A budget check reads everything it needs in one
-transaction (``read``). The throttle flag (``budget_throttled`` in the run's options) is set
-in the same transaction as the ``budget.throttled`` event, so every worker reads the same
-answer with one indexed query (``throttled_runs``); ``resume --add-budget`` clears it with its
-``budget.added`` event.
+through ``SqlStore.run_in_transaction`` (reads through ``run_read``). A budget check reads
+everything it needs in one transaction (``read``). The throttle flag (``budget_throttled``
+in the run's options) is set in the same transaction as the ``budget.throttled`` event, so
+every worker reads the same answer with one indexed query (``throttled_runs``); ``resume
+--add-budget`` clears it with its ``budget.added`` event.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class UsageStore:
         """The run's usage; outputs of ``skip_agents`` (the gate judge, which quotes other
         tasks' evidence) and carried-over outputs are not counted as tool time again."""
         now = self._store._clock.now()
-        return await self._store.run_in_transaction(lambda db: _read(db, run_id, skip_agents, now))
+        return await self._store.run_read(lambda db: _read(db, run_id, skip_agents, now))
 
     async def announce(self, run_id: str, drafts: Sequence[EventDraft]) -> list[EventDraft]:
         """Append each draft whose ``mark`` is not in the ledger yet (checked under the run's
@@ -141,7 +141,7 @@ class UsageStore:
         if run_id is not None:
             sql += " AND o.run_id = ?"
             params.append(run_id)
-        rows = await self._store.run_in_transaction(lambda db: db.query(sql, params))
+        rows = await self._store.run_read(lambda db: db.query(sql, params))
         return frozenset(str(row[0]) for row in rows)
 
 

@@ -179,7 +179,7 @@ class VerdictStore:
 
     async def waivers(self, run_id: str) -> list[dict[str, Any]]:
         """The run's waivers, oldest first."""
-        rows = await self._store.run_in_transaction(
+        rows = await self._store.run_read(
             lambda db: db.query(
                 "SELECT phase, attempt, reason, expires_at, created_at FROM waivers "
                 "WHERE run_id = ? ORDER BY created_at, id",

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
 )
+from ideamine.stores.queries import Db
 from ideamine.stores.records import (
     ClaimedTask,
     EventDraft,
@@ -913,3 +915,122 @@ def test_two_stores_on_one_file_never_claim_a_task_twice(
     started = [event.task_id for event in _events(store) if event.type == "task.started"]
     assert sorted(started) == sorted(ids)
     assert {t.tries for t in _tasks(store).values()} == {1}
+
+
+# -- reads: on the caller's thread, a snapshot each, never behind the writer -----------------
+
+
+def test_a_read_does_not_wait_for_a_write_in_progress(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    running_run(keys=())
+    release = threading.Event()
+
+    async def go() -> tuple[RunRecord, bool]:
+        await store.get_run("run-1")  # this thread's reading connection is open
+        stuck = asyncio.create_task(store.run_in_transaction(lambda db: release.wait(10)))
+        await asyncio.sleep(0.05)  # the writer thread is now inside that transaction
+        try:
+            return await store.get_run("run-1"), stuck.done()
+        finally:
+            release.set()
+            await stuck
+
+    run, writer_done = asyncio.run(go())
+
+    assert run.status is RunStatus.RUNNING
+    assert not writer_done  # the read finished while the writer was still busy
+
+
+def test_a_read_sees_every_write_acknowledged_before_it(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    running_run(keys=())
+
+    async def go() -> list[RunStatus]:
+        seen = [(await store.get_run("run-1")).status]
+        for status in (RunStatus.PAUSED, RunStatus.RUNNING, RunStatus.CANCELLED):
+            await store.set_run_status("run-1", status, EventDraft(type=f"run.{status}"))
+            seen.append((await store.get_run("run-1")).status)
+        return seen
+
+    assert asyncio.run(go()) == [
+        RunStatus.RUNNING,
+        RunStatus.PAUSED,
+        RunStatus.RUNNING,
+        RunStatus.CANCELLED,
+    ]
+
+
+def test_a_read_sees_one_snapshot_while_others_commit(
+    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection
+) -> None:
+    running_run(keys=())
+
+    def work(db: Db) -> tuple[object, object]:
+        before = db.query("SELECT error FROM runs WHERE id = 'run-1'")[0][0]
+        raw.execute("UPDATE runs SET error = 'changed meanwhile' WHERE id = 'run-1'")
+        after = db.query("SELECT error FROM runs WHERE id = 'run-1'")[0][0]
+        return before, after
+
+    assert asyncio.run(store.run_read(work)) == (None, None)
+    assert asyncio.run(store.get_run("run-1")).error == "changed meanwhile"  # the next read
+
+
+def test_a_read_that_writes_is_refused_and_writes_nothing(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    running_run(keys=())
+
+    with pytest.raises(StoreError, match="tried to write") as caught:
+        asyncio.run(store.run_read(lambda db: db.query("UPDATE runs SET error = 'x'")))
+
+    assert "run_in_transaction" in caught.value.hint
+    assert asyncio.run(store.get_run("run-1")).error is None
+
+
+def _open_files(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    target = str(path.resolve())
+    return sum(1 for fd in Path("/proc/self/fd").iterdir() if _link(fd) == target)
+
+
+def _link(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:  # closed since it was listed
+        return ""
+
+
+def test_each_thread_reads_on_its_own_connection_closed_with_the_thread_or_the_store(
+    store: SqliteStore, running_run: MakeRun, db_path: Path
+) -> None:
+    running_run(keys=())
+    open_meanwhile: list[int] = []
+
+    def four_threads_read() -> None:
+        all_reading = threading.Barrier(4)
+
+        def read() -> None:
+            assert asyncio.run(store.get_run("run-1")).status is RunStatus.RUNNING
+            if all_reading.wait() == 0:  # one of the four counts, while every thread is alive
+                open_meanwhile.append(_open_files(db_path))
+            all_reading.wait()
+
+        threads = [threading.Thread(target=read) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        read()  # this thread is the fourth
+        for thread in threads:
+            thread.join()
+
+    four_threads_read()
+    four_threads_read()  # three new threads: the ended ones' connections were closed
+
+    # The writer's connection and four readers'. (SQLite keeps a closed connection's file
+    # descriptor for the next connection to the same file while others hold locks on it,
+    # so readers left open by ended threads would show as 8 the second time.)
+    assert open_meanwhile == [5, 5]
+    asyncio.run(store.close())
+    assert _open_files(db_path) == 0
+    assert asyncio.run(store.get_run("run-1")).status is RunStatus.RUNNING  # opened again
