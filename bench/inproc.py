@@ -20,6 +20,7 @@ from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus
+from ideamine.runtime.collector import pace_collector
 from ideamine.runtime.runner import Runner
 from ideamine.stores.base import Store
 
@@ -109,4 +110,5 @@ def parse() -> argparse.Namespace:
 
 
 if __name__ == "__main__":
+    pace_collector()  # as `ideamine run` does
     asyncio.run(main(parse()))

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import configs
 from ideamine import service
 from ideamine.config.loader import load_pipeline
+from ideamine.runtime.collector import pace_collector
 from ideamine.runtime.runner import Runner
 from ideamine.stores.sqlite import SqliteStore
 
@@ -66,4 +67,5 @@ async def main(reps: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.storetime")
     parser.add_argument("--reps", type=int, default=5)
+    pace_collector()  # as `ideamine run` does
     asyncio.run(main(parser.parse_args().reps))

@@ -40,6 +40,7 @@ from ideamine.config.model import PipelineSpec
 from ideamine.engine.forecast import forecast
 from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
+from ideamine.runtime.collector import pace_collector
 from ideamine.runtime.identity import owner_alive
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
@@ -91,6 +92,7 @@ def main() -> None:
         level=getattr(logging, level, logging.WARNING),
         format="ideamine: %(levelname)s: %(message)s",
     )
+    pace_collector()
     cli()
 
 
