@@ -33,21 +33,32 @@ REPAIR_REPLY_CHARS = 4000
 BREAKER_RECHECK_SECONDS = 0.5  # how often a task waiting for an open breaker looks again
 
 
-_VALIDATORS: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
-_MAX_VALIDATORS = 1024
+_BY_ID: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+_BY_CONTENT: dict[str, Draft202012Validator] = {}
+_MAX_VALIDATORS = 4096
 
 
 def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
-    """The validator of ``schema``, built once per schema object (every task of an agent
-    checks its output against the same one). The cache holds the schema itself, so its id
-    cannot be reused by another object while the entry lives."""
-    held = _VALIDATORS.get(id(schema))
+    """The validator of ``schema``, built once per distinct schema: every task of an agent
+    checks its output against the same schema object, and the agents of a wide phase often
+    have equal schemas (a validator costs more to build than to run). The object cache holds
+    the schema itself, so its id cannot be reused by another object while the entry lives."""
+    held = _BY_ID.get(id(schema))
     if held is not None and held[0] is schema:
         return held[1]
-    if len(_VALIDATORS) >= _MAX_VALIDATORS:
-        _VALIDATORS.clear()
-    validator = Draft202012Validator(schema)
-    _VALIDATORS[id(schema)] = (schema, validator)
+    if len(_BY_ID) >= _MAX_VALIDATORS:
+        _BY_ID.clear()
+    if len(_BY_CONTENT) >= _MAX_VALIDATORS:
+        _BY_CONTENT.clear()
+    try:
+        text = canonical_json(schema)
+    except (TypeError, ValueError):  # a YAML date or the like: this object's own validator
+        validator = Draft202012Validator(schema)
+    else:
+        if text not in _BY_CONTENT:
+            _BY_CONTENT[text] = Draft202012Validator(schema)
+        validator = _BY_CONTENT[text]
+    _BY_ID[id(schema)] = (schema, validator)
     return validator
 
 
