@@ -18,7 +18,7 @@ from ideamine.errors import AgentError
 from ideamine.runtime.actions import apply_action
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.stores.base import Store
-from ideamine.stores.records import PhaseRecord, RunRecord, TaskRecord, latest_attempts
+from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
 
 __all__ = ["Advancer"]
 
@@ -109,7 +109,7 @@ class _KnownTasks:
         self.cursor = 0
         self._by_attempt: dict[tuple[str, int], dict[str, TaskState]] = {}
 
-    def merge(self, changed: Iterable[TaskRecord], cursor: int) -> None:
+    def merge(self, changed: Iterable[TaskChange], cursor: int) -> None:
         for task in changed:
             self._by_attempt.setdefault((task.phase, task.attempt), {})[task.id] = _state(task)
         self.cursor = cursor
@@ -118,7 +118,7 @@ class _KnownTasks:
         return self._by_attempt.get((phase, attempt), {}).values()
 
 
-def _state(task: TaskRecord) -> TaskState:
+def _state(task: TaskChange) -> TaskState:
     return TaskState(
         key=task.key,
         agent=task.agent,

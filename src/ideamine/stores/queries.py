@@ -22,6 +22,7 @@ from ideamine.stores.records import (
     NewTask,
     PhaseRecord,
     RunRecord,
+    TaskChange,
     TaskRecord,
 )
 
@@ -401,7 +402,7 @@ def select_phase_tasks(db: Db, run_id: str, phase: str, attempt: int) -> list[Ta
     return [task_from_row(row) for row in rows]
 
 
-def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskRecord], int]:
+def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskChange], int]:
     """The run's tasks stamped at or after revision ``since`` (migration 6), and the cursor
     for the next read.
 
@@ -414,10 +415,23 @@ def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskReco
     if db.dialect == "postgresql":
         horizon = int(db.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0])
     rows = db.query(
-        f"SELECT {TASK_COLUMNS}, revision FROM tasks WHERE run_id = ? AND revision >= ?",
+        "SELECT id, phase, attempt, key, agent, iteration, status, error, revision "
+        "FROM tasks WHERE run_id = ? AND revision >= ?",
         (run_id, since),
     )
-    tasks = [task_from_row(row) for row in rows]
+    tasks = [
+        TaskChange(
+            id=row[0],
+            phase=row[1],
+            attempt=row[2],
+            key=row[3],
+            agent=row[4],
+            iteration=row[5],
+            status=_status(TaskStatus, row[6], f"tasks row {row[0]!r}"),
+            error=row[7],
+        )
+        for row in rows
+    ]
     if horizon is not None:
         return tasks, max(since, horizon)
     return tasks, max([since - 1, *(int(row[-1]) for row in rows)]) + 1

@@ -20,6 +20,7 @@ __all__ = [
     "PhaseRecord",
     "RunChanges",
     "RunRecord",
+    "TaskChange",
     "TaskRecord",
     "latest_attempts",
 ]
@@ -125,6 +126,22 @@ class TaskRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TaskChange:
+    """A task as an advance step sees it (``run_changes``): which it is and how it stands,
+    without the lease and timing columns of a ``TaskRecord`` (a wide phase's step reads
+    thousands)."""
+
+    id: str
+    phase: str
+    attempt: int
+    key: str
+    agent: str
+    iteration: int
+    status: TaskStatus
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunChanges:
     """A run, all its phase attempts, and the tasks changed since a cursor (``run_changes``).
 
@@ -134,7 +151,7 @@ class RunChanges:
 
     run: RunRecord
     phases: list[PhaseRecord]
-    tasks: list[TaskRecord]
+    tasks: list[TaskChange]
     cursor: int
 
 
