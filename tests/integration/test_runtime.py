@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 import yaml
 from tests.support.configs import write_callable_pipeline
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
+from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
+from ideamine.runtime.advance import Advancer
 from ideamine.runtime.runner import Runner
 from ideamine.stores.records import EventRecord
 
@@ -146,3 +149,37 @@ def test_until_sees_the_outputs_of_the_iteration_that_just_finished(tmp_path: Pa
         if e.type == "task.succeeded" and e.phase == "critique" and e.payload["key"] != "~gate"
     ]
     assert len(done) == 2  # one iteration: both agents' outputs were visible to `until`
+
+
+def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Applying a verdict may let phases start (or the run finish): the advancer plans
+    again at once instead of leaving it to the runner's next round (an empty claim and a
+    read of the run later)."""
+    calls: list[list[str]] = []
+    step = Advancer._step
+
+    async def counted(self: Advancer, run_id: str) -> list[Action]:
+        actions = await step(self, run_id)
+        calls[-1].extend(type(action).__name__ for action in actions)
+        return actions
+
+    advance = Advancer.advance
+
+    async def recorded(self: Advancer, run_id: str) -> bool:
+        calls.append([])
+        return await advance(self, run_id)
+
+    monkeypatch.setattr(Advancer, "_step", counted)
+    monkeypatch.setattr(Advancer, "advance", recorded)
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+
+    status, _, _ = _run(tmp_path, config)
+
+    assert status is RunStatus.COMPLETED
+    with_verdicts = [call for call in calls if "ApplyVerdict" in call]
+    assert len(with_verdicts) == len(DAG)
+    for call in with_verdicts[:-1]:  # intake, ideation: the next phase starts with its tasks
+        assert call == ["ApplyVerdict", "StartPhase", "CreateTasks"]
+    assert with_verdicts[-1] == ["ApplyVerdict", "FinishRun"]

@@ -12,7 +12,15 @@ from ideamine.agents.render import evaluate_condition
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
 from ideamine.engine.plan import plan
-from ideamine.engine.snapshot import FailPhase, FinishRun, PhaseState, RunSnapshot, TaskState
+from ideamine.engine.snapshot import (
+    Action,
+    ApplyVerdict,
+    FailPhase,
+    FinishRun,
+    PhaseState,
+    RunSnapshot,
+    TaskState,
+)
 from ideamine.engine.states import RunStatus
 from ideamine.errors import AgentError
 from ideamine.runtime.actions import apply_action
@@ -34,28 +42,40 @@ class Advancer:
         self._tasks: dict[str, _KnownTasks] = {}
 
     async def advance(self, run_id: str) -> bool:
-        """Read what changed in ``run_id`` since the last call and take a step if it is
-        running; False when it is not, or the engine had nothing to do.
+        """Read what changed in ``run_id`` since the last call and take steps while it is
+        running and a step's verdict may have opened the way for the next (a passed phase
+        lets the phases after it start); False when it is not running, or the engine had
+        nothing to do.
 
         Only tasks changed since the previous read come from the store (``run_changes``),
         so a step costs the changes, not the run's size: a phase of 2,000 tasks would
         otherwise be read whole after every batch of finished tasks."""
+        acted = False
+        for _ in range(len(self.pipeline.phases) + 1):  # a verdict per phase at most
+            actions = await self._step(run_id)
+            acted |= bool(actions)
+            if not any(isinstance(action, ApplyVerdict) for action in actions):
+                break
+        return acted
+
+    async def _step(self, run_id: str) -> list[Action]:
+        """One read, plan and apply; the actions carried out."""
         known = self._tasks.setdefault(run_id, _KnownTasks())
         changes = await self.store.run_changes(run_id, known.cursor)
         known.merge(changes.tasks, changes.cursor)
         if changes.run.status is not RunStatus.RUNNING:
-            return False
+            return []
         try:
             snapshot = await self._snapshot(changes.run, changes.phases, known)
         except _LoopConditionError as problem:
             await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
-            return True
+            return [problem.action]
         actions = plan(self.pipeline, snapshot)
-        for action in actions:
+        for done, action in enumerate(actions, start=1):
             await apply_action(self.store, self.pipeline, self._blobs, run_id, action)
             if isinstance(action, FailPhase | FinishRun):
-                break  # the run left `running`: the rest of the plan is moot
-        return bool(actions)
+                return actions[:done]  # the run left `running`: the rest of the plan is moot
+        return actions
 
     async def _snapshot(
         self, run: RunRecord, phases: Sequence[PhaseRecord], known: _KnownTasks
