@@ -8,6 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
+import pytest
+
+from ideamine.cli.main import LAZY_COMMANDS, cli
+
 PROBE = """
 import sys
 import ideamine.cli.main
@@ -36,11 +41,17 @@ LAZY = """
 import sys
 from click.testing import CliRunner
 from ideamine.cli.main import cli
-heavy = ("fastapi", "uvicorn", "psycopg", "ideamine.eval.measure", "ideamine.api")
+heavy = (
+    "fastapi", "uvicorn", "psycopg", "ideamine.eval.measure", "ideamine.api",
+    "ideamine.service_quality", "ideamine.dossier", "ideamine.tools.osv",
+)
 loaded = [name for name in heavy if name in sys.modules]
 assert not loaded, f"loaded at start: {loaded}"
 listed = CliRunner().invoke(cli, ["--help"])
 assert listed.exit_code == 0 and "serve" in listed.output and "eval" in listed.output
+assert "dossier" in listed.output and "Answer RUN_ID's open question" in listed.output
+loaded = [name for name in heavy if name in sys.modules]
+assert not loaded, f"loaded by --help: {loaded}"
 served = CliRunner().invoke(cli, ["serve", "--help"])
 assert served.exit_code == 0 and "--port" in served.output, served.output
 assert "fastapi" in sys.modules
@@ -56,3 +67,14 @@ def test_the_web_framework_eval_and_postgres_driver_load_only_when_used() -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_a_lazy_commands_summary_is_its_own_short_help(name: str) -> None:
+    """``--help`` lists a lazy command by the summary written beside its name, so that the
+    list imports nothing; it must read as the command's own help would."""
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    summary = click.Command(name, help=LAZY_COMMANDS[name].summary)
+    for limit in (45, 80, 400):
+        assert summary.get_short_help_str(limit) == command.get_short_help_str(limit)

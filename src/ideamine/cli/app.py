@@ -8,6 +8,7 @@ import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -22,6 +23,7 @@ __all__ = [
     "EXIT_STORE",
     "EXIT_USAGE",
     "Exit",
+    "Lazy",
     "LazyGroup",
     "console",
     "err",
@@ -36,26 +38,51 @@ EXIT_STORE = 3  # the store cannot be opened or used
 EXIT_INTERRUPTED = 130
 
 
-class LazyGroup(click.Group):
-    """A command group whose heavier commands are imported when they are used (or listed by
-    ``--help``), not at every start: ``lazy`` maps a command's name to ``module:attribute``.
-    """
+@dataclass(frozen=True, slots=True)
+class Lazy:
+    """A command imported only when it is used: where it is (``module:attribute``) and the
+    one line ``--help`` lists it with (its help's first sentence, so the list costs no
+    import; a test keeps the two equal)."""
 
-    def __init__(self, *args: Any, lazy: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+    target: str
+    summary: str
+
+
+class LazyGroup(click.Group):
+    """A command group whose heavier commands are imported when they are used, not at every
+    start (nor by ``--help``): ``lazy`` maps a command's name to where it is."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, Lazy] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._lazy = dict(lazy or {})
+        self.lazy = dict(lazy or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._lazy})
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self._lazy and cmd_name not in self.commands:
-            module, _, attribute = self._lazy[cmd_name].partition(":")
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].target.partition(":")
             command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command):
-                raise TypeError(f"{self._lazy[cmd_name]} is not a click command")
+                raise TypeError(f"{self.lazy[cmd_name].target} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands, lazy ones by their summary (as click would, unimported)."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            if name in self.lazy and name not in self.commands:  # its summary as click shows it
+                command: click.Command | None = click.Command(name, help=self.lazy[name].summary)
+            else:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 console = Console(highlight=False)

@@ -13,12 +13,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ideamine import service, service_quality
+from ideamine import service
 from ideamine.cli import ops
 from ideamine.cli.app import (
     EXIT_FAILED,
     EXIT_OK,
     Exit,
+    Lazy,
     LazyGroup,
     console,
     err,
@@ -45,7 +46,6 @@ from ideamine.runtime.identity import owner_alive
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
-from ideamine.tools.osv import load_advisories
 
 __all__ = ["cli", "main"]
 
@@ -74,10 +74,47 @@ JSON_OPTION = click.option(
 )
 
 
+# Imported when used (the web framework, the evaluation stack, the quality and dossier
+# services), not at every start; `--help` lists them by their summary.
+LAZY_COMMANDS = {
+    "serve": Lazy(
+        "ideamine.cli.serve:serve",
+        "Serve the HTTP API (OpenAPI at /openapi.json), the dashboard and /metrics.",
+    ),
+    "eval": Lazy(
+        "ideamine.cli.evaluate:eval_command",
+        "Run the pipeline on each idea of FILE.csv and score what it made: completeness,"
+        " executability, consistency, quality, specificity, validity, tokens, cost and time.",
+    ),
+    "dossier": Lazy("ideamine.cli.dossier:dossier", "Compile, export and verify release dossiers."),
+    "replay": Lazy(
+        "ideamine.cli.models:replay",
+        "Re-execute RUN_ID from the call cache (no provider is called) and check that every"
+        " artifact comes out byte for byte identical.",
+    ),
+    "answer": Lazy(
+        "ideamine.cli.quality:answer",
+        "Answer RUN_ID's open question QUESTION_ID with TEXT (each question on its own).",
+    ),
+    "gates": Lazy(
+        "ideamine.cli.quality:gates",
+        "Show every gate verdict of RUN_ID: scores, reasons, evidence gaps and waivers.",
+    ),
+    "questions": Lazy(
+        "ideamine.cli.quality:questions",
+        "List RUN_ID's questions that wait for an answer (runs started with --ask).",
+    ),
+    "waive": Lazy(
+        "ideamine.cli.quality:waive",
+        "Pass PHASE's failed gate of RUN_ID with a justification and an expiry.",
+    ),
+}
+
+
 @click.group(
     cls=LazyGroup,
     # the web framework and the evaluation stack load only for the commands that need them
-    lazy={"serve": "ideamine.cli.serve:serve", "eval": "ideamine.cli.evaluate:eval_command"},
+    lazy=LAZY_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="ideamine")
@@ -238,6 +275,8 @@ async def run(
     service.check_agents(pipeline)
     advisories = advisories or service.configured_advisories(pipeline, config_dir)
     if advisories is not None:
+        from ideamine.tools.osv import load_advisories  # noqa: PLC0415  (only with advisories)
+
         load_advisories(advisories)  # a malformed advisory is refused before the run is stored
     store = await service.open_store(store_ref)
     try:
@@ -422,6 +461,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         view = run_view(run, phases, tasks, await store.model_calls(run_id), order)
         budgets = budget_view(await service.budget_status(store, run))
         view["budgets"] = budgets
+        from ideamine import service_quality  # noqa: PLC0415  (status only: not at every start)
+
         view["gates"] = quality_view(await service_quality.gate_history(store, run_id))
         view["open_questions"] = len(await service_quality.open_questions(store, run_id))
     finally:
@@ -636,18 +677,3 @@ async def config_check(config_dir: Path | None) -> None:
         f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
         f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}"
     )
-
-
-from ideamine.cli.dossier import dossier  # noqa: E402
-
-cli.add_command(dossier)
-
-
-from ideamine.cli.models import replay  # noqa: E402
-
-cli.add_command(replay)
-
-from ideamine.cli.quality import answer, gates, questions, waive  # noqa: E402
-
-for _quality in (answer, gates, questions, waive):
-    cli.add_command(_quality)
