@@ -66,6 +66,10 @@ class GroupCommit(Generic[W]):
         self._queue.put(_Item(work, loop, future))
         return await future
 
+    def idle(self) -> bool:
+        """Nothing is queued (a batch may still be running: the store's lock tells)."""
+        return self._queue.empty()
+
     def close(self) -> None:
         """Finish what is queued, then stop the writer (a later ``submit`` starts another)."""
         with self._guard:

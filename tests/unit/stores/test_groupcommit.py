@@ -14,6 +14,7 @@ import pytest
 
 from ideamine.errors import StoreError
 from ideamine.stores import queries as q
+from ideamine.stores import sqlite as sqlite_module
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.sqlite import SqliteStore
 
@@ -105,7 +106,7 @@ class _Blocker:
 async def _batch_after_blocker(store: SqliteStore, works: Sequence[DbWork]) -> list[object]:
     """Run ``works`` as one batch: queued while a blocker holds the writer."""
     blocker = _Blocker()
-    first = asyncio.create_task(store.run_in_transaction(blocker))
+    first = asyncio.create_task(store._writer.submit(blocker))  # on the writer thread
     assert await asyncio.to_thread(blocker.started.wait, 5)
     rest = [asyncio.create_task(store.run_in_transaction(work)) for work in works]
     await _queued(store._writer, len(works))
@@ -173,3 +174,127 @@ def test_nothing_is_acknowledged_when_the_batch_cannot_commit(tmp_path: Path) ->
 
     assert all(isinstance(result, StoreError) for result in results)
     assert _keys(tmp_path / "ideamine.db") == ["a"]
+
+
+# -- a write with nothing queued runs at once on the caller's thread --------------------------
+
+
+def _thread_name(db: q.Db) -> str:
+    db.query("INSERT INTO blobs_probe (key) VALUES (?)", (threading.current_thread().name,))
+    return threading.current_thread().name
+
+
+async def _probe_store(path: Path) -> SqliteStore:
+    store = SqliteStore(path)
+    await store.migrate()
+    await store.run_in_transaction(
+        lambda db: db.query("CREATE TABLE blobs_probe (key TEXT PRIMARY KEY)")
+    )
+    return store
+
+
+def test_a_write_with_nothing_queued_runs_at_once_on_the_callers_thread(tmp_path: Path) -> None:
+    async def scenario() -> str:
+        store = await _probe_store(tmp_path / "ideamine.db")
+        try:
+            return await store.run_in_transaction(_thread_name)
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == threading.current_thread().name
+    assert _keys(tmp_path / "ideamine.db") == [threading.current_thread().name]
+
+
+def test_writes_made_while_another_thread_writes_queue_for_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> tuple[list[object], list[int]]:
+        store = await _probe_store(tmp_path / "ideamine.db")
+        sizes: list[int] = []
+        run_batch = store._run_batch
+
+        def recording(works: Sequence[DbWork]) -> list[Outcome]:
+            sizes.append(len(works))
+            return run_batch(works)
+
+        store._writer = GroupCommit(recording, name="recording writer")
+        blocker = _Blocker()
+        elsewhere = asyncio.create_task(
+            asyncio.to_thread(asyncio.run, store.run_in_transaction(blocker))
+        )
+        assert await asyncio.to_thread(blocker.started.wait, 5)  # it holds the store's lock
+        queued = [asyncio.create_task(store.run_in_transaction(_insert(key))) for key in "xy"]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in queued)  # waiting for the lock, not failed
+        blocker.release.set()
+        await elsewhere
+        keys = list(await asyncio.gather(*queued))
+        await store.close()
+        return keys, sizes
+
+    keys, sizes = asyncio.run(scenario())
+
+    assert keys == ["x", "y"] and sum(sizes) == 2  # both went through the writer thread
+    assert _keys(tmp_path / "ideamine.db") == ["x", "y"]
+
+
+def test_while_another_process_writes_a_write_waits_in_the_queue_not_in_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ideamine.db"
+
+    async def scenario() -> tuple[int, bool, str]:
+        store = await _probe_store(path)
+        other = sqlite3.connect(path, isolation_level=None)  # another process, as SQLite sees it
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+        try:
+            write = asyncio.create_task(store.run_in_transaction(_thread_name))
+            for _ in range(20):  # the loop keeps turning while the write waits for the lock
+                await asyncio.sleep(0.01)
+                ticks += 1
+            waited = not write.done()
+            other.execute("COMMIT")
+            return ticks, waited, await write
+        finally:
+            other.close()
+            await store.close()
+
+    ticks, waited, thread = asyncio.run(scenario())
+
+    assert ticks == 20 and waited
+    assert thread.startswith("sqlite writer")
+    assert _keys(path) == [thread]
+
+
+def test_an_interrupt_between_begin_and_commit_leaves_no_transaction_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second Ctrl-C lands on the event loop's thread, where a write now runs: it must not
+    leave the write transaction open (every later write would fail, other processes wait)."""
+    path = tmp_path / "ideamine.db"
+    begin = sqlite_module._begin_at_once
+
+    def interrupted(connection: sqlite3.Connection) -> bool:
+        begin(connection)
+        raise KeyboardInterrupt
+
+    async def scenario() -> str:
+        store = await _probe_store(path)
+        try:
+            monkeypatch.setattr(sqlite_module, "_begin_at_once", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                await store.run_in_transaction(_insert("lost"))
+            monkeypatch.setattr(sqlite_module, "_begin_at_once", begin)
+            return await store.run_in_transaction(_insert("kept"))
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == "kept"
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # nobody holds the write lock
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    assert _keys(path) == ["kept"]

@@ -928,8 +928,9 @@ def test_a_read_does_not_wait_for_a_write_in_progress(
 
     async def go() -> tuple[RunRecord, bool]:
         await store.get_run("run-1")  # this thread's reading connection is open
-        stuck = asyncio.create_task(store.run_in_transaction(lambda db: release.wait(10)))
-        await asyncio.sleep(0.05)  # the writer thread is now inside that transaction
+        writing = store.run_in_transaction(lambda db: release.wait(10))
+        stuck = asyncio.create_task(asyncio.to_thread(asyncio.run, writing))  # another thread
+        await asyncio.sleep(0.05)  # that thread is now inside its write transaction
         try:
             return await store.get_run("run-1"), stuck.done()
         finally:
@@ -1034,3 +1035,46 @@ def test_each_thread_reads_on_its_own_connection_closed_with_the_thread_or_the_s
     asyncio.run(store.close())
     assert _open_files(db_path) == 0
     assert asyncio.run(store.get_run("run-1")).status is RunStatus.RUNNING  # opened again
+
+
+def test_closing_the_store_while_other_threads_read_waits_for_their_reads(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    """``close`` closes every thread's reading connection, each after the read in progress
+    on it (closing a connection under a running query crashes the process)."""
+    running_run(keys=tuple(f"k{n:03d}" for n in range(200)))
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    reads = [0] * 4
+
+    def keep_reading(index: int) -> None:
+        async def loop() -> None:
+            while not stop.is_set():
+                try:
+                    _, _, tasks = await store.run_rows("run-1")
+                    assert len(tasks) == 200
+                    reads[index] += 1
+                except BaseException as exc:  # reported below
+                    failures.append(exc)
+                    return
+
+        asyncio.run(loop())
+
+    threads = [threading.Thread(target=keep_reading, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+
+    async def close_repeatedly() -> None:
+        for _ in range(20):
+            await asyncio.sleep(0.005)
+            await store.close()
+
+    try:
+        asyncio.run(close_repeatedly())
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert failures == []
+    assert all(count > 0 for count in reads)  # each went on reading, reopening after a close
