@@ -119,8 +119,8 @@ def _keys(path: Path) -> list[str]:
         return [row[0] for row in connection.execute("SELECT key FROM blobs_probe ORDER BY key")]
 
 
-def test_a_failing_unit_is_rolled_back_alone_inside_a_committed_batch(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "ideamine.db")
+def _record_batches(store: SqliteStore) -> list[int]:
+    """Give ``store`` a writer thread named "recording writer" that notes each batch's size."""
     sizes: list[int] = []
     run_batch = store._run_batch
 
@@ -129,6 +129,12 @@ def test_a_failing_unit_is_rolled_back_alone_inside_a_committed_batch(tmp_path: 
         return run_batch(works)
 
     store._writer = GroupCommit(recording, name="recording writer")
+    return sizes
+
+
+def test_a_failing_unit_is_rolled_back_alone_inside_a_committed_batch(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "ideamine.db")
+    sizes = _record_batches(store)
 
     async def scenario() -> list[object]:
         await store.migrate()
@@ -210,14 +216,7 @@ def test_writes_made_while_another_thread_writes_queue_for_the_writer_thread(
 ) -> None:
     async def scenario() -> tuple[list[object], list[int]]:
         store = await _probe_store(tmp_path / "ideamine.db")
-        sizes: list[int] = []
-        run_batch = store._run_batch
-
-        def recording(works: Sequence[DbWork]) -> list[Outcome]:
-            sizes.append(len(works))
-            return run_batch(works)
-
-        store._writer = GroupCommit(recording, name="recording writer")
+        sizes = _record_batches(store)
         blocker = _Blocker()
         elsewhere = asyncio.create_task(
             asyncio.to_thread(asyncio.run, store.run_in_transaction(blocker))
