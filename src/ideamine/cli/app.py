@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -18,10 +19,13 @@ from rich.markup import escape
 from ideamine.errors import ConfigError, IdeaMineError, RunStateError, StoreError, UsageError
 
 __all__ = [
+    "CONFIG_OPTION",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_STORE",
     "EXIT_USAGE",
+    "JSON_OPTION",
+    "STORE_OPTION",
     "Exit",
     "Lazy",
     "LazyGroup",
@@ -87,6 +91,28 @@ class LazyGroup(click.Group):
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+STORE_OPTION = click.option(
+    "--store",
+    "store_ref",
+    metavar="PATH|URL",
+    default=None,
+    help="A SQLite file or postgresql://… (default ./ideamine.db or $IDEAMINE_STORE).",
+)
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_dir",
+    metavar="DIR",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Folder overlaying the shipped config ($IDEAMINE_CONFIG).",
+)
+JSON_OPTION = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print machine-readable JSON (fields documented in docs/cli.md).",
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")

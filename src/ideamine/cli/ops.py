@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from ideamine import service, service_api
-from ideamine.cli.app import console, err, runs_async
+from ideamine.cli.app import STORE_OPTION, console, err, runs_async
 from ideamine.runtime.identity import process_owner
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
@@ -21,17 +21,9 @@ from ideamine.stores.records import RunRecord
 
 __all__ = ["cancel", "cleanup", "db", "pause", "retry_phase", "worker"]
 
-STORE = click.option(
-    "--store",
-    "store_ref",
-    metavar="URL|PATH",
-    default=None,
-    help="postgresql://… or a SQLite file ($IDEAMINE_STORE).",
-)
-
 
 @click.command()
-@STORE
+@STORE_OPTION
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1024),
@@ -78,7 +70,7 @@ async def worker(
 
 @click.command()
 @click.argument("run_id")
-@STORE
+@STORE_OPTION
 @runs_async
 async def pause(run_id: str, store_ref: str | None) -> None:
     """Pause RUN_ID: tasks in flight finish, nothing new starts (resume continues it)."""
@@ -87,7 +79,7 @@ async def pause(run_id: str, store_ref: str | None) -> None:
 
 @click.command()
 @click.argument("run_id")
-@STORE
+@STORE_OPTION
 @click.option("--reason", default="cancelled by a person", show_default=True)
 @runs_async
 async def cancel(run_id: str, store_ref: str | None, reason: str) -> None:
@@ -113,7 +105,7 @@ async def _signal(
 @click.command("retry-phase")
 @click.argument("run_id")
 @click.argument("phase")
-@STORE
+@STORE_OPTION
 @runs_async
 async def retry_phase(run_id: str, phase: str, store_ref: str | None) -> None:
     """Start a new attempt of PHASE in RUN_ID (e.g. after a failure)."""
@@ -134,7 +126,7 @@ def db() -> None:
 
 
 @db.command("migrate")
-@STORE
+@STORE_OPTION
 @runs_async
 async def migrate(store_ref: str | None) -> None:
     """Apply pending schema migrations (commands also do this on first use)."""
@@ -147,7 +139,7 @@ async def migrate(store_ref: str | None) -> None:
 
 
 @db.command("cleanup")
-@STORE
+@STORE_OPTION
 @click.option(
     "--older-than",
     "days",

@@ -11,15 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ideamine import service, service_quality
-from ideamine.cli.app import console, print_json, runs_async
-from ideamine.cli.ops import STORE
+from ideamine.cli.app import STORE_OPTION, console, print_json, runs_async
 
 __all__ = ["answer", "gates", "questions", "waive"]
 
 
 @click.command()
 @click.argument("run_id")
-@STORE
+@STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
 async def questions(run_id: str, store_ref: str | None, as_json: bool) -> None:
@@ -46,7 +45,7 @@ async def questions(run_id: str, store_ref: str | None, as_json: bool) -> None:
 @click.argument("run_id")
 @click.argument("question_id")
 @click.argument("text")
-@STORE
+@STORE_OPTION
 @runs_async
 async def answer(run_id: str, question_id: str, text: str, store_ref: str | None) -> None:
     """Answer RUN_ID's open question QUESTION_ID with TEXT (each question on its own)."""
@@ -76,7 +75,7 @@ async def answer(run_id: str, question_id: str, text: str, store_ref: str | None
     metavar="WHEN",
     help="When the waiver lapses: a duration (30d, 12h, 2w) or a date (2027-01-31).",
 )
-@STORE
+@STORE_OPTION
 @runs_async
 async def waive(run_id: str, phase: str, reason: str, expires: str, store_ref: str | None) -> None:
     """Pass PHASE's failed gate of RUN_ID with a justification and an expiry.
@@ -98,7 +97,7 @@ async def waive(run_id: str, phase: str, reason: str, expires: str, store_ref: s
 
 @click.command()
 @click.argument("run_id")
-@STORE
+@STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
 async def gates(run_id: str, store_ref: str | None, as_json: bool) -> None:
