@@ -17,7 +17,7 @@ import click
 from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, Exit, console, err, runs_async
+from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, err, runs_async
 from ideamine.dossier.compile import CompiledDossier, compile_run
 from ideamine.dossier.export_html import render_html
 from ideamine.dossier.export_json import render_json
@@ -60,7 +60,7 @@ def dossier() -> None:
 
 @dossier.command("compile")
 @click.argument("run_id")
-@click.option("--store", "store_ref", metavar="PATH", default=None, help="SQLite file or URL.")
+@STORE_OPTION
 @click.option(
     "--format",
     "fmt",

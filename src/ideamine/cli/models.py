@@ -17,7 +17,7 @@ import click
 from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, Exit, console, runs_async
+from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, runs_async
 from ideamine.config.loader import load_pinned
 from ideamine.engine.states import RunStatus
 from ideamine.llm.registry import Providers
@@ -41,13 +41,7 @@ async def latest_artifact_hashes(store: Store, run_id: str) -> dict[str, str]:
 
 @click.command()
 @click.argument("run_id")
-@click.option(
-    "--store",
-    "store_ref",
-    metavar="PATH",
-    default=None,
-    help="The store holding the run and its call cache (default ./ideamine.db).",
-)
+@STORE_OPTION
 @click.option(
     "--concurrency", type=click.IntRange(1, 1024), default=DEFAULT_CONCURRENCY, show_default=True
 )

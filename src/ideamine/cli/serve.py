@@ -11,7 +11,7 @@ from rich.markup import escape
 from ideamine import service
 from ideamine.api import ServerSettings, ServerState, create_app
 from ideamine.api.auth import TOKEN_ENV, check_bind
-from ideamine.cli.app import err, runs_async
+from ideamine.cli.app import STORE_OPTION, err, runs_async
 from ideamine.dashboard import dashboard_router
 from ideamine.observability.tracing import configure_from_env
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY
@@ -26,13 +26,7 @@ def build_app(settings: ServerSettings) -> object:
 
 
 @click.command()
-@click.option(
-    "--store",
-    "store_ref",
-    metavar="URL|PATH",
-    default=None,
-    help="postgresql://… or a SQLite file ($IDEAMINE_STORE).",
-)
+@STORE_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option(
