@@ -66,27 +66,27 @@ def test_a_phases_tasks_read_its_upstream_artifacts_once(tmp_path: Path) -> None
     assert reads <= 2 * len(DAG), reads
 
 
-class TransactionCountingStore(SqliteStore):
+class ReadCountingStore(SqliteStore):
     """The real SQLite store, counting the reads of store extensions (run options)."""
 
-    transactions = 0
+    reads = 0
 
     async def run_read(self, work: Callable[[Db], T]) -> T:
-        self.transactions += 1
+        self.reads += 1
         return await super().run_read(work)
 
 
 def test_tasks_starting_together_share_one_read_of_the_run_options(tmp_path: Path) -> None:
     async def go() -> tuple[list[dict[str, object]], int, dict[str, object]]:
-        store = TransactionCountingStore(tmp_path / "ideamine.db")
+        store = ReadCountingStore(tmp_path / "ideamine.db")
         await store.migrate()
         try:
             run = await store.create_run(new_run())
             await RunOptions(store).update(run.id, {"ask": True})
             blobs = BlobCache(store)
-            before = store.transactions
+            before = store.reads
             together = await asyncio.gather(*(blobs.options(run.id) for _ in range(10)))
-            reads = store.transactions - before
+            reads = store.reads - before
             await RunOptions(store).update(run.id, {"added_budget": 2.0})
             later = await blobs.options(run.id)  # nothing kept: a change shows at once
             return together, reads, later

@@ -58,17 +58,17 @@ class LazyGroup(click.Group):
 
     def __init__(self, *args: Any, lazy: Mapping[str, Lazy] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy = dict(lazy or {})
+        self._lazy = dict(lazy or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
+        return sorted({*super().list_commands(ctx), *self._lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy and cmd_name not in self.commands:
-            module, _, attribute = self.lazy[cmd_name].target.partition(":")
+        if cmd_name in self._lazy and cmd_name not in self.commands:
+            module, _, attribute = self._lazy[cmd_name].target.partition(":")
             command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command):
-                raise TypeError(f"{self.lazy[cmd_name].target} is not a click command")
+                raise TypeError(f"{self._lazy[cmd_name].target} is not a click command")
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
@@ -78,8 +78,8 @@ class LazyGroup(click.Group):
         limit = formatter.width - 6 - max(map(len, names), default=0)
         rows: list[tuple[str, str]] = []
         for name in names:
-            if name in self.lazy and name not in self.commands:  # its summary as click shows it
-                command: click.Command | None = click.Command(name, help=self.lazy[name].summary)
+            if name in self._lazy and name not in self.commands:  # its summary as click shows it
+                command: click.Command | None = click.Command(name, help=self._lazy[name].summary)
             else:
                 command = self.get_command(ctx, name)
             if command is not None and not command.hidden:

@@ -362,6 +362,20 @@ def task_from_row(row: Row) -> TaskRecord:
     )
 
 
+def change_from_row(row: Row) -> TaskChange:
+    """A ``TaskChange`` from ``id, phase, attempt, key, agent, iteration, status, error``."""
+    return TaskChange(
+        id=row[0],
+        phase=row[1],
+        attempt=row[2],
+        key=row[3],
+        agent=row[4],
+        iteration=row[5],
+        status=_status(TaskStatus, row[6], f"tasks row {row[0]!r}"),
+        error=row[7],
+    )
+
+
 def insert_tasks(
     db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
 ) -> None:
@@ -419,19 +433,7 @@ def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskChan
         "FROM tasks WHERE run_id = ? AND revision >= ?",
         (run_id, since),
     )
-    tasks = [
-        TaskChange(
-            id=row[0],
-            phase=row[1],
-            attempt=row[2],
-            key=row[3],
-            agent=row[4],
-            iteration=row[5],
-            status=_status(TaskStatus, row[6], f"tasks row {row[0]!r}"),
-            error=row[7],
-        )
-        for row in rows
-    ]
+    tasks = [change_from_row(row) for row in rows]
     if horizon is not None:
         return tasks, max(since, horizon)
     return tasks, max([since - 1, *(int(row[-1]) for row in rows)]) + 1
