@@ -4,7 +4,6 @@ heartbeat renews its lease, and record the result fenced by the lease token."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from ideamine.errors import AgentError, BudgetExceededError, StaleLeaseError, Us
 from ideamine.observability.tracing import TracedContext, mark_task, task_span
 from ideamine.runtime.budget import BudgetChecker
 from ideamine.runtime.context import BlobCache, task_values
+from ideamine.runtime.heartbeat import Heartbeat
 from ideamine.runtime.recorder import Recorder
 from ideamine.runtime.replayed import REPLAY_OF, RecordedEvidence
 from ideamine.stores.base import Store
@@ -69,16 +69,16 @@ class TaskExecutor:
         """Run the task to a recorded success, retry or failure. Never raises for agent errors;
         a stale lease (another worker took the task over) is logged and dropped."""
         task = claimed.task
-        beat = asyncio.create_task(self._heartbeat(claimed), name=f"heartbeat {task.key}")
+        interval = self._pipeline.phase(task.phase).heartbeat.interval_seconds
+        beat = Heartbeat(lambda: self._renew(claimed), interval, task.id)
+        beat.start()
         try:
             with task_span(run.id, task):
                 await self._execute(run, claimed)
         except StaleLeaseError:
             log.warning("task %s: lost its lease; the result was not recorded", task.id)
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await beat.stop()
 
     async def _execute(self, run: RunRecord, claimed: ClaimedTask) -> None:
         task, token = claimed.task, claimed.lease_token
@@ -188,13 +188,3 @@ class TaskExecutor:
             lease_seconds=self.lease_seconds(claimed.task.phase),
             now=self._clock.now(),
         )
-
-    async def _heartbeat(self, claimed: ClaimedTask) -> None:
-        interval = self._pipeline.phase(claimed.task.phase).heartbeat.interval_seconds
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._renew(claimed)
-            except StaleLeaseError:
-                log.warning("task %s: heartbeat found the lease taken over", claimed.task.id)
-                return

@@ -68,6 +68,9 @@ class _Db:
         ).fetchall()
         return sorted(int(str(row[0])) for row in found)
 
+    def next_task_revision(self) -> int:
+        return 0  # stamped over by the BEFORE triggers of migration 6 (the transaction id)
+
     def lock_run(self, run_id: str) -> None:
         # Held until commit: appends to one run's chain happen one transaction at a time.
         self._connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))

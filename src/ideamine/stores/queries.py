@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from ideamine.canonical import canonical_json
@@ -48,6 +49,12 @@ class Db(Protocol):
         """``count`` new, strictly increasing event ids (the dialect decides how)."""
         ...
 
+    def next_task_revision(self) -> int:
+        """The revision stamp for tasks this statement writes (migrations 6 and 7): above
+        every stored one on SQLite; on PostgreSQL any value, since its triggers stamp the
+        transaction id over it."""
+        ...
+
     def lock_run(self, run_id: str) -> None:
         """Serialise this transaction's ledger appends with others of the same run, until
         commit (SQLite's single writer already does; PostgreSQL takes an advisory lock)."""
@@ -71,22 +78,22 @@ def _undecodable(where: str, exc: Exception) -> StoreCorruptError:
     )
 
 
-def load_manifest(text: str, where: str) -> dict[str, str]:
+def load_manifest(text: str, where: str) -> Mapping[str, str]:
     """A run's config manifest (one entry per config file: thousands for a wide pipeline).
-    Nearly every write reads its run, so the decoded manifest is remembered by its text;
-    each caller gets its own copy."""
+    Nearly every write reads its run, so the decoded manifest is remembered by its text and
+    shared, read-only."""
     try:
-        return dict(_decoded_manifest(text))
+        return _decoded_manifest(text)
     except (TypeError, ValueError) as exc:
         raise _undecodable(where, exc) from exc
 
 
 @functools.lru_cache(maxsize=16)
-def _decoded_manifest(text: str) -> dict[str, str]:
+def _decoded_manifest(text: str) -> Mapping[str, str]:
     decoded = json.loads(text)
     if not isinstance(decoded, dict):
         raise TypeError(f"a manifest is an object, not {type(decoded).__name__}")
-    return decoded
+    return MappingProxyType(decoded)
 
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
@@ -379,10 +386,11 @@ def change_from_row(row: Row) -> TaskChange:
 def insert_tasks(
     db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
 ) -> None:
-    for task in tasks:
-        db.query(
-            "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
-            "status, created_at, lease_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    revision = db.next_task_revision()
+    db.query_many(
+        "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
+        "status, created_at, lease_seconds, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 task.id,
                 run_id,
@@ -395,8 +403,11 @@ def insert_tasks(
                 TaskStatus.PENDING.value,
                 at,
                 task.lease_seconds,
-            ),
-        )
+                revision,
+            )
+            for task in tasks
+        ],
+    )
 
 
 def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
@@ -485,11 +496,12 @@ def select_leased_many(db: Db, task_ids: Sequence[str]) -> dict[str, tuple[TaskR
 
 def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str, at: str) -> None:
     """Lease each (task id, token, expires at) to ``owner``."""
+    revision = db.next_task_revision()
     db.query_many(
         "UPDATE tasks SET status = ?, lease_owner = ?, lease_token = ?, "
-        "lease_expires_at = ?, tries = tries + 1, started_at = ? WHERE id = ?",
+        "lease_expires_at = ?, tries = tries + 1, started_at = ?, revision = ? WHERE id = ?",
         [
-            (TaskStatus.RUNNING.value, owner, token, expires_at, at, task_id)
+            (TaskStatus.RUNNING.value, owner, token, expires_at, at, revision, task_id)
             for task_id, token, expires_at in leases
         ],
     )
@@ -538,10 +550,12 @@ def finish_tasks(
     """Move each task to ``status``, dropping its lease."""
     finished = at if status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else None
     text = plain_text(error)
+    revision = db.next_task_revision()
     db.query_many(
         "UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
-        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ?",
-        [(status.value, text, finished, not_before, task_id) for task_id in task_ids],
+        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, revision = ? "
+        "WHERE id = ?",
+        [(status.value, text, finished, not_before, revision, task_id) for task_id in task_ids],
     )
 
 

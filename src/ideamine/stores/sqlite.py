@@ -79,6 +79,11 @@ class _Db:
     def query_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         self._connection.executemany(sql, rows)
 
+    def next_task_revision(self) -> int:
+        # Safe for the same reason as event ids: the write lock is held until commit.
+        row = self._connection.execute("SELECT COALESCE(MAX(revision), 0) + 1 FROM tasks")
+        return int(row.fetchone()[0])
+
     def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT
         # high-water mark survives retention, so an id is never handed out twice.

@@ -482,6 +482,35 @@ def test_checkpoint_is_handed_to_the_next_claim(
     assert "task.checkpoint" in _types(_events(store))
 
 
+def _revisions(store: SqliteStore) -> dict[str, int]:
+    with sqlite3.connect(store.path) as raw:
+        return dict(raw.execute("SELECT key, revision FROM tasks WHERE run_id = 'run-1'"))
+
+
+def test_task_writes_stamp_one_revision_per_statement_and_the_trigger_the_rest(
+    store: SqliteStore, running_run: MakeRun, clock: Ticking
+) -> None:
+    """Migration 7: inserting, leasing and finishing tasks stamp their rows in the statement
+    (one stamp for all of them, no second write per row); any other change of a status or
+    error is still stamped, by the trigger, above everything stored."""
+    running_run(keys=("a", "b", "c"))
+    inserted = _revisions(store)
+    assert len(set(inserted.values())) == 1 and 0 not in inserted.values()
+
+    claimed = _claim(store, clock, limit=2)
+    leased = _revisions(store)
+    assert leased["a"] == leased["b"] > inserted["c"] == leased["c"]
+
+    writes = [(c.task.id, c.lease_token) for c in claimed]
+    asyncio.run(store.record_output(*writes[0], {"v": 1}, [_call()], {}))
+    finished = _revisions(store)
+    assert finished["a"] > leased["b"] and finished["b"] == leased["b"]
+
+    with sqlite3.connect(store.path) as raw:  # a write that does not stamp
+        raw.execute("UPDATE tasks SET error = 'edited' WHERE key = 'c' AND run_id = 'run-1'")
+    assert _revisions(store)["c"] == finished["a"] + 1
+
+
 def test_run_rows_reads_run_phases_and_tasks(
     store: SqliteStore, running_run: MakeRun, clock: Ticking
 ) -> None:
