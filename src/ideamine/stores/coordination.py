@@ -16,7 +16,7 @@ from ideamine.engine.unstick import Remedy, Strategy
 from ideamine.errors import RunStateError
 from ideamine.stores import queries as q
 from ideamine.stores.checked import escalate, fenced, require_run
-from ideamine.stores.queries import RUN_COLUMNS, TASK_COLUMNS, Db, run_from_row, task_from_row
+from ideamine.stores.queries import RUN_READ, TASK_COLUMNS, Db, run_from_row, task_from_row
 from ideamine.stores.records import EventDraft, RunRecord, TaskRecord, latest_attempts
 
 __all__ = ["Coordination"]
@@ -182,10 +182,10 @@ class Coordination(ABC):
 
 def select_active_runs(db: Db, limit: int) -> list[RunRecord]:
     rows = db.query(
-        f"SELECT {RUN_COLUMNS} FROM runs WHERE status IN (?, ?) ORDER BY created_at, id LIMIT ?",
+        f"SELECT {RUN_READ} FROM runs WHERE status IN (?, ?) ORDER BY created_at, id LIMIT ?",
         (RunStatus.CREATED.value, RunStatus.RUNNING.value, limit),
     )
-    return [run_from_row(row) for row in rows]
+    return [run_from_row(db, row) for row in rows]
 
 
 def hold_advance_query(db: Db, run_id: str, owner: str, until: float, now: float) -> bool:

@@ -28,6 +28,7 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
+from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlite import migrations, split_statements
 from ideamine.stores.sqlstore import SqlStore
 
@@ -50,8 +51,11 @@ class _Db:
 
     dialect = "postgresql"
 
-    def __init__(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
+    def __init__(
+        self, connection: psycopg.Connection[tuple[object, ...]], manifests: Manifests
+    ) -> None:
         self._connection = connection
+        self.manifests = manifests
         self._notified: set[str] = set()
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
@@ -123,7 +127,7 @@ class PostgresStore(SqlStore):
                 self._open()
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
-                    return work(_Db(connection))
+                    return work(_Db(connection, self._manifests))
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # the server rolled this transaction back to break a conflict: run it again
                 if time.monotonic() + delay > deadline:

@@ -6,16 +6,15 @@ Placeholders are ``?``; a dialect whose driver wants another style converts them
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import StoreCorruptError
 from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind
+from ideamine.stores.manifests import Manifests, run_manifest
 from ideamine.stores.records import (
     EventDraft,
     EventRecord,
@@ -36,6 +35,7 @@ class Db(Protocol):
     """One open transaction."""
 
     dialect: str  # "sqlite" or "postgresql": for the few queries that must differ (search)
+    manifests: Manifests  # the store's decoded run manifests (``stores.manifests``)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run ``sql`` and return all rows."""
@@ -76,24 +76,6 @@ def _undecodable(where: str, exc: Exception) -> StoreCorruptError:
     return StoreCorruptError(
         f"{where}: stored JSON does not decode ({exc})", hint="restore the database from a backup"
     )
-
-
-def load_manifest(text: str, where: str) -> Mapping[str, str]:
-    """A run's config manifest (one entry per config file: thousands for a wide pipeline).
-    Nearly every write reads its run, so the decoded manifest is remembered by its text and
-    shared, read-only."""
-    try:
-        return _decoded_manifest(text)
-    except (TypeError, ValueError) as exc:
-        raise _undecodable(where, exc) from exc
-
-
-@functools.lru_cache(maxsize=16)
-def _decoded_manifest(text: str) -> Mapping[str, str]:
-    decoded = json.loads(text)
-    if not isinstance(decoded, dict):
-        raise TypeError(f"a manifest is an object, not {type(decoded).__name__}")
-    return MappingProxyType(decoded)
 
 
 def append_event(db: Db, run_id: str, draft: EventDraft, at: str) -> EventRecord:
@@ -180,6 +162,7 @@ RUN_COLUMNS = (
     "id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
     "driver, error, created_at, updated_at, project"
 )
+RUN_READ = RUN_COLUMNS.replace(" manifest,", "")  # the manifest comes from `run_manifest`
 
 
 def insert_run(db: Db, run: NewRun, at: str) -> None:
@@ -240,7 +223,8 @@ def repin_run(
     )
 
 
-def run_from_row(row: Row) -> RunRecord:
+def run_from_row(db: Db, row: Row) -> RunRecord:
+    """A run from a row of ``RUN_READ``."""
     where = f"runs row {row[0]!r}"
     status = _status(RunStatus, row[4], where)
     return RunRecord(
@@ -250,26 +234,24 @@ def run_from_row(row: Row) -> RunRecord:
         source=row[3],
         status=status,
         config_dir=row[5],
-        manifest=load_manifest(row[6], where),
-        manifest_hash=row[7],
-        driver=row[8],
-        error=row[9],
-        created_at=row[10],
-        updated_at=row[11],
-        project=row[12],
+        manifest=run_manifest(db, row[0], row[6]),
+        manifest_hash=row[6],
+        driver=row[7],
+        error=row[8],
+        created_at=row[9],
+        updated_at=row[10],
+        project=row[11],
     )
 
 
 def select_run(db: Db, run_id: str) -> RunRecord | None:
-    rows = db.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
-    return run_from_row(rows[0]) if rows else None
+    rows = db.query(f"SELECT {RUN_READ} FROM runs WHERE id = ?", (run_id,))
+    return run_from_row(db, rows[0]) if rows else None
 
 
 def select_runs(db: Db, limit: int) -> list[RunRecord]:
-    rows = db.query(
-        f"SELECT {RUN_COLUMNS} FROM runs ORDER BY created_at DESC, id LIMIT ?", (limit,)
-    )
-    return [run_from_row(row) for row in rows]
+    rows = db.query(f"SELECT {RUN_READ} FROM runs ORDER BY created_at DESC, id LIMIT ?", (limit,))
+    return [run_from_row(db, row) for row in rows]
 
 
 def plain_text(value: str | None) -> str | None:

@@ -41,6 +41,7 @@ from ideamine.errors import (
 )
 from ideamine.stores import queries as q
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
+from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["SqliteStore", "migrations", "split_statements", "sqlite_statements"]
@@ -64,8 +65,9 @@ class _Db:
 
     dialect = "sqlite"
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, manifests: Manifests) -> None:
         self._connection = connection
+        self.manifests = manifests
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
@@ -276,7 +278,7 @@ class SqliteStore(SqlStore):
         """One unit of a batch inside its own savepoint."""
         connection.execute("SAVEPOINT unit")
         try:
-            value = work(_Db(connection))
+            value = work(_Db(connection, self._manifests))
         except Exception as exc:
             error = self._caused(exc) if isinstance(exc, sqlite3.Error) else exc
             if not connection.in_transaction:  # SQLite undid the whole transaction itself
@@ -317,7 +319,7 @@ class SqliteStore(SqlStore):
         try:
             connection.execute("BEGIN")
             try:
-                return work(_Db(connection))
+                return work(_Db(connection, self._manifests))
             finally:
                 connection.execute("COMMIT")  # ends the snapshot: never left open
         except sqlite3.Error as exc:

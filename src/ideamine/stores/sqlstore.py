@@ -30,6 +30,7 @@ from ideamine.stores.checked import (
     stale,
 )
 from ideamine.stores.coordination import Coordination, release_advance_query
+from ideamine.stores.manifests import Manifests
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
@@ -57,6 +58,7 @@ class SqlStore(Coordination):
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        self._manifests = Manifests()  # what the dialect's `Db` hands to run reads
 
     @abstractmethod
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:

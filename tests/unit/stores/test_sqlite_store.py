@@ -877,21 +877,29 @@ def test_an_unknown_stored_status_is_corrupt(
 
 @pytest.mark.parametrize("manifest", ["{not json", "[1, 2]"])
 def test_a_run_whose_manifest_does_not_decode_is_corrupt_every_time(
-    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection, manifest: str
+    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection, manifest: str, db_path: Path
 ) -> None:
-    """Decoded manifests are remembered by their text; a broken one is never remembered."""
+    """A store reads a run's manifest once per (run, manifest hash) and shares it read-only;
+    a broken one is never remembered, so every read reports it until it is repaired."""
     running_run(keys=("a",))
     good = asyncio.run(store.get_run("run-1")).manifest
+    assert asyncio.run(store.get_run("run-1")).manifest is good
     raw.execute("UPDATE runs SET manifest = ? WHERE id = 'run-1'", (manifest,))
+    assert asyncio.run(store.get_run("run-1")).manifest is good  # not read again
 
-    for _ in range(2):
-        with pytest.raises(StoreCorruptError, match="runs row 'run-1'") as caught:
-            asyncio.run(store.get_run("run-1"))
-        assert caught.value.hint
-
-    raw.execute("UPDATE runs SET manifest = ? WHERE id = 'run-1'", (json.dumps(dict(good)),))
-    again = asyncio.run(store.get_run("run-1")).manifest
-    assert again == good and again is not good  # each caller gets its own copy
+    fresh = SqliteStore(db_path)
+    try:
+        for _ in range(2):
+            with pytest.raises(StoreCorruptError, match="runs row 'run-1'") as caught:
+                asyncio.run(fresh.get_run("run-1"))
+            assert caught.value.hint
+        raw.execute("UPDATE runs SET manifest = ? WHERE id = 'run-1'", (json.dumps(dict(good)),))
+        repaired = asyncio.run(fresh.get_run("run-1")).manifest
+        assert repaired == good
+        with pytest.raises(TypeError):
+            repaired["pipeline.yaml"] = "edited"  # type: ignore[index]  # read-only
+    finally:
+        asyncio.run(fresh.close())
 
 
 # -- events ---------------------------------------------------------------------------------
