@@ -32,7 +32,7 @@ from ideamine.config.model import PipelineSpec
 from ideamine.engine.forecast import forecast
 from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
-from ideamine.runtime.collector import pace_collector
+from ideamine.runtime.collector import pace_collector, skip_collection_at_exit
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 
@@ -96,6 +96,7 @@ def main() -> None:
         format="ideamine: %(levelname)s: %(message)s",
     )
     pace_collector()
+    skip_collection_at_exit()
     cli()
 
 

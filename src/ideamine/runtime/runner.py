@@ -119,12 +119,14 @@ class Runner:
             await self._forget_left(live)
             if scope is not None and scope not in live:
                 return
-            progressed = await self._drop_dead_work(live)
+            dropped = await self._drop_dead_work(live)
+            advanced = False
             for run in runs:
-                progressed |= await self._advance(run)
-            progressed |= await self._claim(scope)
-            if not progressed:
-                await self._idle(scope, stop)
+                advanced |= await self._advance(run)
+            claimed = await self._claim(scope)
+            if dropped or (advanced and not claimed):
+                continue  # what was done may open more: a finished run, tasks to claim
+            await self._idle(scope, stop)  # until a claimed task ends (or a poll interval)
 
     async def _runs(self, scope: str | None) -> list[RunRecord]:
         if scope is not None:

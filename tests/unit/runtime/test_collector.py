@@ -58,3 +58,28 @@ def test_the_console_entry_point_paces_the_collector() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(YOUNGEST)
+
+
+FROZEN_AT_EXIT = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0))  # runs after main's
+from ideamine.cli import main
+sys.argv = ["ideamine", "--version"]
+try:
+    main.main()
+except SystemExit:
+    pass
+print("frozen", gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_console_entry_point_skips_the_collection_at_exit() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FROZEN_AT_EXIT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-2:] == ["frozen False", "frozen True"]
