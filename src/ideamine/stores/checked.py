@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import RunNotFoundError, StaleLeaseError
 from ideamine.stores import queries as q
+from ideamine.stores import task_queries as tq
 from ideamine.stores.records import EventDraft, PhaseRecord, RunRecord, TaskRecord, latest_attempts
 
 __all__ = [
@@ -49,7 +50,7 @@ def require_phase(db: q.Db, run_id: str, phase: str, attempt: int) -> PhaseRecor
 
 def fenced(db: q.Db, task_id: str, token: str) -> TaskRecord:
     """The task, if ``token`` is still its lease token (invariant 3); else reject and log."""
-    found = q.select_leased(db, task_id)
+    found = tq.select_leased(db, task_id)
     if found is None or found[1] != token:  # no token unless the task is running
         raise stale(task_id)
     return found[0]

@@ -15,9 +15,11 @@ from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_tra
 from ideamine.engine.unstick import Remedy, Strategy
 from ideamine.errors import RunStateError
 from ideamine.stores import queries as q
+from ideamine.stores import task_queries as tq
 from ideamine.stores.checked import escalate, fenced, require_run
-from ideamine.stores.queries import RUN_READ, TASK_COLUMNS, Db, run_from_row, task_from_row
+from ideamine.stores.queries import RUN_READ, Db, run_from_row
 from ideamine.stores.records import EventDraft, RunRecord, TaskRecord, latest_attempts
+from ideamine.stores.task_queries import TASK_COLUMNS, task_from_row
 
 __all__ = ["Coordination"]
 
@@ -111,7 +113,7 @@ class Coordination(ABC):
         def work(db: q.Db) -> None:
             at = self._now()
             task = fenced(db, task_id, token)
-            q.finish_task(db, task_id, TaskStatus.PENDING, at, error=None)
+            tq.finish_task(db, task_id, TaskStatus.PENDING, at, error=None)
             q.append_event(
                 db,
                 task.run_id,

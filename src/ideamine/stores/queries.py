@@ -1,4 +1,5 @@
-"""The SQL both stores share, written once. Each function runs inside the caller's transaction.
+"""The SQL both stores share, written once: runs, phases and events here, the tasks table in
+``task_queries``. Each function runs inside the caller's transaction.
 
 Placeholders are ``?``; a dialect whose driver wants another style converts them once in its
 ``Db`` adapter. Only claiming, wake-ups and locking differ between dialects, and live there.
@@ -19,11 +20,8 @@ from ideamine.stores.records import (
     EventDraft,
     EventRecord,
     NewRun,
-    NewTask,
     PhaseRecord,
     RunRecord,
-    TaskChange,
-    TaskRecord,
 )
 
 __all__ = ["Db"]
@@ -189,7 +187,7 @@ def insert_run(db: Db, run: NewRun, at: str) -> None:
 S = TypeVar("S", RunStatus, PhaseStatus, TaskStatus)
 
 
-def _status(kind: type[S], value: object, where: str) -> S:
+def status_of(kind: type[S], value: object, where: str) -> S:
     """Decode a stored status; an unknown one means the row was damaged or edited."""
     try:
         return kind(str(value))
@@ -226,7 +224,7 @@ def repin_run(
 def run_from_row(db: Db, row: Row) -> RunRecord:
     """A run from a row of ``RUN_READ``."""
     where = f"runs row {row[0]!r}"
-    status = _status(RunStatus, row[4], where)
+    status = status_of(RunStatus, row[4], where)
     return RunRecord(
         id=row[0],
         idea=row[1],
@@ -308,237 +306,13 @@ def select_phases(db: Db, run_id: str) -> list[PhaseRecord]:
             run_id=r[0],
             phase=r[1],
             attempt=r[2],
-            status=_status(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
+            status=status_of(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
             started_at=r[4],
             finished_at=r[5],
             error=r[6],
         )
         for r in rows
     ]
-
-
-# -- tasks --------------------------------------------------------------------------------
-
-TASK_COLUMNS = (
-    "id, run_id, phase, attempt, key, agent, iteration, status, tries, "
-    "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
-    "finished_at, stalls, batch_scale, timeout_scale, model_shift"
-)
-
-
-def task_from_row(row: Row) -> TaskRecord:
-    return TaskRecord(
-        id=row[0],
-        run_id=row[1],
-        phase=row[2],
-        attempt=row[3],
-        key=row[4],
-        agent=row[5],
-        iteration=row[6],
-        status=_status(TaskStatus, row[7], f"tasks row {row[0]!r}"),
-        tries=row[8],
-        lease_owner=row[9],
-        lease_expires_at=row[10],
-        not_before=row[11],
-        error=row[12],
-        created_at=row[13],
-        started_at=row[14],
-        finished_at=row[15],
-        stalls=row[16],
-        batch_scale=row[17],
-        timeout_scale=row[18],
-        model_shift=row[19],
-    )
-
-
-def change_from_row(row: Row) -> TaskChange:
-    """A ``TaskChange`` from ``id, phase, attempt, key, agent, iteration, status, error``."""
-    return TaskChange(
-        id=row[0],
-        phase=row[1],
-        attempt=row[2],
-        key=row[3],
-        agent=row[4],
-        iteration=row[5],
-        status=_status(TaskStatus, row[6], f"tasks row {row[0]!r}"),
-        error=row[7],
-    )
-
-
-def insert_tasks(
-    db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
-) -> None:
-    revision = db.next_task_revision()
-    db.query_many(
-        "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
-        "status, created_at, lease_seconds, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                task.id,
-                run_id,
-                phase,
-                attempt,
-                task.key,
-                task.agent,
-                task.iteration,
-                canonical_json(task.input),
-                TaskStatus.PENDING.value,
-                at,
-                task.lease_seconds,
-                revision,
-            )
-            for task in tasks
-        ],
-    )
-
-
-def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:
-    rows = db.query(
-        f"SELECT {TASK_COLUMNS} FROM tasks WHERE run_id = ? ORDER BY phase, attempt, key",
-        (run_id,),
-    )
-    return [task_from_row(row) for row in rows]
-
-
-def select_phase_tasks(db: Db, run_id: str, phase: str, attempt: int) -> list[TaskRecord]:
-    rows = db.query(
-        f"SELECT {TASK_COLUMNS} FROM tasks WHERE run_id = ? AND phase = ? AND attempt = ? "
-        "ORDER BY key",
-        (run_id, phase, attempt),
-    )
-    return [task_from_row(row) for row in rows]
-
-
-def select_changed_tasks(db: Db, run_id: str, since: int) -> tuple[list[TaskChange], int]:
-    """The run's tasks stamped at or after revision ``since`` (migration 6), and the cursor
-    for the next read.
-
-    SQLite numbers changes in commit order, so the cursor is one past the highest revision
-    read. PostgreSQL stamps transaction ids, which commit out of order: the cursor is the
-    oldest transaction still running before this read (every older one is visible now), so
-    rows stamped since are read again next time rather than missed.
-    """
-    horizon = None
-    if db.dialect == "postgresql":
-        horizon = int(db.query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")[0][0])
-    rows = db.query(
-        "SELECT id, phase, attempt, key, agent, iteration, status, error, revision "
-        "FROM tasks WHERE run_id = ? AND revision >= ?",
-        (run_id, since),
-    )
-    tasks = [change_from_row(row) for row in rows]
-    if horizon is not None:
-        return tasks, max(since, horizon)
-    return tasks, max([since - 1, *(int(row[-1]) for row in rows)]) + 1
-
-
-def select_task(db: Db, task_id: str) -> TaskRecord | None:
-    rows = db.query(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
-    return task_from_row(rows[0]) if rows else None
-
-
-def claimable(
-    db: Db, run_id: str | None, now: float, limit: int, lock: str
-) -> list[tuple[str, str, float]]:
-    """Pending tasks whose time has come, of one run or of every running run, oldest first:
-    (task id, run id, lease duration)."""
-    scope = "t.run_id = ?" if run_id else "r.status = ?"
-    rows = db.query(
-        "SELECT t.id, t.run_id, t.lease_seconds FROM tasks t JOIN runs r ON r.id = t.run_id "
-        f"WHERE {scope} AND r.status = ? AND t.status = ? AND t.not_before <= ? "
-        f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
-        (
-            run_id or RunStatus.RUNNING.value,
-            RunStatus.RUNNING.value,
-            TaskStatus.PENDING.value,
-            now,
-            limit,
-        ),
-    )
-    return [(str(row[0]), str(row[1]), float(row[2])) for row in rows]
-
-
-def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:
-    """The task and its lease token (None unless it is running), in one read."""
-    return select_leased_many(db, [task_id]).get(task_id)
-
-
-def select_leased_many(db: Db, task_ids: Sequence[str]) -> dict[str, tuple[TaskRecord, str | None]]:
-    """``select_leased`` of several tasks in one read, by task id (missing ones left out).
-
-    On PostgreSQL the rows stay locked until commit (in id order, so two writers cannot wait
-    on each other), so the reaper cannot hand a task to another worker between this check of
-    its token and the caller's write. SQLite's one writer already excludes that."""
-    lock = " ORDER BY id FOR UPDATE" if db.dialect == "postgresql" else ""
-    return {
-        task_id: (task, token if task.status is TaskStatus.RUNNING else None)
-        for task_id, (task, token) in _tasks_with(db, "lease_token", task_ids, lock).items()
-    }
-
-
-def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str, at: str) -> None:
-    """Lease each (task id, token, expires at) to ``owner``."""
-    revision = db.next_task_revision()
-    db.query_many(
-        "UPDATE tasks SET status = ?, lease_owner = ?, lease_token = ?, "
-        "lease_expires_at = ?, tries = tries + 1, started_at = ?, revision = ? WHERE id = ?",
-        [
-            (TaskStatus.RUNNING.value, owner, token, expires_at, at, revision, task_id)
-            for task_id, token, expires_at in leases
-        ],
-    )
-
-
-def select_claimed(db: Db, task_ids: Sequence[str]) -> list[tuple[TaskRecord, object | None]]:
-    """Tasks just leased, in the order of ``task_ids``, each with the checkpoint it resumes
-    from (None for a fresh start)."""
-    found = _tasks_with(db, "checkpoint", task_ids)
-    claimed = []
-    for task_id in task_ids:
-        task, saved = found[task_id]
-        claimed.append((task, load_json(saved, f"tasks row {task_id!r}") if saved else None))
-    return claimed
-
-
-def _tasks_with(
-    db: Db, column: str, task_ids: Sequence[str], suffix: str = ""
-) -> dict[str, tuple[TaskRecord, Any]]:
-    """Tasks by id, each with the value of one more ``column``, in one read."""
-    if not task_ids:
-        return {}
-    marks = ", ".join("?" * len(task_ids))
-    rows = db.query(
-        f"SELECT {TASK_COLUMNS}, {column} FROM tasks WHERE id IN ({marks}){suffix}",
-        tuple(task_ids),
-    )
-    return {str(row[0]): (task_from_row(row), row[-1]) for row in rows}
-
-
-def finish_task(
-    db: Db, task_id: str, status: TaskStatus, at: str, *, error: str | None, not_before: float = 0.0
-) -> None:
-    finish_tasks(db, [task_id], status, at, error=error, not_before=not_before)
-
-
-def finish_tasks(
-    db: Db,
-    task_ids: Sequence[str],
-    status: TaskStatus,
-    at: str,
-    *,
-    error: str | None,
-    not_before: float = 0.0,
-) -> None:
-    """Move each task to ``status``, dropping its lease."""
-    finished = at if status in (TaskStatus.SUCCEEDED, TaskStatus.FAILED) else None
-    text = plain_text(error)
-    revision = db.next_task_revision()
-    db.query_many(
-        "UPDATE tasks SET status = ?, error = ?, finished_at = ?, not_before = ?, "
-        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, revision = ? "
-        "WHERE id = ?",
-        [(status.value, text, finished, not_before, revision, task_id) for task_id in task_ids],
-    )
 
 
 # -- events -------------------------------------------------------------------------------

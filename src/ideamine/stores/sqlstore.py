@@ -21,6 +21,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_tra
 from ideamine.errors import OutputExistsError, StoreError
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
+from ideamine.stores import task_queries as tq
 from ideamine.stores.checked import (
     fenced,
     needs_reclaim,
@@ -174,12 +175,12 @@ class SqlStore(Coordination):
             reopened = reopen_phases(db, run_id)
             reclaimed = [
                 task
-                for task in q.select_tasks(db, run_id)
+                for task in tq.select_tasks(db, run_id)
                 if needs_reclaim(task, dead_owners, now)
                 or (task.status is TaskStatus.FAILED and (task.phase, task.attempt) in reopened)
             ]
             for task in reclaimed:
-                q.finish_task(db, task.id, TaskStatus.PENDING, at, error=None)
+                tq.finish_task(db, task.id, TaskStatus.PENDING, at, error=None)
                 q.append_event(
                     db,
                     run_id,
@@ -262,7 +263,7 @@ class SqlStore(Coordination):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            q.insert_tasks(db, run_id, phase, attempt, tasks, at)
+            tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
             q.append_event(db, run_id, event, at)
 
         await self._transaction(work)
@@ -278,12 +279,12 @@ class SqlStore(Coordination):
     ) -> list[ClaimedTask]:
         def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
-            found = q.claimable(db, run_id, now, limit, self.claim_lock)
+            found = tq.claimable(db, run_id, now, limit, self.claim_lock)
             # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
             for locked in sorted({run for _, run, _ in found}):
                 db.lock_run(locked)
             tokens = {task_id: uuid.uuid4().hex for task_id, _, _ in found}
-            q.lease_tasks(
+            tq.lease_tasks(
                 db,
                 [
                     (
@@ -298,7 +299,7 @@ class SqlStore(Coordination):
             )
             claimed = [
                 ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
-                for task, checkpoint in q.select_claimed(db, list(tokens))
+                for task, checkpoint in tq.select_claimed(db, list(tokens))
             ]
             started = [
                 (
@@ -415,12 +416,14 @@ class SqlStore(Coordination):
                 o.insert_model_call(db, task.run_id, task_id, call, at)
             base = {"key": task.key, "agent": task.agent, "try": task.tries, "error": error}
             if retry_at is None:
-                q.finish_task(db, task_id, TaskStatus.FAILED, at, error=error)
+                tq.finish_task(db, task_id, TaskStatus.FAILED, at, error=error)
                 draft = EventDraft(
                     type="task.failed", phase=task.phase, task_id=task_id, payload=base
                 )
             else:
-                q.finish_task(db, task_id, TaskStatus.PENDING, at, error=error, not_before=retry_at)
+                tq.finish_task(
+                    db, task_id, TaskStatus.PENDING, at, error=error, not_before=retry_at
+                )
                 draft = EventDraft(
                     type="task.retry",
                     phase=task.phase,
@@ -438,7 +441,7 @@ class SqlStore(Coordination):
             return (
                 require_run(db, run_id),
                 q.select_phases(db, run_id),
-                q.select_tasks(db, run_id),
+                tq.select_tasks(db, run_id),
             )
 
         return await self._read(work)
@@ -448,13 +451,13 @@ class SqlStore(Coordination):
     ) -> tuple[PhaseRecord, list[TaskRecord]]:
         def work(db: q.Db) -> tuple[PhaseRecord, list[TaskRecord]]:
             record = require_phase(db, run_id, phase, attempt)
-            return record, q.select_phase_tasks(db, run_id, phase, attempt)
+            return record, tq.select_phase_tasks(db, run_id, phase, attempt)
 
         return await self._read(work)
 
     async def run_changes(self, run_id: str, since: int) -> RunChanges:
         def work(db: q.Db) -> RunChanges:
-            tasks, cursor = q.select_changed_tasks(db, run_id, since)
+            tasks, cursor = tq.select_changed_tasks(db, run_id, since)
             return RunChanges(
                 run=require_run(db, run_id),
                 phases=q.select_phases(db, run_id),
@@ -484,7 +487,7 @@ class SqlStore(Coordination):
                 for artifact in artifacts
             ]
             q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
-            q.insert_tasks(db, run_id, phase, attempt, tasks, at)
+            tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
             ids = {record.type: record.id for record in records}
             q.append_event(
                 db,
@@ -528,7 +531,7 @@ def _vetted(
     """Per write, in order, ``None`` or the error that rejects it (stale lease token, output
     already recorded, not JSON), and the accepted writes with their outputs' canonical JSON.
     A write after an accepted one of the same task is stale: the first ended its lease."""
-    leased = q.select_leased_many(db, [write.task_id for write in writes])
+    leased = tq.select_leased_many(db, [write.task_id for write in writes])
     taken = o.recorded_slots(db, [task for task, _ in leased.values()])
     errors: list[StoreError | None] = []
     accepted: list[tuple[TaskRecord, OutputWrite, str]] = []
@@ -571,7 +574,7 @@ def _write_outputs(
         [(task.run_id, task.id, call) for task, write, _ in accepted for call in write.calls],
         at,
     )
-    q.finish_tasks(db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None)
+    tq.finish_tasks(db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None)
     succeeded = [
         (
             task.run_id,

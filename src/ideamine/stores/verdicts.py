@@ -19,6 +19,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_tra
 from ideamine.errors import RunStateError
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
+from ideamine.stores import task_queries as tq
 from ideamine.stores.base import Store
 from ideamine.stores.checked import require_phase, require_run
 from ideamine.stores.knowledge import insert_qav
@@ -259,7 +260,7 @@ def _start_next(db: q.Db, run_id: str, phase: str, attempt: int, nxt: NextAttemp
     q.insert_phase(db, run_id, phase, nxt.attempt, at)
     q.append_event(db, run_id, nxt.event, at)
     earlier = {
-        t.key: t for t in q.select_tasks(db, run_id) if t.phase == phase and t.attempt == attempt
+        t.key: t for t in tq.select_tasks(db, run_id) if t.phase == phase and t.attempt == attempt
     }
     kept = o.select_outputs(db, run_id, phase, attempt)
     for key in nxt.carry:
@@ -267,7 +268,7 @@ def _start_next(db: q.Db, run_id: str, phase: str, attempt: int, nxt: NextAttemp
         if task is None or key not in kept:
             continue
         new_id = f"{run_id}.{phase}.{nxt.attempt}.{key}"
-        q.insert_tasks(
+        tq.insert_tasks(
             db,
             run_id,
             phase,
@@ -287,7 +288,7 @@ def _start_next(db: q.Db, run_id: str, phase: str, attempt: int, nxt: NextAttemp
             "UPDATE tasks SET status = ?, finished_at = ? WHERE id = ?",
             (TaskStatus.SUCCEEDED.value, at, new_id),
         )
-        carried = q.select_task(db, new_id)
+        carried = tq.select_task(db, new_id)
         assert carried is not None  # inserted just above, in this transaction
         o.insert_output(db, carried, kept[key], at)
     q.append_event(
