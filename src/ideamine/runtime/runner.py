@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
@@ -120,11 +121,9 @@ class Runner:
             if scope is not None and scope not in live:
                 return
             dropped = await self._drop_dead_work(live)
-            advanced = False
-            for run in runs:
-                advanced |= await self._advance(run)
+            steps = {await self._advance(run) for run in runs}
             claimed = await self._claim(scope)
-            if dropped or (advanced and not claimed):
+            if dropped or _Step.AGAIN in steps or (_Step.ACTED in steps and not claimed):
                 continue  # what was done may open more: a finished run, tasks to claim
             await self._idle(scope, stop)  # until a claimed task ends (or a poll interval)
 
@@ -133,24 +132,25 @@ class Runner:
             return [await self.store.get_run(scope)]
         return await self.store.active_runs()
 
-    async def _advance(self, run: RunRecord) -> bool:
+    async def _advance(self, run: RunRecord) -> _Step:
         """One engine step for ``run`` if this process holds (or can take) its advance lease."""
         if run.status not in _LIVE or not await self._hold(run):
-            return False
+            return _Step.NOTHING
         if run.status is RunStatus.CREATED:
             await self._start(run)
-            return True
+            return _Step.AGAIN
         bundle = await self._bundle(run)
         if bundle is None:
-            return False
+            return _Step.NOTHING
         try:
             acted = await bundle.advancer.advance(run.id)
         except IllegalTransitionError as exc:
-            return self._overtaken(run.id, exc)
+            self._overtaken(run.id, exc)
+            return _Step.AGAIN
         self._conflicts.pop(run.id, None)
-        return acted
+        return _Step.ACTED if acted else _Step.NOTHING
 
-    def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> bool:
+    def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
         lease), or the store retried a commit whose reply was lost. Nothing was written; the
@@ -161,7 +161,6 @@ class Runner:
         if self._conflicts[run_id] > MAX_CONFLICTS:
             raise exc
         log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
-        return True
 
     async def _bundle(self, run: RunRecord) -> Bundle | None:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned
@@ -346,3 +345,11 @@ class Runner:
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
+
+
+class _Step(enum.Enum):
+    """What an advance step did, for the loop to choose between turning again and waiting."""
+
+    NOTHING = "nothing"
+    ACTED = "acted"  # what it opened moves on once tasks end (or is claimed in the same turn)
+    AGAIN = "again"  # a run started or a step was overtaken: look again at once

@@ -3,14 +3,15 @@
 A run's manifest (one entry per config file) is written when the run is created and replaced
 only with its hash, by a repin. A wide pipeline's is large (W2's 2,000 agents: ~120 KB of
 JSON), and nearly every store call reads its run: the run reads leave the column out, and the
-manifest comes from here, decoded and shared read-only, read from the row the first time a
-store meets its (run, manifest hash).
+manifest comes from here, decoded and shared read-only, read from a run's row the first time
+a store meets its manifest hash.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -20,39 +21,49 @@ from ideamine.errors import StoreCorruptError
 if TYPE_CHECKING:
     from ideamine.stores.queries import Db
 
-__all__ = ["Manifests", "run_manifest"]
+__all__ = ["Manifests", "decoded_manifest", "run_manifest"]
 
 
 class Manifests:
-    """A store's decoded manifests by (run id, manifest hash); the oldest go past ``size``."""
+    """A store's decoded manifests by manifest hash (a content hash: runs pinned to one
+    config share an entry), the least recently used going past ``size``."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._by_key: dict[tuple[str, str], Mapping[str, str]] = {}
+        self._by_hash: OrderedDict[str, Mapping[str, str]] = OrderedDict()
         self._lock = threading.Lock()  # SQLite reads run on their callers' threads
 
-    def get(self, key: tuple[str, str]) -> Mapping[str, str] | None:
-        return self._by_key.get(key)
-
-    def put(self, key: tuple[str, str], manifest: Mapping[str, str]) -> None:
+    def get(self, manifest_hash: str) -> Mapping[str, str] | None:
         with self._lock:
-            self._by_key[key] = manifest
-            while len(self._by_key) > self._size:
-                del self._by_key[next(iter(self._by_key))]
+            manifest = self._by_hash.get(manifest_hash)
+            if manifest is not None:
+                self._by_hash.move_to_end(manifest_hash)
+            return manifest
+
+    def put(self, manifest_hash: str, manifest: Mapping[str, str]) -> None:
+        with self._lock:
+            self._by_hash[manifest_hash] = manifest
+            while len(self._by_hash) > self._size:
+                self._by_hash.popitem(last=False)
 
 
-def run_manifest(db: Db, run_id: str, manifest_hash: str) -> Mapping[str, str]:
-    """The manifest of ``run_id`` as stored with ``manifest_hash``."""
-    key = (run_id, manifest_hash)
-    manifest = db.manifests.get(key)
+def run_manifest(db: Db, run_id: str, manifest_hash: str) -> Mapping[str, str] | None:
+    """The manifest stored as ``manifest_hash`` in ``run_id``'s row; None when the row no
+    longer holds that hash (repinned, or deleted, since the caller read it: on PostgreSQL
+    each statement reads a snapshot of its own), for the caller to read the run again."""
+    manifest = db.manifests.get(manifest_hash)
     if manifest is None:
-        rows = db.query("SELECT manifest FROM runs WHERE id = ?", (run_id,))
-        manifest = _decoded(rows[0][0], f"runs row {run_id!r}")
-        db.manifests.put(key, manifest)
+        rows = db.query(
+            "SELECT manifest FROM runs WHERE id = ? AND manifest_hash = ?", (run_id, manifest_hash)
+        )
+        if not rows:
+            return None
+        manifest = decoded_manifest(rows[0][0], f"runs row {run_id!r}")
+        db.manifests.put(manifest_hash, manifest)
     return manifest
 
 
-def _decoded(text: str, where: str) -> Mapping[str, str]:
+def decoded_manifest(text: str, where: str) -> Mapping[str, str]:
     try:
         decoded = json.loads(text)
     except (TypeError, ValueError) as exc:

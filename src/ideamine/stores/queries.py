@@ -13,9 +13,9 @@ from typing import Any, Protocol, TypeVar
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
-from ideamine.errors import StoreCorruptError
+from ideamine.errors import RunNotFoundError, StoreCorruptError
 from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind
-from ideamine.stores.manifests import Manifests, run_manifest
+from ideamine.stores.manifests import Manifests, decoded_manifest, run_manifest
 from ideamine.stores.records import (
     EventDraft,
     EventRecord,
@@ -222,17 +222,34 @@ def repin_run(
 
 
 def run_from_row(db: Db, row: Row) -> RunRecord:
-    """A run from a row of ``RUN_READ``."""
+    """A run from a row of ``RUN_READ``, its manifest from the store's cache; should the row
+    have changed hash since (a repin between two statements), from one read of the whole row."""
+    manifest = run_manifest(db, row[0], row[6])
+    if manifest is None:
+        return _whole_run(db, row[0])
+    return _run(row, manifest)
+
+
+def _whole_run(db: Db, run_id: str) -> RunRecord:
+    rows = db.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+    if not rows:
+        raise RunNotFoundError(run_id)  # deleted by retention since the first statement
+    row = rows[0]
+    manifest = decoded_manifest(row[6], f"runs row {run_id!r}")
+    db.manifests.put(row[7], manifest)  # hash and manifest of one statement: consistent
+    return _run((*row[:6], *row[7:]), manifest)
+
+
+def _run(row: Row, manifest: Mapping[str, str]) -> RunRecord:
     where = f"runs row {row[0]!r}"
-    status = status_of(RunStatus, row[4], where)
     return RunRecord(
         id=row[0],
         idea=row[1],
         constraints=load_json(row[2], where),
         source=row[3],
-        status=status,
+        status=status_of(RunStatus, row[4], where),
         config_dir=row[5],
-        manifest=run_manifest(db, row[0], row[6]),
+        manifest=manifest,
         manifest_hash=row[6],
         driver=row[7],
         error=row[8],
