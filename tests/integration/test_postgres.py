@@ -361,3 +361,27 @@ def test_an_unreachable_server_is_store_unavailable_within_retry_seconds(
         assert FAKE_PASSWORD not in shown
     assert "127.0.0.1" in str(error)
     assert elapsed < 1 + 2.5, f"gave up after {elapsed:.1f} s, not within retry_seconds=1"
+
+
+def test_a_failed_read_leaves_its_connection_transactional(pg_url: str) -> None:
+    """Reads run in autocommit mode; the connection goes back to the pool as it came, so a
+    write on it is still one transaction: a failing statement undoes the ones before it."""
+
+    async def body() -> list[tuple[Any, ...]]:
+        store = PostgresStore(pg_url, pool_size=1)  # one connection: the read's is the write's
+        try:
+            await store.create_run(_run())
+            await store.set_run_status("run-1", RunStatus.RUNNING, EventDraft(type="run.started"))
+            await store.start_phase("run-1", "p", 1, EventDraft(type="phase.started", phase="p"))
+            _rows(pg_url, "UPDATE runs SET constraints = '{broken' WHERE id = 'run-1'")
+            with pytest.raises(StoreCorruptError):
+                await store.get_run("run-1")  # fails inside the read
+            tasks = [NewTask(id="run-1.p.1.a", key="a", agent="A", iteration=1)]
+            unencodable = EventDraft(type="x", phase="p", payload={"at": object()})
+            with pytest.raises(TypeError):  # after the insert, in the same transaction
+                await store.create_tasks("run-1", "p", 1, tasks, unencodable)
+        finally:
+            await store.close()
+        return _rows(pg_url, "SELECT id FROM tasks WHERE run_id = 'run-1'")
+
+    assert asyncio.run(body()) == []  # the insert was undone with the failed event

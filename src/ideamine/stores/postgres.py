@@ -10,6 +10,7 @@ always retried whole, never resumed half-way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
@@ -119,7 +120,7 @@ class PostgresStore(SqlStore):
 
     # -- transactions ---------------------------------------------------------------------
 
-    def _run(self, work: Callable[[q.Db], T]) -> T:
+    def _run(self, work: Callable[[q.Db], T], *, read: bool = False) -> T:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
         while True:
@@ -127,6 +128,8 @@ class PostgresStore(SqlStore):
                 self._open()
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
+                    if read:
+                        return self._autocommitted(connection, work)
                     return work(_Db(connection, self._manifests))
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # the server rolled this transaction back to break a conflict: run it again
@@ -150,12 +153,28 @@ class PostgresStore(SqlStore):
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
 
+    def _autocommitted(
+        self, connection: psycopg.Connection[tuple[object, ...]], work: Callable[[q.Db], T]
+    ) -> T:
+        connection.autocommit = True
+        try:
+            return work(_Db(connection, self._manifests))
+        finally:
+            if not connection.closed:  # a lost connection is dropped by the pool
+                connection.autocommit = False
+
     def _open(self) -> None:
         if self._pool.closed:
             self._pool.open(wait=False)
 
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
         return await asyncio.to_thread(self._run, work)
+
+    async def _read(self, work: Callable[[q.Db], T]) -> T:
+        """A read runs in autocommit mode, without a transaction's BEGIN and COMMIT round
+        trips: under READ COMMITTED each of its statements sees a snapshot of its own either
+        way. Reads only read (``Coordination._read``); SQLite's refuse to write."""
+        return await asyncio.to_thread(functools.partial(self._run, work, read=True))
 
     # -- lifecycle ------------------------------------------------------------------------
 
