@@ -18,6 +18,7 @@ __all__ = ["SAFE_LOADER", "SourceFile", "parse_yaml", "read_text", "read_yaml"]
 Loc = tuple[str | int, ...]
 # libyaml's parser when PyYAML was built with it (ten times faster; same nodes and marks)
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,5 +155,8 @@ def _convert(
 
 
 def _scalar(node: yaml.Node) -> object:
-    """Construct a leaf value with the safe loader's own resolution rules."""
+    """Construct a leaf value with the safe loader's own resolution rules (a string, nearly
+    every leaf of a config, is its text: no constructor built for it)."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG:
+        return node.value
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
