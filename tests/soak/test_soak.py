@@ -2,10 +2,10 @@
 back to back (``ideamine run --detach``), each with induced stalls, for as long as the soak
 lasts (``--soak-minutes``).
 
-Every run carries two agents that stall (``tests.support.agents:stalling``): each stops its
-own heartbeat and works on past its lease until the worker's reaper reclaims the task; the
-retry succeeds and the stalled try's late result is rejected by the lease fence. The worker's
-resident memory (VmRSS from ``/proc``) is sampled all along.
+Every run carries two agents that stall (``tests.support.agents:stalling``): the heartbeat of
+each stops reaching the store while it works on past its lease, until the worker's reaper
+reclaims the task; the retry succeeds and the stalled try's late result is rejected by the
+lease fence. The worker's resident memory (VmRSS from ``/proc``) is sampled all along.
 
 The soak passes when every run completed and its ledger verifies (``ideamine verify``), no
 task succeeded twice or has more than one output row, every induced stall was reclaimed, the

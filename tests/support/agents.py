@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ideamine.agents.base import AgentContext
+from ideamine.stores.base import Store
 
 
 def _log(ctx: AgentContext, what: str) -> None:
@@ -113,46 +114,53 @@ def contradicting_prd(ctx: AgentContext) -> dict[str, object]:
 
 
 async def stalling(ctx: AgentContext) -> dict[str, object]:
-    """Like ``echo``, but a first try stalls: it stops its own heartbeat (as a frozen process
-    or a wedged heartbeat would) and keeps working until the reaper has reclaimed the task
-    (its ``stalls`` count went up), at most $IDEAMINE_TEST_STALL_MAX seconds (default 120).
-    It then returns a late result that the lease fence must reject. The retry after the
-    stall runs with a smaller batch (the unsticker's first remedy) and succeeds as ``echo``."""
+    """Like ``echo``, but a first try stalls: its heartbeat stops reaching the store (as a
+    wedged heartbeat or a frozen process's would) while it keeps working until the reaper has
+    reclaimed the task (its ``stalls`` count went up), at most $IDEAMINE_TEST_STALL_MAX
+    seconds (default 120). It then returns a late result that the lease fence must reject.
+    The retry after the stall runs with a smaller batch (the unsticker's first remedy) and
+    succeeds as ``echo``."""
     if ctx.batch_scale < 1.0:
         _log(ctx, "retried")
         return await echo(ctx)
     _log(ctx, "stall")
-    _stop_heartbeat(ctx)
-    deadline = time.monotonic() + float(os.environ.get("IDEAMINE_TEST_STALL_MAX", "120"))
-    while time.monotonic() < deadline:
-        if await _reclaimed(ctx):
-            break
-        await asyncio.sleep(0.25)
+    store = _dropping_renewals(ctx)
+    _STALLED.add(ctx.task_id)
+    try:
+        deadline = time.monotonic() + float(os.environ.get("IDEAMINE_TEST_STALL_MAX", "120"))
+        while time.monotonic() < deadline:
+            if await _reclaimed(ctx, store):
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        _STALLED.discard(ctx.task_id)
     _log(ctx, "zombie")
     return {"value": {ctx.key: "a zombie's late result (must not be recorded)"}}
 
 
-def _stop_heartbeat(ctx: AgentContext) -> None:
-    """Cancel the executor's heartbeat side task of this very task (found by its name and
-    the task id it renews); fails loudly if the executor no longer names it so."""
-    beats = [
-        task
-        for task in asyncio.all_tasks()
-        if task.get_name() == f"heartbeat {ctx.key}" and _renews(task, ctx.task_id)
-    ]
-    if len(beats) != 1:
-        raise RuntimeError(f"expected one heartbeat task for {ctx.task_id}, found {len(beats)}")
-    beats[0].cancel()
+_STALLED: set[str] = set()  # task ids whose lease renewals `_dropping_renewals` drops
 
 
-def _renews(task: asyncio.Task[object], task_id: str) -> bool:
-    frame = getattr(task.get_coro(), "cr_frame", None)
-    claimed = frame.f_locals.get("claimed") if frame is not None else None
-    return getattr(getattr(claimed, "task", None), "id", None) == task_id
-
-
-async def _reclaimed(ctx: AgentContext) -> bool:
-    if ctx.store is None:
+def _dropping_renewals(ctx: AgentContext) -> Store:
+    """The worker's store, its ``renew_lease`` wrapped (once) to drop the renewals of the
+    tasks in ``_STALLED``: the executor's heartbeat keeps beating, nothing reaches the store."""
+    store = ctx.store
+    if store is None:
         raise RuntimeError("the stalling agent needs the store in its context")
-    _, _, tasks = await ctx.store.run_rows(ctx.run_id)
+    if not getattr(store, "_drops_stalled_renewals", False):
+        renew = store.renew_lease
+
+        async def renew_unless_stalled(
+            task_id: str, token: str, *, lease_seconds: float, now: float
+        ) -> None:
+            if task_id not in _STALLED:
+                await renew(task_id, token, lease_seconds=lease_seconds, now=now)
+
+        store.renew_lease = renew_unless_stalled  # type: ignore[method-assign]
+        store._drops_stalled_renewals = True  # type: ignore[attr-defined]
+    return store
+
+
+async def _reclaimed(ctx: AgentContext, store: Store) -> bool:
+    _, _, tasks = await store.run_rows(ctx.run_id)
     return any(task.id == ctx.task_id and task.stalls > 0 for task in tasks)
