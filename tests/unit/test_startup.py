@@ -44,6 +44,7 @@ from ideamine.cli.main import cli
 heavy = (
     "fastapi", "uvicorn", "psycopg", "ideamine.eval.measure", "ideamine.api",
     "ideamine.service_quality", "ideamine.dossier", "ideamine.tools.osv",
+    "opentelemetry.sdk.trace", "ideamine.observability.sdk",
 )
 loaded = [name for name in heavy if name in sys.modules]
 assert not loaded, f"loaded at start: {loaded}"
@@ -60,8 +61,8 @@ print("ok")
 
 
 def test_the_web_framework_eval_and_postgres_driver_load_only_when_used() -> None:
-    """``ideamine run`` and ``resume`` start without what ``serve``, ``eval`` and a
-    PostgreSQL store need (a third of a second of imports)."""
+    """``ideamine run`` and ``resume`` start without what ``serve``, ``eval``, a PostgreSQL
+    store and tracing need (a third of a second of imports; OpenTelemetry's SDK ~25 ms)."""
     done = subprocess.run(
         [sys.executable, "-c", LAZY], capture_output=True, text=True, timeout=120, check=False
     )

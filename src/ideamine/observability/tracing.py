@@ -25,18 +25,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from ideamine.agents.base import AgentContext
@@ -44,6 +36,10 @@ from ideamine.engine.snapshot import Action, ApplyVerdict, FailPhase, FanIn, Fin
 from ideamine.errors import UsageError
 from ideamine.stores.base import Store
 from ideamine.stores.records import ModelCallRecord, RunRecord, TaskRecord
+
+if TYPE_CHECKING:  # the SDK (~25 ms to import) loads only when tracing is configured
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = [
     "TRACES_ENV",
@@ -70,19 +66,9 @@ _env_read: list[bool] = []
 _emitted: set[tuple[str, ...]] = set()  # run/phase spans this process wrote already
 
 
-class RunIds(IdGenerator):
-    """Random ids, except while a run or phase span is being written with derived ones."""
-
-    def __init__(self) -> None:
-        self._random = RandomIdGenerator()
-
-    def generate_span_id(self) -> int:
-        forced = _forced.get()
-        return forced[1] if forced else self._random.generate_span_id()
-
-    def generate_trace_id(self) -> int:
-        forced = _forced.get()
-        return forced[0] if forced else self._random.generate_trace_id()
+def forced_ids() -> tuple[int, int] | None:
+    """The (trace id, span id) a run or phase span being written takes, else None."""
+    return _forced.get()
 
 
 def trace_id_of(run_id: str) -> int:
@@ -98,10 +84,9 @@ def span_id_of(run_id: str, *parts: str) -> int:
 
 def configure_tracing(exporter: SpanExporter, *, batch: bool = True) -> TracerProvider:
     """Send IdeaMine's spans to ``exporter`` from now on (replacing an earlier choice)."""
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "ideamine")})
-    provider = TracerProvider(resource=resource, id_generator=RunIds())
-    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
+    from ideamine.observability.sdk import provider_for  # noqa: PLC0415  # the SDK, on use
+
+    provider = provider_for(exporter, batch=batch)
     _provider[:] = [provider]
     return provider
 
@@ -134,6 +119,8 @@ def configure_from_env(choice: str | None = None) -> TracerProvider | None:
             hint="use console, otlp (with opentelemetry-exporter-otlp installed) or none",
         )
     if names[0] == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
+
         return configure_tracing(ConsoleSpanExporter(out=sys.stderr))
     return configure_tracing(_otlp_exporter())
 
@@ -390,4 +377,5 @@ def _recording() -> bool:
     if not _provider and not _env_read:
         tracer()
         provider = _provider[0] if _provider else trace.get_tracer_provider()
-    return isinstance(provider, TracerProvider)
+    sdk = sys.modules.get("opentelemetry.sdk.trace")  # not imported: no SDK provider exists
+    return sdk is not None and isinstance(provider, sdk.TracerProvider)
