@@ -9,7 +9,6 @@ starts a task of its own for the renewal, since that awaits the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -42,8 +41,12 @@ class Heartbeat:
             self._timer.cancel()
         if self._beat is not None:
             self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._beat
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the caller is being cancelled too: not ours to swallow
 
     def _due(self) -> None:
         self._beat = asyncio.create_task(self._renewal(), name=f"heartbeat {self._name}")

@@ -82,3 +82,34 @@ def test_another_renewal_error_stops_the_beat_and_is_raised_by_stop() -> None:
         return calls
 
     assert asyncio.run(body()) == 1
+
+
+def test_stopping_during_a_renewal_keeps_a_cancellation_of_the_caller() -> None:
+    """The renewal under way is cancelled and awaited; a cancellation aimed at the task that
+    stops the beat while it waits goes on to that task."""
+
+    async def body() -> bool:
+        started = asyncio.Event()
+
+        async def slow_renew() -> None:
+            started.set()
+            await asyncio.sleep(10)
+
+        beat = Heartbeat(slow_renew, INTERVAL, "task-1")
+
+        async def executor() -> None:
+            beat.start()
+            await started.wait()  # a renewal is under way
+            await beat.stop()
+
+        job = asyncio.create_task(executor())
+        await started.wait()
+        await asyncio.sleep(0)  # the job is now awaiting the cancelled renewal inside stop()
+        job.cancel()
+        try:
+            await job
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(body())
