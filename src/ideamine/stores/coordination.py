@@ -19,7 +19,6 @@ from ideamine.stores import task_queries as tq
 from ideamine.stores.checked import escalate, fenced, require_run
 from ideamine.stores.queries import RUN_READ, Db, run_from_row
 from ideamine.stores.records import EventDraft, RunRecord, TaskRecord, latest_attempts
-from ideamine.stores.task_queries import TASK_COLUMNS, task_from_row
 
 __all__ = ["Coordination"]
 
@@ -210,11 +209,11 @@ def release_advance_query(db: Db, run_id: str, owner: str) -> None:
 
 def select_expired(db: Db, now: float, limit: int, lock: str) -> list[TaskRecord]:
     rows = db.query(
-        f"SELECT {TASK_COLUMNS} FROM tasks t WHERE status = ? AND lease_expires_at < ? "
+        f"SELECT {tq.TASK_COLUMNS} FROM tasks t WHERE status = ? AND lease_expires_at < ? "
         f"ORDER BY lease_expires_at LIMIT ?{lock}",
         (TaskStatus.RUNNING.value, now, limit),
     )
-    return [task_from_row(row) for row in rows]
+    return [tq.task_from_row(row) for row in rows]
 
 
 def reclaim(

@@ -10,7 +10,6 @@ always retried whole, never resumed half-way.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import time
@@ -174,7 +173,7 @@ class PostgresStore(SqlStore):
         """A read runs in autocommit mode, without a transaction's BEGIN and COMMIT round
         trips: under READ COMMITTED each of its statements sees a snapshot of its own either
         way. Reads only read (``Coordination._read``); SQLite's refuse to write."""
-        return await asyncio.to_thread(functools.partial(self._run, work, read=True))
+        return await asyncio.to_thread(self._run, work, read=True)
 
     # -- lifecycle ------------------------------------------------------------------------
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import RunNotFoundError, StoreCorruptError
 from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind
-from ideamine.stores.manifests import Manifests, decoded_manifest, run_manifest
+from ideamine.stores.manifests import Manifests
 from ideamine.stores.records import (
     EventDraft,
     EventRecord,
@@ -160,7 +161,7 @@ RUN_COLUMNS = (
     "id, idea, constraints, source, status, config_dir, manifest, manifest_hash, "
     "driver, error, created_at, updated_at, project"
 )
-RUN_READ = RUN_COLUMNS.replace(" manifest,", "")  # the manifest comes from `run_manifest`
+RUN_READ = RUN_COLUMNS.replace(" manifest,", "")  # the manifest comes from `_manifest`
 
 
 def insert_run(db: Db, run: NewRun, at: str) -> None:
@@ -224,20 +225,47 @@ def repin_run(
 def run_from_row(db: Db, row: Row) -> RunRecord:
     """A run from a row of ``RUN_READ``, its manifest from the store's cache; should the row
     have changed hash since (a repin between two statements), from one read of the whole row."""
-    manifest = run_manifest(db, row[0], row[6])
+    manifest = _manifest(db, row[0], row[6])
     if manifest is None:
         return _whole_run(db, row[0])
     return _run(row, manifest)
 
 
+def _manifest(db: Db, run_id: str, manifest_hash: str) -> Mapping[str, str] | None:
+    """The manifest stored as ``manifest_hash`` in ``run_id``'s row; None when the row no
+    longer holds that hash (repinned, or deleted, since the caller read it: on PostgreSQL
+    each statement reads a snapshot of its own)."""
+    manifest = db.manifests.get(manifest_hash)
+    if manifest is None:
+        rows = db.query(
+            "SELECT manifest FROM runs WHERE id = ? AND manifest_hash = ?", (run_id, manifest_hash)
+        )
+        if not rows:
+            return None
+        manifest = _decoded_manifest(rows[0][0], run_id)
+        db.manifests.put(manifest_hash, manifest)
+    return manifest
+
+
 def _whole_run(db: Db, run_id: str) -> RunRecord:
-    rows = db.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+    rows = db.query(f"SELECT {RUN_READ}, manifest FROM runs WHERE id = ?", (run_id,))
     if not rows:
         raise RunNotFoundError(run_id)  # deleted by retention since the first statement
     row = rows[0]
-    manifest = decoded_manifest(row[6], f"runs row {run_id!r}")
-    db.manifests.put(row[7], manifest)  # hash and manifest of one statement: consistent
-    return _run((*row[:6], *row[7:]), manifest)
+    manifest = _decoded_manifest(row[-1], run_id)
+    db.manifests.put(row[6], manifest)  # hash and manifest of one statement: consistent
+    return _run(row, manifest)
+
+
+def _decoded_manifest(text: str, run_id: str) -> Mapping[str, str]:
+    where = f"runs row {run_id!r}"
+    decoded = load_json(text, where)
+    if not isinstance(decoded, dict):
+        raise StoreCorruptError(
+            f"{where}: the manifest is a JSON {type(decoded).__name__}, not an object",
+            hint="restore the database from a backup",
+        )
+    return MappingProxyType(decoded)
 
 
 def _run(row: Row, manifest: Mapping[str, str]) -> RunRecord:
