@@ -27,10 +27,12 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
 )
+from ideamine.stores import task_queries as tq
 from ideamine.stores.ledger import verify_chain
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import (
     ClaimedTask,
+    ClaimRequest,
     EventDraft,
     EventRecord,
     ModelCallRecord,
@@ -41,6 +43,7 @@ from ideamine.stores.records import (
     TaskRecord,
 )
 from ideamine.stores.sqlite import SqliteStore
+from ideamine.stores.usage import UsageStore
 
 Store = SqliteStore | PostgresStore
 Raw = Callable[..., list[tuple[Any, ...]]]
@@ -718,6 +721,164 @@ def test_claim_tasks_never_claims_tasks_of_a_run_that_is_not_running(
 
         assert (await tasks_by_key(store))["a"].status is TaskStatus.PENDING
         assert await store.events("run-1") == before
+
+    asyncio.run(body())
+
+
+def lease(clock: Ticking, *, limit: int = 8, concurrency: int = 8, held: int = 0) -> ClaimRequest:
+    return ClaimRequest(
+        owner="worker-1", now=clock.now(), limit=limit, concurrency=concurrency, held=held
+    )
+
+
+def test_create_tasks_with_a_claim_claims_them_in_the_same_transaction(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        before = len(await store.events("run-1"))
+
+        claimed = await store.create_tasks(
+            "run-1",
+            PHASE,
+            1,
+            new_tasks("run-1", "b", "a", "c"),
+            EventDraft(type="phase.progress", phase=PHASE),
+            claim=lease(clock, limit=2),
+        )
+
+        assert [c.task.key for c in claimed] == ["a", "b"]  # as claim_tasks: oldest, by key
+        assert all(c.lease_token and c.checkpoint is None for c in claimed)
+        tasks = await tasks_by_key(store)
+        assert tasks["a"].status is TaskStatus.RUNNING and tasks["a"].lease_owner == "worker-1"
+        assert tasks["a"].lease_expires_at == clock.now() + 180  # the task's own lease
+        assert tasks["c"].status is TaskStatus.PENDING
+        events = (await chain_ok(store))[before:]
+        assert [e.type for e in events] == ["phase.progress", "task.started", "task.started"]
+        assert [c.task.key for c in await claim(store, clock, limit=5)] == ["c"]
+
+    asyncio.run(body())
+
+
+def test_create_tasks_with_a_claim_writes_nothing_when_the_claim_fails(
+    store: Store, clock: Ticking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tasks, their event and the claim are one transaction."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        before = await store.events("run-1")
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise StoreError("the lease could not be written")
+
+        monkeypatch.setattr(tq, "lease_tasks", broken)
+        with pytest.raises(StoreError, match="lease could not"):
+            await store.create_tasks(
+                "run-1", PHASE, 1, new_tasks("run-1", "a"), EventDraft(type="x"), claim=lease(clock)
+            )
+
+        assert await tasks_by_key(store) == {}
+        assert await store.events("run-1") == before
+
+    asyncio.run(body())
+
+
+def test_create_tasks_claims_the_runs_due_tasks_oldest_first_and_no_other_runs(
+    store: Store, clock: Ticking
+) -> None:
+    """The claim is ``claim_tasks``'s: a retry that has come due goes first, one that has
+    not waits, another run's pending task is left alone."""
+
+    async def body() -> None:
+        await running_run(store, keys=("due", "later"))
+        await running_run(store, "run-2", keys=("theirs",))
+        due, later = await claim(store, clock, limit=2)
+        await store.fail_task(
+            due.task.id, due.lease_token, error="x", retry_at=clock.now(), strategy="backoff"
+        )
+        await store.fail_task(
+            later.task.id,
+            later.lease_token,
+            error="x",
+            retry_at=clock.now() + 60,
+            strategy="backoff",
+        )
+        clock.advance(1)
+
+        claimed = await store.create_tasks(
+            "run-1", PHASE, 1, new_tasks("run-1", "new"), EventDraft(type="x"), claim=lease(clock)
+        )
+
+        assert [c.task.key for c in claimed] == ["due", "new"]
+        assert (await tasks_by_key(store, "run-2"))["theirs"].status is TaskStatus.PENDING
+
+    asyncio.run(body())
+
+
+def test_create_tasks_without_a_claim_or_room_claims_nothing(store: Store, clock: Ticking) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        drafts = [new_tasks("run-1", "a"), new_tasks("run-1", "b")]
+
+        assert await store.create_tasks("run-1", PHASE, 1, drafts[0], EventDraft(type="x")) == []
+        assert (
+            await store.create_tasks(
+                "run-1", PHASE, 1, drafts[1], EventDraft(type="x"), claim=lease(clock, limit=0)
+            )
+            == []
+        )
+
+        tasks = await tasks_by_key(store)
+        assert {t.status for t in tasks.values()} == {TaskStatus.PENDING}
+        assert "task.started" not in await types(store)
+
+    asyncio.run(body())
+
+
+def test_create_tasks_claims_no_task_of_a_run_that_is_not_running(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        await store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused"))
+
+        claimed = await store.create_tasks(
+            "run-1", PHASE, 1, new_tasks("run-1", "a"), EventDraft(type="x"), claim=lease(clock)
+        )
+
+        assert claimed == []
+        assert (await tasks_by_key(store))["a"].status is TaskStatus.PENDING
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize(
+    ("throttled", "concurrency", "held", "expected"),
+    [(True, 4, 0, 2), (True, 4, 1, 1), (True, 4, 2, 0), (True, 1, 0, 1), (False, 4, 3, 3)],
+)
+def test_create_tasks_claims_half_the_concurrency_for_a_throttled_run(
+    store: Store, clock: Ticking, throttled: bool, concurrency: int, held: int, expected: int
+) -> None:
+    """The cap ``claim_within_budget`` applies (``budget.throttled``): half of the
+    claimer's concurrency (at least one), less the run's tasks it holds; none otherwise."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        if throttled:
+            mark = EventDraft(type="budget.throttled", payload={"mark": "run:tokens:throttle"})
+            assert len(await UsageStore(store).announce("run-1", [mark])) == 1
+
+        claimed = await store.create_tasks(
+            "run-1",
+            PHASE,
+            1,
+            new_tasks("run-1", "a", "b", "c"),
+            EventDraft(type="x"),
+            claim=lease(clock, limit=8, concurrency=concurrency, held=held),
+        )
+
+        assert len(claimed) == expected
 
     asyncio.run(body())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,11 +12,15 @@ from tests.support.configs import write_callable_pipeline
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
+from ideamine.engine.plan import GATE_KEY
 from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
+from ideamine.runtime.actions import Lessee
 from ideamine.runtime.advance import Advancer
-from ideamine.runtime.runner import Runner
-from ideamine.stores.records import EventRecord
+from ideamine.runtime.executor import TaskExecutor
+from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
+from ideamine.stores.records import ClaimedTask, EventRecord, RunRecord
+from ideamine.stores.sqlite import SqliteStore
 
 DAG = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
 
@@ -27,7 +32,9 @@ def _set_agent(config: Path, agent: str, function: str) -> None:
     path.write_text(yaml.safe_dump(document))
 
 
-def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, str | None, list[EventRecord]]:
+def _run(
+    tmp_path: Path, config: Path, concurrency: int = DEFAULT_CONCURRENCY
+) -> tuple[RunStatus, str | None, list[EventRecord]]:
     async def go() -> tuple[RunStatus, str | None, list[EventRecord]]:
         pipeline = load_pipeline(config)
         store = await service.open_store(str(tmp_path / "x.db"))
@@ -40,7 +47,7 @@ def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, str | None, list[Even
                 source="cli",
                 config_dir=config,
             )
-            await Runner(store, pipeline).drive(run.id)
+            await Runner(store, pipeline, concurrency=concurrency).drive(run.id)
             final = await store.get_run(run.id)
             return final.status, final.error, await service.all_events(store, run.id)
         finally:
@@ -160,16 +167,16 @@ def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
     calls: list[list[str]] = []
     step = Advancer._step
 
-    async def counted(self: Advancer, run_id: str) -> list[Action]:
-        actions = await step(self, run_id)
+    async def counted(self: Advancer, run_id: str, lessee: Lessee | None) -> list[Action]:
+        actions = await step(self, run_id, lessee)
         calls[-1].extend(type(action).__name__ for action in actions)
         return actions
 
     advance = Advancer.advance
 
-    async def recorded(self: Advancer, run_id: str) -> bool:
+    async def recorded(self: Advancer, run_id: str, lessee: Lessee | None = None) -> bool:
         calls.append([])
-        return await advance(self, run_id)
+        return await advance(self, run_id, lessee)
 
     monkeypatch.setattr(Advancer, "_step", counted)
     monkeypatch.setattr(Advancer, "advance", recorded)
@@ -183,3 +190,61 @@ def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
     for call in with_verdicts[:-1]:  # intake, ideation: the next phase starts with its tasks
         assert call == ["ApplyVerdict", "StartPhase", "CreateTasks"]
     assert with_verdicts[-1] == ["ApplyVerdict", "FinishRun"]
+
+
+def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Driving a run, the runner takes the agent tasks a step creates as it creates them;
+    only the gate tasks (created with the fan-in's artifacts) go through ``claim_tasks``."""
+    claimed_apart: list[str] = []
+    claim_tasks = SqliteStore.claim_tasks
+
+    async def counted(self: SqliteStore, run_id: str | None, **options: Any) -> list[ClaimedTask]:
+        found = await claim_tasks(self, run_id, **options)
+        claimed_apart.extend(item.task.key for item in found)
+        return found
+
+    monkeypatch.setattr(SqliteStore, "claim_tasks", counted)
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+
+    status, _, events = _run(tmp_path, config)
+
+    assert status is RunStatus.COMPLETED
+    assert claimed_apart == [GATE_KEY] * len(DAG)
+    for index, event in enumerate(events):
+        if event.type == "phase.progress" and "created" in event.payload:
+            created = event.payload["created"]
+            following = events[index + 1 : index + 1 + len(created)]
+            assert [e.type for e in following] == ["task.started"] * len(created)
+            assert [e.payload["key"] for e in following] == sorted(created)
+            assert {e.at for e in following} == {event.at}  # the same transaction
+
+
+def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five tasks a phase, two slots: the step claims two as it creates them, the rest
+    are claimed as slots free up; never more than two run at once."""
+    running, peak = 0, 0
+    execute = TaskExecutor.execute
+
+    async def tracked(self: TaskExecutor, run: RunRecord, claimed: ClaimedTask) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await execute(self, run, claimed)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(TaskExecutor, "execute", tracked)
+    monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.005")  # agents overlap: index i sleeps (1+i)×
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=5)
+
+    status, _, events = _run(tmp_path, config, concurrency=2)
+
+    assert status is RunStatus.COMPLETED
+    assert peak == 2
+    started = [e.task_id for e in events if e.type == "task.started"]
+    assert len(started) == len(set(started)) == len(DAG) * (5 + 1)  # each agent and gate once

@@ -56,6 +56,7 @@ __all__ = [
     "prompt_tokens",
     "run_limits",
     "task_limits",
+    "throttled_room",
     "timestamp",
     "worst_case",
 ]
@@ -213,6 +214,12 @@ class Decision:
     level: Level
     tightest: Reading | None = None
     announce: tuple[Announcement, ...] = ()
+
+
+def throttled_room(concurrency: int, held: int) -> int:
+    """How many more tasks of a throttled run a process running at most ``concurrency``
+    tasks, ``held`` of them the run's, may claim: half its concurrency (at least one) in all."""
+    return max(1, concurrency // 2) - held
 
 
 def level_of(share: float) -> Level:

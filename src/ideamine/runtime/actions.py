@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY
@@ -21,17 +23,35 @@ from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.runtime.verdict import apply_verdict
 from ideamine.stores.base import Store
-from ideamine.stores.records import EventDraft, NewTask
+from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, NewTask
 
-__all__ = ["apply_action"]
+__all__ = ["Lessee", "apply_action"]
 
 log = logging.getLogger(__name__)
 
 
+class Lessee(Protocol):
+    """Who takes the tasks an action creates, claimed in the transaction that creates them
+    (the runner driving the step: one transaction, not a create and then a claim)."""
+
+    def request(self) -> ClaimRequest | None:
+        """The claim to make with the tasks; None to leave them pending."""
+        ...
+
+    def take(self, claimed: Sequence[ClaimedTask]) -> None:
+        """Start the tasks just claimed."""
+        ...
+
+
 async def apply_action(
-    store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str, action: Action
+    store: Store,
+    pipeline: PipelineSpec,
+    blobs: BlobCache,
+    run_id: str,
+    action: Action,
+    lessee: Lessee | None = None,
 ) -> None:
-    """Carry out one action."""
+    """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made."""
     if isinstance(action, StartPhase):
         spec = pipeline.phase(action.phase)
         await store.start_phase(
@@ -50,7 +70,7 @@ async def apply_action(
             ),
         )
     elif isinstance(action, CreateTasks):
-        await _create_tasks(store, pipeline.phase(action.phase), run_id, action)
+        await _create_tasks(store, pipeline.phase(action.phase), run_id, action, lessee)
     elif isinstance(action, FanIn):
         await _fan_in(store, pipeline, blobs, run_id, action)
     elif isinstance(action, ApplyVerdict):
@@ -74,12 +94,14 @@ def _new_task(
     )
 
 
-async def _create_tasks(store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks) -> None:
+async def _create_tasks(
+    store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks, lessee: Lessee | None
+) -> None:
     tasks = [
         _new_task(spec, run_id, action.attempt, plan.key, plan.agent, plan.iteration)
         for plan in action.tasks
     ]
-    await store.create_tasks(
+    claimed = await store.create_tasks(
         run_id,
         action.phase,
         action.attempt,
@@ -89,7 +111,10 @@ async def _create_tasks(store: Store, spec: PhaseSpec, run_id: str, action: Crea
             phase=action.phase,
             payload={"attempt": action.attempt, "created": [plan.key for plan in action.tasks]},
         ),
+        claim=lessee.request() if lessee else None,
     )
+    if claimed and lessee:
+        lessee.take(claimed)
 
 
 async def _fan_in(

@@ -15,15 +15,17 @@ from ideamine.engine.plan import plan
 from ideamine.engine.snapshot import (
     Action,
     ApplyVerdict,
+    CreateTasks,
     FailPhase,
     FinishRun,
     PhaseState,
     RunSnapshot,
+    StartPhase,
     TaskState,
 )
 from ideamine.engine.states import RunStatus
 from ideamine.errors import AgentError
-from ideamine.runtime.actions import apply_action
+from ideamine.runtime.actions import Lessee, apply_action
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.stores.base import Store
 from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
@@ -41,24 +43,26 @@ class Advancer:
         self._loop_checks: dict[tuple[str, str, int, int], bool] = {}
         self._tasks: dict[str, _KnownTasks] = {}
 
-    async def advance(self, run_id: str) -> bool:
+    async def advance(self, run_id: str, lessee: Lessee | None = None) -> bool:
         """Read what changed in ``run_id`` since the last call and take steps while it is
         running and a step's verdict may have opened the way for the next (a passed phase
         lets the phases after it start); False when it is not running, or the engine had
-        nothing to do.
+        nothing to do. A step that only starts phases and creates their tasks claims them
+        for ``lessee`` as it creates them; any other step (a fan-in, a verdict, a failure, the
+        end of the run) leaves its tasks to be claimed as usual.
 
         Only tasks changed since the previous read come from the store (``run_changes``),
         so a step costs the changes, not the run's size: a phase of 2,000 tasks would
         otherwise be read whole after every batch of finished tasks."""
         acted = False
         for _ in range(len(self.pipeline.phases) + 1):  # a verdict per phase at most
-            actions = await self._step(run_id)
+            actions = await self._step(run_id, lessee)
             acted |= bool(actions)
             if not any(isinstance(action, ApplyVerdict) for action in actions):
                 break
         return acted
 
-    async def _step(self, run_id: str) -> list[Action]:
+    async def _step(self, run_id: str, lessee: Lessee | None) -> list[Action]:
         """One read, plan and apply; the actions carried out."""
         known = self._tasks.setdefault(run_id, _KnownTasks())
         changes = await self.store.run_changes(run_id, known.cursor)
@@ -71,8 +75,10 @@ class Advancer:
             await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
             return [problem.action]
         actions = plan(self.pipeline, snapshot)
+        if not all(isinstance(action, StartPhase | CreateTasks) for action in actions):
+            lessee = None  # a step that may end the run or make a gate task claims nothing
         for done, action in enumerate(actions, start=1):
-            await apply_action(self.store, self.pipeline, self._blobs, run_id, action)
+            await apply_action(self.store, self.pipeline, self._blobs, run_id, action, lessee)
             if isinstance(action, FailPhase | FinishRun):
                 return actions[:done]  # the run left `running`: the rest of the plan is moot
         return actions

@@ -46,6 +46,7 @@ from ideamine.engine.budget import (
     phase_limits,
     run_limits,
     task_limits,
+    throttled_room,
     timestamp,
 )
 from ideamine.engine.plan import GATE_AGENT
@@ -299,7 +300,7 @@ async def claim_within_budget(
     for run_id in runs:
         room = free - len(claimed)
         if run_id in throttled:
-            room = min(room, max(1, concurrency // 2) - holding[run_id])
+            room = min(room, throttled_room(concurrency, holding[run_id]))
         if room > 0:
             claimed += await store.claim_tasks(run_id, owner=owner, now=now, limit=room)
     return claimed

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 
 from ideamine.clock import Clock, SystemClock
@@ -25,7 +25,7 @@ from ideamine.runtime.bundles import Bundle, Bundles
 from ideamine.runtime.identity import process_owner
 from ideamine.runtime.reaper import reap
 from ideamine.stores.base import Store
-from ideamine.stores.records import ClaimedTask, EventDraft, RunRecord
+from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, RunRecord
 
 __all__ = ["DEFAULT_CONCURRENCY", "Runner"]
 
@@ -121,8 +121,13 @@ class Runner:
             if scope is not None and scope not in live:
                 return
             dropped = await self._drop_dead_work(live)
-            steps = {await self._advance(run) for run in runs}
-            claimed = await self._claim(scope)
+            advanced = [await self._advance(run) for run in runs]
+            steps = {step for step, _ in advanced}
+            # Driving one run, a step that created tasks claimed the run's claimable tasks as
+            # it did (`_Lessee`), up to this process's room: a claim now would find none.
+            claimed = any(taken for _, taken in advanced)
+            if not claimed:
+                claimed = await self._claim(scope, runs)
             if dropped or _Step.AGAIN in steps or (_Step.ACTED in steps and not claimed):
                 continue  # what was done may open more: a finished run, tasks to claim
             await self._idle(scope, stop)  # until a claimed task ends (or a poll interval)
@@ -132,23 +137,26 @@ class Runner:
             return [await self.store.get_run(scope)]
         return await self.store.active_runs()
 
-    async def _advance(self, run: RunRecord) -> _Step:
-        """One engine step for ``run`` if this process holds (or can take) its advance lease."""
+    async def _advance(self, run: RunRecord) -> tuple[_Step, int]:
+        """One engine step for ``run`` if this process holds (or can take) its advance lease:
+        what it did, and how many tasks it created and claimed for this process."""
         if run.status not in _LIVE or not await self._hold(run):
-            return _Step.NOTHING
+            return _Step.NOTHING, 0
         if run.status is RunStatus.CREATED:
             await self._start(run)
-            return _Step.AGAIN
+            return _Step.AGAIN, 0
         bundle = await self._bundle(run)
         if bundle is None:
-            return _Step.NOTHING
+            return _Step.NOTHING, 0
+        # Serving every run, claims stay oldest first across runs (`_claim`).
+        lessee = _Lessee(self, run, bundle) if self._scope is not None else None
         try:
-            acted = await bundle.advancer.advance(run.id)
+            acted = await bundle.advancer.advance(run.id, lessee)
         except IllegalTransitionError as exc:
             self._overtaken(run.id, exc)
-            return _Step.AGAIN
+            return _Step.AGAIN, lessee.taken if lessee else 0
         self._conflicts.pop(run.id, None)
-        return _Step.ACTED if acted else _Step.NOTHING
+        return (_Step.ACTED if acted else _Step.NOTHING), lessee.taken if lessee else 0
 
     def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> None:
         """A step's action found the run moved on since the step read it: another process
@@ -235,31 +243,41 @@ class Runner:
             self._held.pop(run.id, None)
         return held
 
-    async def _claim(self, scope: str | None) -> bool:
+    async def _claim(self, scope: str | None, runs: list[RunRecord]) -> bool:
         # a run over 80 % of a budget gets half this process's concurrency (runtime.budget)
         claimed = await claim_within_budget(
             self.store,
             scope,
             owner=self.owner,
             now=self._clock.now(),
-            free=self.concurrency - len(self._inflight),
+            free=self._free(),
             concurrency=self.concurrency,
             held=[item.task.run_id for item in self._inflight.values()],
         )
-        runs: dict[str, RunRecord] = {}
+        # The runs as read this turn: an executor takes a run's id, idea and constraints from
+        # its record, and its bundle by manifest hash (changed only by a repin on resume).
+        known = {run.id: run for run in runs}
         for item in claimed:
-            if item.task.run_id not in runs:
-                runs[item.task.run_id] = await self.store.get_run(item.task.run_id)
-            run = runs[item.task.run_id]
+            if item.task.run_id not in known:
+                known[item.task.run_id] = await self.store.get_run(item.task.run_id)
+            run = known[item.task.run_id]
             bundle = await self._bundle(run)
             if bundle is None:
                 await self.store.release_task(
                     item.task.id, item.lease_token, reason="its run cannot be carried out here"
                 )
                 continue
-            job = asyncio.create_task(bundle.executor.execute(run, item), name=item.task.key)
-            self._inflight[job] = item
+            self._execute(run, bundle, item)
         return bool(claimed)
+
+    def _free(self) -> int:
+        """How many more tasks this process may run now."""
+        return self.concurrency - len(self._inflight)
+
+    def _execute(self, run: RunRecord, bundle: Bundle, item: ClaimedTask) -> None:
+        """Run a task this process claimed, as an asyncio task of its own."""
+        job = asyncio.create_task(bundle.executor.execute(run, item), name=item.task.key)
+        self._inflight[job] = item
 
     async def _idle(self, scope: str | None, stop: asyncio.Event | None) -> None:
         """Wait for a task to finish, for other processes' work, or a poll interval."""
@@ -345,6 +363,35 @@ class Runner:
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
+
+
+class _Lessee:
+    """Claims, for the runner driving ``run``, the run's tasks in the transaction of a step
+    that creates tasks (``actions.Lessee``), within the runner's room, and starts them."""
+
+    def __init__(self, runner: Runner, run: RunRecord, bundle: Bundle) -> None:
+        self._runner = runner
+        self._run = run
+        self._bundle = bundle
+        self.taken = 0
+
+    def request(self) -> ClaimRequest | None:
+        runner = self._runner
+        free = runner._free()
+        if free <= 0:
+            return None
+        return ClaimRequest(
+            owner=runner.owner,
+            now=runner._clock.now(),
+            limit=free,
+            concurrency=runner.concurrency,
+            held=len(runner._inflight),  # driving one run: every task it holds is the run's
+        )
+
+    def take(self, claimed: Sequence[ClaimedTask]) -> None:
+        for item in claimed:
+            self._runner._execute(self._run, self._bundle, item)
+        self.taken += len(claimed)
 
 
 class _Step(enum.Enum):

@@ -16,6 +16,7 @@ from ideamine.errors import StoreError
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
+    ClaimRequest,
     EventDraft,
     EventRecord,
     ModelCallRecord,
@@ -154,9 +155,20 @@ class Store(Protocol):
         ...
 
     async def create_tasks(
-        self, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], event: EventDraft
-    ) -> None:
-        """Insert pending tasks of a phase attempt (keys are unique per attempt)."""
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        tasks: Sequence[NewTask],
+        event: EventDraft,
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> list[ClaimedTask]:
+        """Insert pending tasks of a phase attempt (keys are unique per attempt). With
+        ``claim``, then claim the run's tasks as ``claim_tasks`` would (the oldest due ones,
+        these or older), in the same transaction: up to ``claim.limit``, and for a throttled
+        run (``budget.throttled``) no more than ``engine.budget.throttled_room``. The claimed
+        tasks (none without ``claim``)."""
         ...
 
     async def claim_tasks(

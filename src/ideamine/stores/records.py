@@ -9,6 +9,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 
 __all__ = [
     "ArtifactRecord",
+    "ClaimRequest",
     "ClaimedTask",
     "EventDraft",
     "EventRecord",
@@ -162,6 +163,20 @@ class ClaimedTask:
     task: TaskRecord
     lease_token: str
     checkpoint: object | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRequest:
+    """A claim that rides along with the write creating a run's tasks (``create_tasks``): the
+    claiming process, its free slots (``limit``), its concurrency and how many of the run's
+    tasks it already holds (``held``), so a throttled run's cap of half the concurrency holds
+    as it does for ``claim_tasks`` through ``claim_within_budget``."""
+
+    owner: str
+    now: float
+    limit: int
+    concurrency: int
+    held: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

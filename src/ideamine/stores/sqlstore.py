@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.clock import Clock, iso
+from ideamine.engine.budget import throttled_room
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
 from ideamine.errors import OutputExistsError, StoreError
 from ideamine.stores import outputs as o
@@ -35,6 +36,7 @@ from ideamine.stores.manifests import Manifests
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
+    ClaimRequest,
     EventDraft,
     EventRecord,
     ModelCallRecord,
@@ -259,14 +261,27 @@ class SqlStore(Coordination):
     # -- tasks ----------------------------------------------------------------------------
 
     async def create_tasks(
-        self, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], event: EventDraft
-    ) -> None:
-        def work(db: q.Db) -> None:
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        tasks: Sequence[NewTask],
+        event: EventDraft,
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> list[ClaimedTask]:
+        def work(db: q.Db) -> list[ClaimedTask]:
             at = self._now()
             tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
             q.append_event(db, run_id, event, at)
+            if claim is None:
+                return []
+            limit = claim.limit
+            if run_id in tq.select_throttled(db, run_id):
+                limit = min(limit, throttled_room(claim.concurrency, claim.held))
+            return self._claim_in(db, run_id, owner=claim.owner, now=claim.now, limit=limit, at=at)
 
-        await self._transaction(work)
+        return await self._transaction(work)
 
     async def claim_tasks(
         self,
@@ -277,54 +292,76 @@ class SqlStore(Coordination):
         limit: int,
         lease_seconds: float | None = None,
     ) -> list[ClaimedTask]:
-        def work(db: q.Db) -> list[ClaimedTask]:
-            at = self._now()
-            found = tq.claimable(db, run_id, now, limit, self.claim_lock)
-            # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
-            for locked in sorted({run for _, run, _ in found}):
-                db.lock_run(locked)
-            tokens = {task_id: uuid.uuid4().hex for task_id, _, _ in found}
-            tq.lease_tasks(
-                db,
-                [
-                    (
-                        task_id,
-                        tokens[task_id],
-                        now + (own if lease_seconds is None else lease_seconds),
-                    )
-                    for task_id, _, own in found
-                ],
-                owner=owner,
-                at=at,
-            )
-            claimed = [
-                ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
-                for task, checkpoint in tq.select_claimed(db, list(tokens))
-            ]
-            started = [
-                (
-                    item.task.run_id,
-                    EventDraft(
-                        type="task.started",
-                        phase=item.task.phase,
-                        task_id=item.task.id,
-                        payload={
-                            "key": item.task.key,
-                            "agent": item.task.agent,
-                            "attempt": item.task.attempt,
-                            "try": item.task.tries,
-                            "owner": owner,
-                        },
-                    ),
-                )
-                for item in claimed
-            ]
-            q.append_events_by_run(db, started, at)
-            return claimed
-
         if limit <= 0:
             return []
-        return await self._transaction(work)
+        return await self._transaction(
+            lambda db: self._claim_in(
+                db,
+                run_id,
+                owner=owner,
+                now=now,
+                limit=limit,
+                at=self._now(),
+                lease_seconds=lease_seconds,
+            )
+        )
+
+    def _claim_in(
+        self,
+        db: q.Db,
+        run_id: str | None,
+        *,
+        owner: str,
+        now: float,
+        limit: int,
+        at: str,
+        lease_seconds: float | None = None,
+    ) -> list[ClaimedTask]:
+        """``claim_tasks`` inside the caller's transaction, stamped ``at``."""
+        if limit <= 0:
+            return []
+        found = tq.claimable(db, run_id, now, limit, self.claim_lock)
+        # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
+        for locked in sorted({run for _, run, _ in found}):
+            db.lock_run(locked)
+        tokens = {task_id: uuid.uuid4().hex for task_id, _, _ in found}
+        tq.lease_tasks(
+            db,
+            [
+                (
+                    task_id,
+                    tokens[task_id],
+                    now + (own if lease_seconds is None else lease_seconds),
+                )
+                for task_id, _, own in found
+            ],
+            owner=owner,
+            at=at,
+        )
+        claimed = [
+            ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
+            for task, checkpoint in tq.select_claimed(db, list(tokens))
+        ]
+        started = [
+            (
+                item.task.run_id,
+                EventDraft(
+                    type="task.started",
+                    phase=item.task.phase,
+                    task_id=item.task.id,
+                    payload={
+                        "key": item.task.key,
+                        "agent": item.task.agent,
+                        "attempt": item.task.attempt,
+                        "try": item.task.tries,
+                        "owner": owner,
+                    },
+                ),
+            )
+            for item in claimed
+        ]
+        q.append_events_by_run(db, started, at)
+        return claimed
 
     async def append_event(self, run_id: str, event: EventDraft) -> None:
         def work(db: q.Db) -> None:

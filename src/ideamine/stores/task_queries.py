@@ -12,6 +12,8 @@ from ideamine.stores import queries as q
 from ideamine.stores.queries import Db, Row
 from ideamine.stores.records import NewTask, TaskChange, TaskRecord
 
+THROTTLED_OPTION = "budget_throttled"  # in run_options: claims of the run get half the slots
+
 TASK_COLUMNS = (
     "id, run_id, phase, attempt, key, agent, iteration, status, tries, "
     "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
@@ -149,6 +151,22 @@ def claimable(
         ),
     )
     return [(str(row[0]), str(row[1]), float(row[2])) for row in rows]
+
+
+def select_throttled(db: Db, run_id: str | None) -> frozenset[str]:
+    """Running runs (or just ``run_id``) whose claims are capped at half a process's
+    concurrency: their options carry ``THROTTLED_OPTION`` (``stores.usage`` sets and clears
+    it with the budget events). Here rather than beside the run options because claims, in
+    ``SqlStore`` (which ``stores.options`` and ``stores.usage`` import), read it."""
+    sql = (
+        "SELECT o.run_id FROM run_options o JOIN runs r ON r.id = o.run_id "
+        "WHERE r.status = ? AND o.options LIKE ?"
+    )
+    params: list[object] = [RunStatus.RUNNING.value, f'%"{THROTTLED_OPTION}":true%']
+    if run_id is not None:
+        sql += " AND o.run_id = ?"
+        params.append(run_id)
+    return frozenset(str(row[0]) for row in db.query(sql, params))
 
 
 def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:

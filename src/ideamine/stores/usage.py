@@ -20,14 +20,15 @@ from ideamine.engine.budget import Level
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
+from ideamine.stores import task_queries as tq
 from ideamine.stores.base import Store
 from ideamine.stores.checked import escalate, fenced, require_run
 from ideamine.stores.records import EventDraft, ModelCallRecord
 from ideamine.stores.sqlstore import SqlStore
+from ideamine.stores.task_queries import THROTTLED_OPTION
 
 __all__ = ["THROTTLED_OPTION", "UsageRows", "UsageStore"]
 
-THROTTLED_OPTION = "budget_throttled"
 ANNOUNCED = (Level.WARN.event, Level.THROTTLE.event)
 # the events a budget check reads: its own, and what starts and ends a pause (wall clock)
 BUDGET_EVENTS = (
@@ -133,16 +134,7 @@ class UsageStore:
 
     async def throttled_runs(self, run_id: str | None = None) -> frozenset[str]:
         """Running runs (or just ``run_id``) whose concurrency is halved."""
-        sql = (
-            "SELECT o.run_id FROM run_options o JOIN runs r ON r.id = o.run_id "
-            "WHERE r.status = ? AND o.options LIKE ?"
-        )
-        params: list[object] = [RunStatus.RUNNING.value, f'%"{THROTTLED_OPTION}":true%']
-        if run_id is not None:
-            sql += " AND o.run_id = ?"
-            params.append(run_id)
-        rows = await self._store.run_read(lambda db: db.query(sql, params))
-        return frozenset(str(row[0]) for row in rows)
+        return await self._store.run_read(lambda db: tq.select_throttled(db, run_id))
 
 
 def _read(db: q.Db, run_id: str, skip_agents: Sequence[str], now: float) -> UsageRows:
