@@ -4,7 +4,11 @@ pause, resume and phase retries of runs the server drives."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +16,8 @@ import httpx
 import pytest
 from tests.api.serving import cli_env, serving, start_cli, stop, wait_until
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
+
+from ideamine.cli.serve import STOP_SECONDS
 
 IDEA = "A marketplace where local farmers sell produce to nearby restaurants"
 SLOW = cli_env({"IDEAMINE_TEST_SLEEP": "0.15"})
@@ -68,6 +74,43 @@ def test_sse_streams_live_events_of_a_run_another_process_drives(
     live = [t for t, running in received if running and t == "phase.completed"]
     assert len(live) >= 5, "most phases were streamed while the other process still ran"
     assert types.index("phase.started") < types.index("phase.completed")
+
+
+def test_sigterm_stops_the_server_while_an_event_stream_of_a_live_run_is_open(
+    tmp_path: Path, slow_config: Path
+) -> None:
+    """A dashboard tab streaming a live run keeps its connection open for as long as the run
+    lives; the server must still stop soon after SIGTERM (it waited for the run to end)."""
+    crawl = cli_env({"IDEAMINE_TEST_SLEEP": "3"})  # a phase takes 3–6 s: the run lives ~1 min
+    with serving(tmp_path) as server, server.client() as client:
+        cli = start_cli("run", "-q", "--config", str(slow_config), IDEA, cwd=tmp_path, env=crawl)
+        try:
+            wait_until(lambda: _first_run(client) is not None, timeout=30, what="the CLI's run")
+            lines: list[str] = []
+
+            def read() -> None:  # as a browser tab does, until the server goes away
+                path = f"/runs/{_first_run(client)}/events/stream"
+                with contextlib.suppress(httpx.HTTPError), client.stream("GET", path) as reply:
+                    lines.extend(reply.iter_lines())
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            wait_until(
+                lambda: any(line.startswith("event: ") for line in lines),
+                timeout=30,
+                what="an event",
+            )
+            signalled = time.monotonic()
+            os.killpg(server.process.pid, signal.SIGTERM)
+            server.process.wait(timeout=120)
+            stopped = time.monotonic() - signalled
+            assert cli.poll() is None, "the run ended before the server was stopped"
+        finally:
+            stop(cli)
+        err = stop(server.process)
+    # uvicorn raises the signal again once it has shut down, so a supervisor sees it
+    assert server.process.returncode == -signal.SIGTERM, err
+    assert stopped < STOP_SECONDS + 5, f"the server took {stopped:.1f} s to stop"
 
 
 def test_metrics_and_phase_metrics_update_as_phases_run(tmp_path: Path, slow_config: Path) -> None:

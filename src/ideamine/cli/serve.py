@@ -16,7 +16,9 @@ from ideamine.dashboard import dashboard_router
 from ideamine.observability.tracing import configure_from_env
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY
 
-__all__ = ["build_app", "serve"]
+__all__ = ["STOP_SECONDS", "build_app", "serve"]
+
+STOP_SECONDS = 5  # how long a stopping server waits for requests under way
 
 
 def build_app(settings: ServerSettings) -> object:
@@ -92,6 +94,10 @@ async def serve(
         log_level="warning",
         access_log=False,
         lifespan="on",
+        # An open event stream (a dashboard tab on a live run) does not end on its own:
+        # without a limit, SIGTERM or Ctrl-C waited for every such browser tab to close.
+        # Requests still under way this long after the signal are cut.
+        timeout_graceful_shutdown=STOP_SECONDS,
     )
     await uvicorn.Server(config).serve()
     err.print(f"server on {escape(shown)}:{port} stopped")
