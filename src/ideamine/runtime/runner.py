@@ -154,9 +154,11 @@ class Runner:
             acted = await bundle.advancer.advance(run.id, lessee)
         except IllegalTransitionError as exc:
             self._overtaken(run.id, exc)
-            return _Step.AGAIN, lessee.taken if lessee else 0
-        self._conflicts.pop(run.id, None)
-        return (_Step.ACTED if acted else _Step.NOTHING), lessee.taken if lessee else 0
+            step = _Step.AGAIN
+        else:
+            self._conflicts.pop(run.id, None)
+            step = _Step.ACTED if acted else _Step.NOTHING
+        return step, lessee.taken if lessee else 0
 
     def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> None:
         """A step's action found the run moved on since the step read it: another process
