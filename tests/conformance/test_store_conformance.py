@@ -1724,6 +1724,41 @@ def test_run_changes_reads_every_task_first_then_only_the_changed_ones(
     asyncio.run(body())
 
 
+def test_run_changes_sees_reclaims_retries_and_reopened_tasks(store: Store, clock: Ticking) -> None:
+    """Every statement that changes a task's status or error stamps its revision (no trigger
+    does on SQLite): a reclaimed lease, a failed try and a task reopened on resume are each
+    read again by the incremental read."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b", "c"))
+        held = await claim_one(store, clock, lease=10)
+        cursor = (await store.run_changes("run-1", 0)).cursor
+
+        [expired] = await store.expired_tasks(now=clock.now() + 11)
+        remedy = choose_remedy(
+            stalls=0, batch_scale=1, timeout_scale=1, model_shift=0, fallbacks=0, optional=False
+        )
+        assert await store.reclaim_task(expired, now=clock.now() + 11, remedy=remedy, cause="x")
+        changes = await store.run_changes("run-1", cursor)
+        assert {t.key: t.status for t in changes.tasks}[held.task.key] is TaskStatus.PENDING
+
+        again = await claim_one(store, clock, owner="worker-2")
+        cursor = (await store.run_changes("run-1", changes.cursor)).cursor
+        await store.fail_task(
+            again.task.id, again.lease_token, error="bad", retry_at=None, strategy="none"
+        )
+        changes = await store.run_changes("run-1", cursor)
+        assert {t.key: t.error for t in changes.tasks}[again.task.key] == "bad"
+
+        dead = await claim_one(store, clock, owner="dead-worker")
+        cursor = (await store.run_changes("run-1", changes.cursor)).cursor
+        await store.reopen_run("run-1", driver="h:1", dead_owners=["dead-worker"], now=0)
+        changes = await store.run_changes("run-1", cursor)
+        assert {t.key: t.status for t in changes.tasks}[dead.task.key] is TaskStatus.PENDING
+
+    asyncio.run(body())
+
+
 def test_run_changes_never_misses_a_change_committed_after_a_later_one(
     store: Store, clock: Ticking, store_url: str
 ) -> None:
@@ -1736,7 +1771,10 @@ def test_run_changes_never_misses_a_change_committed_after_a_later_one(
         await running_run(store, keys=("a", "b"))
         start = await store.run_changes("run-1", 0)
         with psycopg.connect(store_url) as slow:  # a transaction left open mid-write
-            slow.execute("UPDATE tasks SET error = 'slow' WHERE key = 'a' AND run_id = 'run-1'")
+            slow.execute(  # stamped as IdeaMine's own statements stamp (migration 8)
+                "UPDATE tasks SET error = 'slow', revision = pg_current_xact_id()::text::bigint "
+                "WHERE key = 'a' AND run_id = 'run-1'"
+            )
             await claim_one(store, clock)  # "a" is locked: this claims and commits "b"
             middle = await store.run_changes("run-1", start.cursor)
             # "b" is read; "a" too when another transaction anywhere on the server kept the

@@ -228,7 +228,8 @@ def reclaim(
     rows = db.query(
         "UPDATE tasks SET status = ?, lease_owner = NULL, lease_token = NULL, "
         "lease_expires_at = NULL, stalls = stalls + 1, batch_scale = ?, timeout_scale = ?, "
-        "model_shift = ? WHERE id = ? AND status = ? AND lease_expires_at < ? RETURNING id",
-        (status.value, *settings, task_id, TaskStatus.RUNNING.value, now),
+        "model_shift = ?, revision = ? "
+        "WHERE id = ? AND status = ? AND lease_expires_at < ? RETURNING id",
+        (status.value, *settings, db.next_task_revision(), task_id, TaskStatus.RUNNING.value, now),
     )
     return bool(rows)

@@ -57,6 +57,7 @@ class _Db:
         self._connection = connection
         self.manifests = manifests
         self._notified: set[str] = set()
+        self._revision: int | None = None
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
@@ -73,7 +74,13 @@ class _Db:
         return sorted(int(str(row[0])) for row in found)
 
     def next_task_revision(self) -> int:
-        return 0  # stamped over by the BEFORE triggers of migration 6 (the transaction id)
+        """This transaction's id (migrations 6 and 8): concurrent writers commit out of id
+        order, which the change feed's cursor (a snapshot's xmin) allows for."""
+        if self._revision is None:
+            row = self._connection.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+            assert row is not None  # the function always returns a row
+            self._revision = int(str(row[0]))
+        return self._revision
 
     def lock_run(self, run_id: str) -> None:
         # Held until commit: appends to one run's chain happen one transaction at a time.

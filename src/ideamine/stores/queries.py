@@ -49,9 +49,9 @@ class Db(Protocol):
         ...
 
     def next_task_revision(self) -> int:
-        """The revision stamp for tasks this statement writes (migrations 6 and 7): above
-        every stored one on SQLite; on PostgreSQL any value, since its triggers stamp the
-        transaction id over it."""
+        """The revision stamp for tasks this statement writes (migrations 6 to 8): above
+        every stored one on SQLite, the transaction id on PostgreSQL. Every statement that
+        inserts a task or changes its status or error sets it; no trigger does."""
         ...
 
     def lock_run(self, run_id: str) -> None:

@@ -205,7 +205,7 @@ def _hand_back(db: q.Db, task_id: str) -> None:
     """Back to pending as if never claimed: the try it used is given back."""
     db.query(
         "UPDATE tasks SET status = ?, tries = CASE WHEN tries > 0 THEN tries - 1 ELSE 0 END, "
-        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, not_before = 0 "
-        "WHERE id = ?",
-        (TaskStatus.PENDING.value, task_id),
+        "lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, not_before = 0, "
+        "revision = ? WHERE id = ?",
+        (TaskStatus.PENDING.value, db.next_task_revision(), task_id),
     )

@@ -285,8 +285,8 @@ def _start_next(db: q.Db, run_id: str, phase: str, attempt: int, nxt: NextAttemp
             at,
         )
         db.query(
-            "UPDATE tasks SET status = ?, finished_at = ? WHERE id = ?",
-            (TaskStatus.SUCCEEDED.value, at, new_id),
+            "UPDATE tasks SET status = ?, finished_at = ?, revision = ? WHERE id = ?",
+            (TaskStatus.SUCCEEDED.value, at, db.next_task_revision(), new_id),
         )
         carried = tq.select_task(db, new_id)
         assert carried is not None  # inserted just above, in this transaction

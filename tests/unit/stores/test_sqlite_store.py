@@ -487,12 +487,13 @@ def _revisions(store: SqliteStore) -> dict[str, int]:
         return dict(raw.execute("SELECT key, revision FROM tasks WHERE run_id = 'run-1'"))
 
 
-def test_task_writes_stamp_one_revision_per_statement_and_the_trigger_the_rest(
+def test_task_writes_stamp_one_revision_per_statement(
     store: SqliteStore, running_run: MakeRun, clock: Ticking
 ) -> None:
-    """Migration 7: inserting, leasing and finishing tasks stamp their rows in the statement
-    (one stamp for all of them, no second write per row); any other change of a status or
-    error is still stamped, by the trigger, above everything stored."""
+    """Inserting, leasing and finishing tasks stamp their rows in the statement (one stamp
+    for all of them, no second write per row); so does every other change of a status or
+    error, above everything stored. Since migration 8 no trigger stamps: a write made
+    outside IdeaMine is not stamped."""
     running_run(keys=("a", "b", "c"))
     inserted = _revisions(store)
     assert len(set(inserted.values())) == 1 and 0 not in inserted.values()
@@ -506,9 +507,16 @@ def test_task_writes_stamp_one_revision_per_statement_and_the_trigger_the_rest(
     finished = _revisions(store)
     assert finished["a"] > leased["b"] and finished["b"] == leased["b"]
 
-    with sqlite3.connect(store.path) as raw:  # a write that does not stamp
+    asyncio.run(store.reopen_run("run-1", driver="h:1", dead_owners=["worker-1"], now=0))
+    reopened = _revisions(store)
+    assert reopened["b"] == finished["a"] + 1  # the dead owner's task, back to pending
+    assert (reopened["a"], reopened["c"]) == (finished["a"], finished["c"])
+
+    with sqlite3.connect(store.path) as raw:  # a hand edit: no trigger stamps it
         raw.execute("UPDATE tasks SET error = 'edited' WHERE key = 'c' AND run_id = 'run-1'")
-    assert _revisions(store)["c"] == finished["a"] + 1
+        triggers = raw.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        assert [name for (name,) in triggers if name.startswith("tasks_")] == []
+    assert _revisions(store)["c"] == reopened["c"]
 
 
 def test_run_rows_reads_run_phases_and_tasks(
