@@ -137,13 +137,20 @@ def claimable(
 ) -> list[tuple[str, str, float]]:
     """Pending tasks whose time has come, of one run or of every running run, oldest first:
     (task id, run id, lease duration)."""
-    scope = "t.run_id = ?" if run_id else "r.status = ?"
+    # From the `tasks_claim` index (migration 9), which holds the claim order: one run's
+    # claim reads `limit` entries instead of sorting all its pending tasks; a claim across
+    # runs starts from the running runs, never walking the tasks of finished ones.
+    scope = (
+        "JOIN runs r ON r.id = t.run_id WHERE t.run_id = ? AND r.status = ?"
+        if run_id
+        else "WHERE t.run_id IN (SELECT id FROM runs WHERE status = ?)"
+    )
     rows = db.query(
-        "SELECT t.id, t.run_id, t.lease_seconds FROM tasks t JOIN runs r ON r.id = t.run_id "
-        f"WHERE {scope} AND r.status = ? AND t.status = ? AND t.not_before <= ? "
+        f"SELECT t.id, t.run_id, t.lease_seconds FROM tasks t {scope} "
+        "AND t.status = ? AND t.not_before <= ? "
         f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
         (
-            run_id or RunStatus.RUNNING.value,
+            *([run_id] if run_id else []),
             RunStatus.RUNNING.value,
             TaskStatus.PENDING.value,
             now,

@@ -23,6 +23,7 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
 )
+from ideamine.stores import task_queries as tq
 from ideamine.stores.queries import Db
 from ideamine.stores.records import (
     ClaimedTask,
@@ -534,6 +535,41 @@ def test_run_rows_reads_run_phases_and_tasks(
         ("a", TaskStatus.PENDING, 0, 0.0),
         ("b", TaskStatus.PENDING, 0, 0.0),
     ]
+
+
+class _Recording:
+    """Captures the statements a query helper would run (SQLite explains them below)."""
+
+    dialect = "sqlite"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, tuple[object, ...]]] = []
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        self.seen.append((sql, tuple(params)))
+        return []
+
+
+def test_claims_walk_the_claim_index_in_order_and_never_scan_tasks(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    """Migration 9: a run's claim reads its pending tasks in claim order from `tasks_claim`
+    (no sort of them all), and a claim across runs starts from the running runs, never
+    walking the tasks of every run the file ever held."""
+    running_run(keys=("a", "b"))
+    recording = _Recording()
+    tq.claimable(recording, "run-1", 0.0, 64, "")  # type: ignore[arg-type]
+    tq.claimable(recording, None, 0.0, 64, "")  # type: ignore[arg-type]
+
+    with sqlite3.connect(store.path) as raw:
+        one_run, every_run = (
+            [str(row[3]) for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            for sql, params in recording.seen
+        )
+    for plan in (one_run, every_run):
+        assert any("USING INDEX tasks_claim (run_id=? AND status=?)" in s for s in plan), plan
+        assert not any(step.startswith("SCAN t") for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in one_run), one_run
 
 
 def test_duplicate_task_key_in_an_attempt_is_rejected_whole(
