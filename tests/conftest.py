@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -34,6 +35,13 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 TEST_RETRY_SECONDS = 15.0
 
 AnyStore = SqliteStore | PostgresStore
+
+# A shell starts a background job (`cmd &` in a script) with SIGINT ignored, and children
+# inherit an ignored signal: the tests that stop `ideamine` with SIGINT (Ctrl-C) would find it
+# ignored and the command running to its end. Handled here, it is back at its default in
+# every process these tests start (a handler, unlike SIG_IGN, does not survive exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pg_base_url() -> str:
