@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find `bench`
 
-from bench import crash, fleet, offline, peers, proc, tables
+from bench import crash, fleet, offline, peers, proc, tables, targets
 from bench import report as rp
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -214,6 +214,7 @@ def main() -> None:
     assert isinstance(machine_now, dict)
     machine_now["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results["elapsed_s"] = round(time.time() - started, 1)
+    results["targets"] = [verdict.as_dict() for verdict in targets.judge(results)]
     print(tables.render(results))
     RESULTS.mkdir(exist_ok=True)
     name = results["date"] + ("-quick" if args.quick else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench import peers
+from bench import peers, targets
 from bench.report import show, table
 
 Results = Mapping[str, Any]
@@ -35,6 +35,8 @@ def render(results: Results) -> str:
     )
     parts = [
         head,
+        "## Issue 9's targets",
+        targets.render(targets.judge(results)),
         "## Summary (measured now, except rows marked copied)",
         summary(results),
         "## W1 per-round medians (s)",
