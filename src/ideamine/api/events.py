@@ -66,7 +66,7 @@ def events_router(state: ServerState) -> APIRouter:
         await store.get_run(run_id)
         start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
         return StreamingResponse(
-            _stream(store, run_id, start, request),
+            _stream(store, run_id, start, request, state),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -74,10 +74,14 @@ def events_router(state: ServerState) -> APIRouter:
     return router
 
 
-async def _stream(store: Store, run_id: str, last: int, request: Request) -> AsyncIterator[str]:
+async def _stream(
+    store: Store, run_id: str, last: int, request: Request, state: ServerState
+) -> AsyncIterator[str]:
+    """Until the run has finished, the client has gone or the server stops (the browser then
+    reconnects with ``Last-Event-ID`` once a server answers again)."""
     yield "retry: 2000\n\n"
     quiet_since = time.monotonic()
-    while not await request.is_disconnected():
+    while not state.stopping and not await request.is_disconnected():
         page = await store.events(run_id, after_id=last, limit=PAGE)
         for event in page:
             yield sse_lines(event.id, event.type, event_view(event))

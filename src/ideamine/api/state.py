@@ -47,6 +47,9 @@ class ServerState:
         self._problem: StoreError | None = None
         self._opener: asyncio.Task[None] | None = None
         self._drives: dict[str, asyncio.Task[None]] = {}
+        # Set when the server is told to stop (before uvicorn waits for open requests): event
+        # streams end on their next look instead of holding the shutdown up.
+        self.stopping = False
 
     async def start(self) -> None:
         """Begin opening the store; returns at once (or when it is open, if that is quick)."""

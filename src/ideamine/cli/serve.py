@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from types import FrameType
 
 import click
 import uvicorn
@@ -21,9 +23,29 @@ __all__ = ["STOP_SECONDS", "build_app", "serve"]
 STOP_SECONDS = 5  # how long a stopping server waits for requests under way
 
 
-def build_app(settings: ServerSettings) -> object:
+class _Server(uvicorn.Server):
+    """uvicorn's server over ``state``: on SIGTERM or Ctrl-C it first tells the app's event
+    streams to end (uvicorn waits for open requests before the app's shutdown, and a live
+    run's stream would otherwise be cut after ``STOP_SECONDS`` with a traceback), and says so
+    once it has shut down (uvicorn then raises the signal again, so a supervisor sees it and
+    code after ``serve()`` never runs)."""
+
+    def __init__(self, config: uvicorn.Config, state: ServerState, stopped: str) -> None:
+        super().__init__(config)
+        self._state = state
+        self._stopped = stopped
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._state.stopping = True
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)  # the app's lifespan has stopped its runs by now
+        err.print(self._stopped)
+
+
+def build_app(state: ServerState) -> object:
     """The API with the dashboard mounted, over one shared state."""
-    state = ServerState(settings)
     return create_app(state, extra=[dashboard_router(state.store)])
 
 
@@ -81,7 +103,8 @@ async def serve(
         config_dir=service.config_folder(config_dir),
         concurrency=concurrency,
     )
-    app = build_app(settings)
+    state = ServerState(settings)
+    app = build_app(state)
     shown = f"[{host}]" if ":" in host else host
     err.print(
         f"serving http://{shown}:{port}/ (dashboard /dashboard/, API docs /docs, "
@@ -94,10 +117,8 @@ async def serve(
         log_level="warning",
         access_log=False,
         lifespan="on",
-        # An open event stream (a dashboard tab on a live run) does not end on its own:
-        # without a limit, SIGTERM or Ctrl-C waited for every such browser tab to close.
-        # Requests still under way this long after the signal are cut.
+        # Requests still under way this long after SIGTERM or Ctrl-C are cut (event streams
+        # end by themselves within a poll: `_Server.handle_exit`).
         timeout_graceful_shutdown=STOP_SECONDS,
     )
-    await uvicorn.Server(config).serve()
-    err.print(f"server on {escape(shown)}:{port} stopped")
+    await _Server(config, state, f"server on {escape(shown)}:{port} stopped").serve()
