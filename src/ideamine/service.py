@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_STORE",
     "MAX_IDEA_CHARS",
     "STORE_ENV",
+    "Cleaned",
     "Prepared",
     "add_budget",
     "all_events",
@@ -356,11 +357,21 @@ def _write_json_files(folder: Path, files: Mapping[str, object]) -> list[Path]:
     return written
 
 
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """What ``cleanup`` did."""
+
+    deleted: list[str]  # run ids
+    changed: list[str]  # chosen, then resumed or written to before the delete: kept
+    metrics: int  # phase_metrics rows deleted
+
+
 async def cleanup(
     store: Store, *, days: float, archive_dir: Path | None, metric_days: float | None
-) -> tuple[list[str], int]:
+) -> Cleaned:
     """Retention: archive (optionally) and delete whole finished runs older than ``days``,
-    and phase metrics older than ``metric_days``; returns the run ids and the metric count.
+    and phase metrics older than ``metric_days``. A run that changes between being chosen
+    (and archived) and the delete is kept whole.
 
     Raises:
         UsageError: the store cannot do retention, or the archive folder is not writable.
@@ -371,15 +382,17 @@ async def cleanup(
     doomed = await observability.old_finished_runs(store, days=days, now=now)
     if archive_dir is not None:
         for run_id in doomed:
-            lines = [canonical_json(asdict(e)) for e in await all_events(store, run_id)]
+            events = await all_events(store, run_id)
+            lines = [canonical_json(asdict(e)) for e in events]
             await asyncio.to_thread(
                 _write_text, archive_dir / f"{run_id}.events.jsonl", "\n".join(lines) + "\n"
             )
-    await observability.delete_runs(store, doomed)
+            doomed[run_id] = events[-1].id if events else 0  # what the archive holds
+    deleted = await observability.delete_runs(store, doomed, days=days, now=now)
     metrics = 0
     if metric_days is not None:
         metrics = await observability.cleanup_old_phase_metrics(store, days=metric_days, now=now)
-    return doomed, metrics
+    return Cleaned(deleted=deleted, changed=sorted(set(doomed) - set(deleted)), metrics=metrics)
 
 
 def _write_text(path: Path, text: str) -> None:

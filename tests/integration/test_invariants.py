@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,8 +19,9 @@ from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import PhaseStatus, TaskStatus
 from ideamine.runtime.runner import Runner
-from ideamine.stores.observability import cleanup_old_runs
-from ideamine.stores.records import RunRecord
+from ideamine.stores import queries as q
+from ideamine.stores.observability import cleanup_old_runs, delete_runs, old_finished_runs
+from ideamine.stores.records import EventDraft, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.sqlstore import SqlStore
 
@@ -149,6 +151,51 @@ def test_retention_removes_whole_runs_and_keeps_other_chains_intact(tmp_path: Pa
             assert await cleanup_old_runs(store, days=1, now=time.time()) == []
             assert (await service.verify_run(store, kept.id)).ok
             assert [r.id for r in await store.list_runs()] == [kept.id]
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def test_retention_keeps_runs_that_change_between_being_chosen_and_deleted(
+    tmp_path: Path,
+) -> None:
+    """A run resumed, or written to, after cleanup chose (and archived) it is not deleted:
+    nothing live goes, and an archive holds every deleted event."""
+    config = write_callable_pipeline(tmp_path / "cfg", {"a": [], "b": ["a"]}, agents_per_phase=2)
+
+    async def check() -> None:
+        store, resumed = await _drive(tmp_path / "x.db", config, 4)
+        try:
+            pipeline = load_pipeline(config)
+            written, untouched = [
+                await Runner(store, pipeline).drive(
+                    (
+                        await service.create_run(
+                            store, pipeline, idea, constraints={}, source="cli", config_dir=config
+                        )
+                    ).id
+                )
+                for idea in ("a second idea", "a third idea")
+            ]
+            assert isinstance(store, SqlStore)
+            with sqlite3.connect(tmp_path / "x.db") as raw:  # as if it had failed: resumable
+                raw.execute("UPDATE runs SET status = 'failed' WHERE id = ?", (resumed.id,))
+            later = time.time() + 10
+            chosen = await old_finished_runs(store, days=0, now=later)
+            assert set(chosen) == {resumed.id, written.id, untouched.id}
+
+            await store.reopen_run(resumed.id, driver="h:1", dead_owners=[], now=time.time())
+            await store.run_in_transaction(
+                lambda db: q.append_event(
+                    db, written.id, EventDraft(type="dossier.signed"), "2026-01-01T00:00:00Z"
+                )
+            )
+            assert await delete_runs(store, chosen, days=0, now=later) == [untouched.id]
+
+            assert sorted(r.id for r in await store.list_runs()) == sorted([resumed.id, written.id])
+            for kept in (resumed.id, written.id):
+                assert (await service.verify_run(store, kept)).ok
         finally:
             await store.close()
 

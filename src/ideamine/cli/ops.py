@@ -169,13 +169,18 @@ async def cleanup(
     """Retention: delete whole finished runs (never parts of a ledger)."""
     store = await service.open_store(store_ref, create=False)
     try:
-        removed, metrics = await service.cleanup(
+        cleaned = await service.cleanup(
             store, days=days, archive_dir=archive_dir, metric_days=metric_days
         )
     finally:
         await store.close()
     console.print(
-        f"deleted {len(removed)} run(s)"
+        f"deleted {len(cleaned.deleted)} run(s)"
         + (f", archived to {escape(str(archive_dir))}" if archive_dir else "")
-        + (f"; {metrics} phase_metrics row(s)" if metric_days is not None else "")
+        + (f"; {cleaned.metrics} phase_metrics row(s)" if metric_days is not None else "")
     )
+    if cleaned.changed:
+        console.print(
+            f"kept {len(cleaned.changed)} run(s) resumed or written to during the cleanup: "
+            + ", ".join(cleaned.changed)
+        )

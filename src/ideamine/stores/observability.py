@@ -8,6 +8,7 @@ computed here from the caller's clock, since times are stored as ISO-8601 text.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ideamine.clock import iso
@@ -138,37 +139,68 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> list[str]:
-    """Ids of finished runs last updated more than ``days`` ago."""
+_FINISHED = ("completed", "failed", "cancelled")
+
+
+async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> dict[str, int]:
+    """Finished runs last updated more than ``days`` ago, each with the id of its last event
+    (0 for none): what ``delete_runs`` checks is still so when it deletes."""
     rows = await store.run_read(
         lambda db: db.query(
-            "SELECT id FROM runs WHERE status IN ('completed', 'failed', 'cancelled') "
-            "AND updated_at < ? ORDER BY id",
-            (iso(now - days * DAY),),
+            "SELECT r.id, (SELECT MAX(e.id) FROM events e WHERE e.run_id = r.id) FROM runs r "
+            f"WHERE r.status IN ({', '.join('?' * len(_FINISHED))}) AND r.updated_at < ? "
+            "ORDER BY r.id",
+            (*_FINISHED, _cutoff(days, now)),
         )
     )
-    return [str(row[0]) for row in rows]
+    return {str(run_id): int(str(last or 0)) for run_id, last in rows}
 
 
-async def delete_runs(store: SqlStore, run_ids: list[str]) -> None:
-    """Delete whole runs, every row of each, in one transaction. Only whole runs go, so
-    every remaining run's ledger chain still verifies."""
+async def delete_runs(
+    store: SqlStore, runs: Mapping[str, int], *, days: float, now: float
+) -> list[str]:
+    """Delete whole runs, every row of each, in one transaction; returns the ids deleted.
+    Only whole runs go, so every remaining run's ledger chain still verifies. ``runs`` maps
+    each run to the id of its last event when it was chosen (and archived): a run resumed,
+    updated or written to since is left alone (a later cleanup takes it), so nothing live
+    is deleted and an archive holds every event that was deleted."""
 
-    def work(db: q.Db) -> None:
-        for run_id in run_ids:
+    def work(db: q.Db) -> list[str]:
+        deleted = []
+        for run_id, last_event in runs.items():
+            if not _unchanged(db, run_id, last_event, _cutoff(days, now)):
+                continue
             for table in _RUN_TABLES:
                 db.query(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             db.query("DELETE FROM runs WHERE id = ?", (run_id,))
+            deleted.append(run_id)
+        return deleted
 
-    await store.run_in_transaction(work)
+    return await store.run_in_transaction(work)
+
+
+def _unchanged(db: q.Db, run_id: str, last_event: int, cutoff: str) -> bool:
+    """``run_id`` is still finished, not updated since ``cutoff``, its last event the same."""
+    rows = db.query(
+        "SELECT r.status, r.updated_at, (SELECT MAX(e.id) FROM events e WHERE e.run_id = r.id) "
+        "FROM runs r WHERE r.id = ?",
+        (run_id,),
+    )
+    if not rows:
+        return False
+    status, updated_at, last = rows[0]
+    return status in _FINISHED and str(updated_at) < cutoff and int(str(last or 0)) == last_event
+
+
+def _cutoff(days: float, now: float) -> str:
+    return iso(now - days * DAY)
 
 
 async def cleanup_old_runs(store: SqlStore, *, days: float, now: float) -> list[str]:
     """Delete whole finished runs last updated more than ``days`` ago; returns their ids.
     Callers that must keep the ledger archive it first (``ideamine db cleanup --archive``)."""
     doomed = await old_finished_runs(store, days=days, now=now)
-    await delete_runs(store, doomed)
-    return doomed
+    return await delete_runs(store, doomed, days=days, now=now)
 
 
 async def cleanup_old_phase_metrics(store: SqlStore, *, days: float, now: float) -> int:
