@@ -36,6 +36,32 @@ TEST_RETRY_SECONDS = 15.0
 
 AnyStore = SqliteStore | PostgresStore
 
+# Every statement that inserts a task or changes its status or error must stamp `revision`
+# (migration 8 dropped the triggers that used to): in the tests, each SQLite store's own
+# connection gets temporary guards that fail such a write unless it raises the stamp. A
+# hand edit through another connection (tests that tamper with rows) is not guarded.
+_STAMP_GUARDS = (
+    "CREATE TEMP TRIGGER IF NOT EXISTS guard_task_insert_stamped BEFORE INSERT ON main.tasks "
+    "WHEN NEW.revision <= 0 "
+    "BEGIN SELECT RAISE(ABORT, 'a task inserted without its revision stamp'); END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS guard_task_change_stamped "
+    "BEFORE UPDATE OF status, error ON main.tasks WHEN NEW.revision <= OLD.revision "
+    "BEGIN SELECT RAISE(ABORT, 'a task status or error written without a new revision'); END",
+)
+_unguarded_migrate = SqliteStore._migrate
+
+
+def _guarded_migrate(self: SqliteStore) -> int:
+    applied = _unguarded_migrate(self)
+    with self._lock:
+        connection = self._connect()
+        for guard in _STAMP_GUARDS:
+            connection.execute(guard)
+    return applied
+
+
+SqliteStore._migrate = _guarded_migrate  # type: ignore[method-assign]
+
 # A shell starts a background job (`cmd &` in a script) with SIGINT ignored, and children
 # inherit an ignored signal: the tests that stop `ideamine` with SIGINT (Ctrl-C) would find it
 # ignored and the command running to its end. Handled here, it is back at its default in

@@ -19,7 +19,12 @@ import psycopg
 import pytest
 
 from ideamine.engine.states import RunStatus
-from ideamine.errors import SchemaTooNewError, StoreCorruptError, StoreUnavailableError
+from ideamine.errors import (
+    SchemaTooNewError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
 from ideamine.stores.ledger import verify_chain
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import EventDraft, NewRun, NewTask
@@ -72,6 +77,31 @@ async def _with_stores(url: str, count: int) -> list[PostgresStore]:
 async def _close_all(stores: list[PostgresStore]) -> None:
     for store in stores:
         await store.close()
+
+
+def test_a_task_write_in_a_read_is_refused_and_a_transaction_stamps_one_id(pg_url: str) -> None:
+    """Reads run in autocommit mode, where each statement is a transaction of its own: a task
+    write there could not be stamped with its transaction's id, so it is refused (SQLite's
+    reads refuse every write). Within a transaction every stamp is that transaction's id."""
+
+    async def body() -> None:
+        [store] = await _with_stores(pg_url, 1)
+        try:
+            with pytest.raises(StoreError, match="a read tried to write tasks"):
+                await store.run_read(lambda db: db.next_task_revision())
+            first, again, xid = await store.run_in_transaction(
+                lambda db: (
+                    db.next_task_revision(),
+                    db.next_task_revision(),
+                    int(str(db.query("SELECT pg_current_xact_id()::text")[0][0])),
+                )
+            )
+            assert first == again == xid
+            assert await store.run_in_transaction(lambda db: db.next_task_revision()) > first
+        finally:
+            await store.close()
+
+    asyncio.run(body())
 
 
 # -- races between processes ----------------------------------------------------------------

@@ -40,8 +40,25 @@ def test_every_target_is_met_at_its_bound() -> None:
     assert len(verdicts) == 8
     assert all(v.met for v in verdicts), [v for v in verdicts if not v.met]
     w3 = next(v for v in verdicts if v.target == "W3 restart-to-done, SQLite")
-    assert w3.bound == "≤ 1.4 s remaining + 0.3 s = 1.7 s"
+    assert w3.bound == "≤ remaining (1.4 s) + 0.3 s"
+    assert w3.measured == "1.70 s: +0.30 s over the remaining work"
     assert "floor FULL 0.043 s" in verdicts[0].measured
+
+
+def test_the_remaining_work_counts_levels_with_two_phases_sharing_one() -> None:
+    """12 levels of 0.2 s; security and story-loop (phases 8 and 9) run side by side."""
+    expected = {0: 2.4, 40: 1.4, 47: 1.4, 56: 1.0, 64: 1.0, 72: 0.8, 80: 0.6, 96: 0.2, 104: 0.0}
+    for done, left in expected.items():
+        assert abs(targets.remaining_s(done) - left) < 1e-9, done
+
+
+def test_each_w3_trial_is_judged_against_its_own_remaining_work() -> None:
+    later = copy.deepcopy(RESULTS)  # killed later: less left, so less time allowed
+    later["w3"] = [_trial(64, 1.29), _trial(72, 1.11), _trial(80, 0.89)]
+    assert _verdicts(later)["W3 restart-to-done, SQLite"]
+    later["w3"][1] = _trial(72, 1.2)
+    later["w3"][2] = _trial(80, 1.0)
+    assert not _verdicts(later)["W3 restart-to-done, SQLite"]
 
 
 def test_each_target_is_missed_just_past_its_bound() -> None:
@@ -62,7 +79,7 @@ def test_memory_time_and_reruns_are_missed_past_their_bounds() -> None:
     heavy = copy.deepcopy(RESULTS)
     heavy["w2"]["ideamine"]["rss_mb"]["2000"] = 96.0  # 100.7 MB
     heavy["offline"]["rss_mb"]["max"] = 287.0  # 300.9 MB
-    assert not _verdicts(heavy)["W2 peak RSS"]
+    assert not _verdicts(heavy)["W2 peak RSS at N = 2,000"]
     assert not _verdicts(heavy)["offline pipeline of one real idea"]
 
     slow = copy.deepcopy(RESULTS)
@@ -80,6 +97,7 @@ def test_memory_time_and_reruns_are_missed_past_their_bounds() -> None:
 def test_a_quick_pass_judges_only_what_it_measured() -> None:
     quick = copy.deepcopy(RESULTS)
     del quick["w2"]["ideamine"]["tasks_s_2000"], quick["w2"]["ideamine"]["growth"]
+    del quick["w2"]["ideamine"]["rss_mb"]["2000"]  # a quick pass measures N = 200 only
     quick["postgresql"] = {}
 
     verdicts = {v.target: v for v in targets.judge(quick)}
@@ -87,9 +105,10 @@ def test_a_quick_pass_judges_only_what_it_measured() -> None:
     for target in (
         "W2 at N = 2,000, SQLite",
         "W2 cost per task, 2,000 vs 200",
+        "W2 peak RSS at N = 2,000",
         "W2 at N = 2,000, PostgreSQL, 4 workers",
     ):
         assert verdicts[target].met is None
         assert verdicts[target].measured == "not measured (--quick)"
     rendered = targets.render(list(verdicts.values()))
-    assert "missed" not in rendered and rendered.count("| – |") == 3
+    assert "missed" not in rendered and rendered.count("| – |") == 4

@@ -76,6 +76,11 @@ class _Db:
     def next_task_revision(self) -> int:
         """This transaction's id (migrations 6 and 8): concurrent writers commit out of id
         order, which the change feed's cursor (a snapshot's xmin) allows for."""
+        if self._connection.autocommit:  # a read (`_read`): every statement commits alone
+            raise StoreError(
+                "a read tried to write tasks (no transaction to stamp them with)",
+                hint="this is a bug in IdeaMine: writes go through run_in_transaction",
+            )
         if self._revision is None:
             row = self._connection.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
             assert row is not None  # the function always returns a row

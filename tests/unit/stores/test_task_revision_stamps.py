@@ -11,7 +11,14 @@ from pathlib import Path
 import ideamine
 
 SOURCE = Path(ideamine.__file__).parent
-WRITES = re.compile(r"\b(UPDATE\s+tasks\s+SET|INSERT\s+INTO\s+tasks\b)", re.IGNORECASE)
+_TASKS = r'(?:\w+\.)?"?tasks"?'  # tasks, "tasks", main.tasks
+_UPDATE = re.compile(
+    rf"\bUPDATE\s+{_TASKS}(?:\s+(?:AS\s+)?(?!SET\b)\w+)?\s+SET\s+(.*)", re.I | re.S
+)
+_INSERT = re.compile(rf"\b(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+{_TASKS}\s*\(([^)]*)\)", re.I)
+WRITES = re.compile(
+    rf"\b(?:UPDATE\s+{_TASKS}\s|(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+{_TASKS}[\s(])", re.I
+)
 STAMPED_COLUMNS = ("status", "error")
 
 
@@ -37,14 +44,22 @@ def _sql_literals() -> list[tuple[str, str]]:
 
 
 def _written_columns(sql: str) -> set[str]:
-    """The columns an ``UPDATE tasks SET … WHERE`` assigns or an ``INSERT INTO tasks (…)``
-    lists."""
-    update = re.search(r"UPDATE\s+tasks\s+SET\s+(.*?)(\s+WHERE\s|$)", sql, re.IGNORECASE)
+    """The columns an ``UPDATE tasks [AS t] SET …`` assigns (each ``column = value`` before
+    ``WHERE``/``RETURNING``; a row-value ``SET (a, b) = …`` lists them) or an ``INSERT``
+    lists. A stamp counts only as ``revision = ?``, a value the statement's caller passes from
+    ``next_task_revision``."""
+    update = _UPDATE.search(sql)
     if update:
-        return {m.group(1).lower() for m in re.finditer(r"(\w+)\s*=", update.group(1))}
-    insert = re.search(r"INSERT\s+INTO\s+tasks\s*\(([^)]*)\)", sql, re.IGNORECASE)
+        assigned = re.split(r"\s(?:WHERE|RETURNING|FROM)\s", update.group(1), maxsplit=1)[0]
+        columns = {m.group(1).lower() for m in re.finditer(r"(\w+)\s*=(?!=)", assigned)}
+        for group in re.finditer(r"\(([\w\s,]+)\)\s*=", assigned):
+            columns |= {c.strip().lower() for c in group.group(1).split(",")}
+        if not re.search(r"\brevision\s*=\s*(\?|%s)", assigned, re.I):
+            columns.discard("revision")
+        return columns
+    insert = _INSERT.search(sql)
     assert insert, f"cannot read the columns of {sql!r}"
-    return {column.strip().lower() for column in insert.group(1).split(",")}
+    return {column.strip().strip('"').lower() for column in insert.group(1).split(",")}
 
 
 def test_the_scan_finds_the_task_writes_it_checks() -> None:
@@ -70,10 +85,22 @@ def test_every_write_of_a_task_status_or_error_stamps_its_revision() -> None:
 
 
 def test_the_check_catches_a_statement_that_does_not_stamp() -> None:
-    assert "revision" not in _written_columns("UPDATE tasks SET status = ? WHERE id = ?")
-    assert "revision" not in _written_columns(
-        "INSERT INTO tasks (id, run_id, status) VALUES (?, ?, ?)"
+    unstamped = (
+        "UPDATE tasks SET status = ? WHERE id = ?",
+        "UPDATE tasks AS t SET error = ? WHERE t.id = ?",
+        "UPDATE tasks t SET status = ? WHERE t.id = ?",
+        'UPDATE "tasks" SET status = ? WHERE id = ?',
+        "UPDATE main.tasks SET (status, error) = (?, ?) WHERE id = ?",
+        "UPDATE tasks SET status = ?, revision = revision WHERE id = ?",
+        "UPDATE tasks SET error = ?, revision = 0 WHERE id = ?",
+        "INSERT INTO tasks (id, run_id, status) VALUES (?, ?, ?)",
+        "INSERT OR REPLACE INTO tasks (id, status) VALUES (?, ?)",
+        "REPLACE INTO tasks (id, status) VALUES (?, ?)",
     )
-    assert "revision" in _written_columns(
-        "UPDATE tasks SET error = ?, revision = ? WHERE id = ? AND status = ?"
-    )
+    for sql in unstamped:
+        assert WRITES.search(sql), sql
+        columns = _written_columns(sql)
+        assert {"status", "error"} & columns and "revision" not in columns, sql
+    stamped = "UPDATE tasks SET error = ?, revision = ? WHERE id = ? AND status = ? RETURNING id"
+    assert {"error", "revision"} <= _written_columns(stamped)
+    assert _written_columns("UPDATE tasks SET checkpoint = ? WHERE status = ?") == {"checkpoint"}
