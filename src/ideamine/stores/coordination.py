@@ -208,10 +208,12 @@ def release_advance_query(db: Db, run_id: str, owner: str) -> None:
 
 
 def select_expired(db: Db, now: float, limit: int, lock: str) -> list[TaskRecord]:
+    # The status written into the statement, not bound: only then may the planner use the
+    # partial index `tasks_leased` (migration 10), which holds running tasks in expiry order.
     rows = db.query(
-        f"SELECT {tq.TASK_COLUMNS} FROM tasks t WHERE status = ? AND lease_expires_at < ? "
-        f"ORDER BY lease_expires_at LIMIT ?{lock}",
-        (TaskStatus.RUNNING.value, now, limit),
+        f"SELECT {tq.TASK_COLUMNS} FROM tasks t WHERE status = '{TaskStatus.RUNNING.value}' "
+        f"AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?{lock}",
+        (now, limit),
     )
     return [tq.task_from_row(row) for row in rows]
 

@@ -23,6 +23,7 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
 )
+from ideamine.stores import coordination
 from ideamine.stores import task_queries as tq
 from ideamine.stores.queries import Db
 from ideamine.stores.records import (
@@ -570,6 +571,21 @@ def test_claims_walk_the_claim_index_in_order_and_never_scan_tasks(
         assert any("USING INDEX tasks_claim (run_id=? AND status=?)" in s for s in plan), plan
         assert not any(step.startswith("SCAN t") for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in one_run), one_run
+
+
+def test_the_reaper_reads_running_tasks_in_expiry_order_from_their_own_index(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    """Migration 10: the look for expired leases reads the partial index of running tasks,
+    not every task the file ever held."""
+    running_run(keys=("a",))
+    recording = _Recording()
+    coordination.select_expired(recording, 0.0, 64, "")  # type: ignore[arg-type]
+
+    [(sql, params)] = recording.seen
+    with sqlite3.connect(store.path) as raw:
+        plan = [str(row[3]) for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert plan == ["SEARCH t USING INDEX tasks_leased (lease_expires_at<?)"], plan
 
 
 def test_duplicate_task_key_in_an_attempt_is_rejected_whole(
