@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ideamine.clock import iso
+from ideamine.engine.states import RunStatus
 from ideamine.stores import queries as q
 from ideamine.stores.sqlstore import SqlStore
 
@@ -139,7 +140,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-_FINISHED = ("completed", "failed", "cancelled")
+_FINISHED = tuple(status.value for status in RunStatus if status.finished)
 
 
 async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> dict[str, int]:
@@ -165,10 +166,12 @@ async def delete_runs(
     updated or written to since is left alone (a later cleanup takes it), so nothing live
     is deleted and an archive holds every event that was deleted."""
 
+    cutoff = _cutoff(days, now)
+
     def work(db: q.Db) -> list[str]:
         deleted = []
         for run_id, last_event in runs.items():
-            if not _unchanged(db, run_id, last_event, _cutoff(days, now)):
+            if not _unchanged(db, run_id, last_event, cutoff):
                 continue
             for table in _RUN_TABLES:
                 db.query(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
