@@ -29,6 +29,7 @@ __all__ = [
     "Exit",
     "Lazy",
     "LazyGroup",
+    "clip",
     "console",
     "err",
     "print_json",
@@ -89,8 +90,23 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+def _console(*, stderr: bool = False) -> Console:
+    """A console that wraps lines at the terminal's width, and not at all when its output is
+    piped or redirected: a logged line stays whole, so a run id or a command in it can be
+    grepped and copied (tables still fit 80 columns there, or ``$COLUMNS``)."""
+    made = Console(stderr=stderr, highlight=False)
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+def clip(text: str, most: int) -> str:
+    """``text`` on one line, cut to at most ``most`` characters with an ellipsis if longer."""
+    line = " ".join(text.split())
+    return line if len(line) <= most else line[: most - 1].rstrip() + "…"
+
+
+console = _console()
+err = _console(stderr=True)
 
 STORE_OPTION = click.option(
     "--store",

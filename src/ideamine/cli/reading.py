@@ -16,6 +16,7 @@ from ideamine.cli.app import (
     JSON_OPTION,
     STORE_OPTION,
     Exit,
+    clip,
     console,
     err,
     print_json,
@@ -72,7 +73,7 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         return
     console.print(
         f"run [bold]{view['id']}[/] {view['status']} · {view['tokens']:,} tokens · "
-        f"${float(str(view['cost_usd'])):.4f} · {escape(str(view['idea'])[:80])}"
+        f"${float(str(view['cost_usd'])):.4f} · {escape(clip(str(view['idea']), 80))}"
     )
     table = Table()
     for column in ("phase", "status", "attempt", "tasks", "gate", "started", "finished"):
@@ -132,7 +133,7 @@ async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
     for column in ("id", "status", "created", "idea"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.id, r.status.value, r.created_at[:19], escape(r.idea[:60]))
+        table.add_row(r.id, r.status.value, r.created_at[:19], escape(clip(r.idea, 60)))
     console.print(table)
 
 

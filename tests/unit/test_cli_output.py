@@ -1,0 +1,83 @@
+"""What the CLI prints when its output is piped or redirected: whole lines (a log keeps a run
+id and a command in one line), and ideas clipped with an ellipsis in one-line views."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ideamine.cli.app import clip
+
+IDEA = (
+    "A tool-lending library for the neighbours of one apartment building, with a waiting "
+    "list for the popular drills and ladders"
+)
+
+
+def _ideamine(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env = {k: v for k, v in env.items() if not k.startswith("IDEAMINE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ideamine", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "most", "expected"),
+    [
+        ("short idea", 60, "short idea"),
+        ("exactly ten", 11, "exactly ten"),
+        ("one two three four", 10, "one two t…"),
+        ("one two  three", 9, "one two…"),
+        ("a\nmulti-line\n\n idea", 80, "a multi-line idea"),
+        ("abcdefghij", 5, "abcd…"),
+    ],
+)
+def test_clip_keeps_one_line_of_at_most_the_given_length(
+    text: str, most: int, expected: str
+) -> None:
+    clipped = clip(text, most)
+    assert clipped == expected
+    assert len(clipped) <= most and "\n" not in clipped
+
+
+def test_piped_output_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    """A run submitted with ``--detach``, then shown and listed, and the plan: each message
+    is one line however long, and the long idea is clipped where a view clips it."""
+    store = str(tmp_path / "ideamine.db")
+    submitted = _ideamine("run", IDEA, "--detach", "--store", store, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+
+    shown = _ideamine("status", run_id, "--store", store, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    headline = shown.stdout.splitlines()[0]
+    assert headline.startswith(f"run {run_id} created")
+    assert headline.endswith(" · " + clip(IDEA, 80)) and clip(IDEA, 80).endswith("…")
+
+    listed = _ideamine("runs", "--store", store, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "…" in listed.stdout  # the table's idea cell is clipped at 60 characters
+
+    planned = _ideamine("plan", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    path = next(line for line in planned.stdout.splitlines() if line.startswith("critical"))
+    assert path.endswith("→ beta") and len(path) > 80
+
+
+def test_an_error_and_its_hint_stay_on_one_line(tmp_path: Path) -> None:
+    shown = _ideamine("status", "f" * 12, "--store", str(tmp_path / "none.db"), cwd=tmp_path)
+    assert shown.returncode == 2
+    lines = shown.stderr.splitlines()
+    assert len(lines) == 1 and len(lines[0]) > 80, shown.stderr
+    assert lines[0].startswith("error: no IdeaMine store at ") and "(hint: " in lines[0]
