@@ -23,24 +23,34 @@ from ideamine.stores.sqlite import SqliteStore
 
 TOTALS: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
 
+# What a wrapped store method reports when it returns: (its name, started, ended).
+Recorder = Callable[[str, float, float], None]
 
-def timed(name: str, method: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+
+def timed(
+    name: str, method: Callable[..., Awaitable[object]], record: Recorder
+) -> Callable[..., Awaitable[object]]:
     @functools.wraps(method)
     async def wrapper(*args: object, **kwargs: object) -> object:
         started = time.perf_counter()
         try:
             return await method(*args, **kwargs)
         finally:
-            TOTALS[name][0] += 1
-            TOTALS[name][1] += time.perf_counter() - started
+            record(name, started, time.perf_counter())
 
     return wrapper
 
 
-def instrument() -> None:
+def instrument(record: Recorder) -> None:
+    """Wrap every public coroutine method of ``SqliteStore`` so that it reports to ``record``."""
     for name, method in inspect.getmembers(SqliteStore, inspect.iscoroutinefunction):
         if not name.startswith("_"):
-            setattr(SqliteStore, name, timed(name, method))
+            setattr(SqliteStore, name, timed(name, method, record))
+
+
+def _total(name: str, started: float, ended: float) -> None:
+    TOTALS[name][0] += 1
+    TOTALS[name][1] += ended - started
 
 
 async def main(reps: int) -> None:
@@ -48,7 +58,7 @@ async def main(reps: int) -> None:
     config = configs.w1_pipeline(folder / "config")
     pipeline = load_pipeline(config)
     store = await service.open_store(str(folder / "ideamine.db"))
-    instrument()
+    instrument(_total)
     walls = []
     for _ in range(reps):
         started = time.perf_counter()
