@@ -12,16 +12,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ideamine.agents.builtin import build_agent
 from ideamine.canonical import canonical_json
-from ideamine.config.loader import CONFIG_ENV, load_pinned, load_pipeline
-from ideamine.config.model import PipelineSpec
 from ideamine.engine.budget import Resource
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
-from ideamine.llm.registry import Providers
-from ideamine.runtime.budget import BudgetReport, budget_report
 from ideamine.runtime.identity import owner_alive, process_owner
 from ideamine.stores import observability
 from ideamine.stores.base import Store
@@ -32,6 +28,14 @@ from ideamine.stores.records import ArtifactRecord, EventDraft, EventRecord, New
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.sqlstore import SqlStore
 from ideamine.stores.usage import THROTTLED_OPTION
+
+if TYPE_CHECKING:
+    from ideamine.config.model import PipelineSpec
+    from ideamine.runtime.budget import BudgetReport
+
+# The configuration and agent stack (pydantic, jsonschema, Jinja, the model providers) is
+# imported by the functions that use it, so the commands that only read a store start
+# without it (docs/cli.md).
 
 __all__ = [
     "BUDGET_FORM",
@@ -229,6 +233,8 @@ def configured_advisories(pipeline: PipelineSpec, config_dir: Path | None) -> Pa
 
 def config_folder(flag: Path | None) -> Path | None:
     """The overlay folder: the ``--config`` flag, else ``$IDEAMINE_CONFIG``, else none."""
+    from ideamine.config.loader import CONFIG_ENV  # noqa: PLC0415
+
     if flag is not None:
         return flag
     value = os.environ.get(CONFIG_ENV)
@@ -242,6 +248,9 @@ def check_agents(pipeline: PipelineSpec) -> None:
     Raises:
         UsageError: a callable cannot be imported or a provider is unknown.
     """
+    from ideamine.agents.builtin import build_agent  # noqa: PLC0415
+    from ideamine.llm.registry import Providers  # noqa: PLC0415
+
     providers = Providers()
     for spec in pipeline.agents.values():
         build_agent(spec, pipeline, providers)
@@ -279,6 +288,8 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
             f"run {run_id} is being driven by {run.driver}",
             hint="wait for it, or stop that process first",
         )
+    from ideamine.config.loader import load_pipeline  # noqa: PLC0415
+
     current = load_pipeline(Path(run.config_dir) if run.config_dir else None)
     if current.manifest_hash == run.manifest_hash:
         pipeline = current  # the pinned files: the manifest hashes every one of them
@@ -494,6 +505,9 @@ async def add_budget(store: Store, run_id: str, amounts: Mapping[str, float]) ->
 async def budget_status(store: Store, run: RunRecord) -> BudgetReport | None:
     """The run's budgets, used and allocated per resource; ``None`` when the config it is
     pinned to no longer loads."""
+    from ideamine.config.loader import load_pinned  # noqa: PLC0415
+    from ideamine.runtime.budget import budget_report  # noqa: PLC0415
+
     try:
         pipeline = load_pinned(await store.run_config(run.id))
     except UsageError:

@@ -10,10 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ideamine import service
-from ideamine.config.loader import load_pinned
-from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import ConfigError, RunStateError, UsageError
 from ideamine.stores.base import Store
@@ -25,6 +24,9 @@ from ideamine.stores.records import (
     TaskRecord,
     latest_attempts,
 )
+
+if TYPE_CHECKING:
+    from ideamine.config.model import PipelineSpec
 
 __all__ = [
     "ERROR_EVENTS",
@@ -139,6 +141,8 @@ async def find_runs(
 
 async def pinned_pipeline(store: Store, run: RunRecord) -> PipelineSpec | None:
     """The pipeline the run is pinned to; None if this version cannot load it any more."""
+    from ideamine.config.loader import load_pinned  # noqa: PLC0415  (see service)
+
     if run.manifest_hash not in _pinned:
         try:
             _pinned[run.manifest_hash] = load_pinned(await store.run_config(run.id))

@@ -1,12 +1,14 @@
 """Start-up cost: jsonschema's optional rfc3987-syntax and isoduration plug-ins (about 1 s of
 grammar building, and arrow) are not loaded by IdeaMine, and stay importable for code that
-wants them; the commands that
-need a web framework, the evaluation stack or the PostgreSQL driver load them themselves."""
+wants them; the commands that need a web framework, the evaluation stack or the PostgreSQL
+driver load them themselves, and the commands that only read a store start without the
+configuration, agent and runtime stack."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -15,8 +17,8 @@ from ideamine.cli.main import LAZY_COMMANDS, cli
 
 PROBE = """
 import sys
-import ideamine.cli.main
-assert "jsonschema" in sys.modules, "the CLI validates configs with jsonschema"
+import ideamine.config.loader
+assert "jsonschema" in sys.modules, "the loader validates configs with jsonschema"
 assert "rfc3987_syntax" not in sys.modules, "the iri plug-in was loaded"
 assert "isoduration" not in sys.modules and "arrow" not in sys.modules, "isoduration was loaded"
 import rfc3987_syntax
@@ -79,3 +81,43 @@ def test_a_lazy_commands_summary_is_its_own_short_help(name: str) -> None:
     summary = click.Command(name, help=LAZY_COMMANDS[name].summary)
     for limit in (45, 80, 400):
         assert summary.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+READING = """
+import sys
+from click.testing import CliRunner
+from ideamine.cli.main import cli
+stack = (
+    "pydantic", "jsonschema", "jinja2", "yaml", "ideamine.config.loader",
+    "ideamine.runtime.runner", "ideamine.agents.builtin", "ideamine.llm.registry",
+)
+for args in (["--help"], ["--version"], ["runs", "--store", STORE],
+             ["events", "nope", "--store", STORE], ["verify", "nope", "--store", STORE]):
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code in (0, 2), (args, done.output)
+    loaded = [name for name in stack if name in sys.modules]
+    assert not loaded, f"{args[0]} loaded {loaded}"
+print("ok")
+"""
+
+
+def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtime_stack(
+    tmp_path: Path,
+) -> None:
+    """``--help``, ``--version``, ``runs``, ``events`` and ``verify`` (about half the start-up
+    time of ``run``); ``status`` reads the pinned configuration for the run's budgets."""
+    store = tmp_path / "ideamine.db"
+    made = subprocess.run(
+        [sys.executable, "-m", "ideamine", "db", "migrate", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    probe = READING.replace("STORE", repr(str(store)))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

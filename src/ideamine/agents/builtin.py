@@ -9,13 +9,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.render import render_prompt
 from ideamine.canonical import canonical_json
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
+from ideamine.jsonschemas import Draft202012Validator
 from ideamine.llm.base import ModelRequest, parse_json_reply
 from ideamine.llm.cache import CallCache
 from ideamine.llm.failures import (

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -26,15 +27,18 @@ from ideamine.cli.app import (
     print_json,
     runs_async,
 )
-from ideamine.cli.progress import watch
-from ideamine.config.loader import load_pipeline
-from ideamine.config.model import PipelineSpec
-from ideamine.engine.forecast import forecast
 from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
+from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.collector import pace_collector, skip_collection_at_exit
-from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
+
+if TYPE_CHECKING:
+    from ideamine.config.model import PipelineSpec
+    from ideamine.runtime.runner import Runner
+
+# The configuration, agent and runtime stack is imported by the commands that run or plan
+# (`run`, `resume`, `plan`, `config check`), so the others start without it.
 
 __all__ = ["cli", "main"]
 
@@ -118,6 +122,8 @@ for _command in (
 async def _finish_drive(
     store: Store, pipeline: PipelineSpec, runner: Runner, run_id: str, quiet: bool
 ) -> None:
+    from ideamine.cli.progress import watch  # noqa: PLC0415
+
     driver: asyncio.Task[object] = asyncio.create_task(runner.drive(run_id))
     if quiet:
         await asyncio.wait([driver])
@@ -246,6 +252,9 @@ async def run(
             "give the idea as an argument or with --file, not both or neither",
             hint='ideamine run "a marketplace for local farmers"',
         )
+    from ideamine.config.loader import load_pipeline  # noqa: PLC0415
+    from ideamine.runtime.runner import Runner  # noqa: PLC0415
+
     text = service.read_idea_file(idea_file) if idea_file else str(idea)
     text = service.check_idea(text)
     config_dir = service.config_folder(config_dir)
@@ -358,6 +367,8 @@ async def resume(
             )
         if detach:
             return
+        from ideamine.runtime.runner import Runner  # noqa: PLC0415
+
         runner = Runner(store, prepared.pipeline, concurrency=concurrency)
         await _finish_drive(store, prepared.pipeline, runner, run_id, quiet)
     finally:
@@ -370,6 +381,9 @@ async def resume(
 @runs_async
 async def plan(config_dir: Path | None, as_json: bool) -> None:
     """Show levels, critical path and an upper-bound forecast before running."""
+    from ideamine.config.loader import load_pipeline  # noqa: PLC0415
+    from ideamine.engine.forecast import forecast  # noqa: PLC0415
+
     pipeline = load_pipeline(config_dir)
     result = forecast(pipeline)
     if as_json:
@@ -428,6 +442,8 @@ def config() -> None:
 @runs_async
 async def config_check(config_dir: Path | None) -> None:
     """Validate the shipped defaults overlaid with CONFIG_DIR."""
+    from ideamine.config.loader import load_pipeline  # noqa: PLC0415
+
     pipeline = load_pipeline(config_dir)
     service.check_agents(pipeline)
     console.print(

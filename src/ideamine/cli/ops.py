@@ -14,8 +14,8 @@ from rich.markup import escape
 
 from ideamine import service, service_api
 from ideamine.cli.app import STORE_OPTION, console, err, runs_async
+from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.identity import process_owner
-from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
 from ideamine.stores.records import RunRecord
 
@@ -56,6 +56,8 @@ async def worker(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    from ideamine.runtime.runner import Runner  # noqa: PLC0415
+
     owner = process_owner(name)
     runner = Runner(
         store, concurrency=concurrency, owner=owner, poll_seconds=poll, grace_seconds=grace

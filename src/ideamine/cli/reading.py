@@ -31,7 +31,6 @@ from ideamine.cli.views import (
     run_summary,
     run_view,
 )
-from ideamine.config.loader import load_pinned
 from ideamine.engine.states import RunStatus
 from ideamine.errors import UsageError
 from ideamine.runtime.identity import owner_alive
@@ -105,6 +104,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
 async def _phase_order(store: Store, run: RunRecord) -> list[str]:
     """The run's phases in the order of the config it is pinned to (its stored snapshot);
     from its manifest if that snapshot no longer loads."""
+    from ideamine.config.loader import load_pinned  # noqa: PLC0415
+
     try:
         pipeline = load_pinned(await store.run_config(run.id))
     except UsageError:

@@ -7,11 +7,10 @@ never rename or remove one without a major version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ideamine.engine.budget import Resource
 from ideamine.engine.states import TaskStatus
-from ideamine.runtime.budget import BudgetReport
 from ideamine.stores.records import (
     ArtifactRecord,
     EventRecord,
@@ -20,6 +19,9 @@ from ideamine.stores.records import (
     TaskRecord,
     latest_attempts,
 )
+
+if TYPE_CHECKING:
+    from ideamine.runtime.budget import BudgetReport
 
 __all__ = [
     "artifact_view",

@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
 from ideamine.canonical import canonical_json, content_hash
@@ -27,11 +26,14 @@ from ideamine.config.model import PipelineSpec
 from ideamine.config.source import SourceFile, parse_yaml, read_text
 from ideamine.engine.dag import find_cycle
 from ideamine.errors import ConfigError, ConfigProblem
+from ideamine.jsonschemas import Draft202012Validator, SchemaError
 
 __all__ = ["CONFIG_ENV", "default_config_dir", "load_pinned", "load_pipeline"]
 
 CONFIG_ENV = "IDEAMINE_CONFIG"
 WEIGHT_TOLERANCE = 0.001
+PINNED_KEPT = 8  # pinned pipelines kept per process, by the hash of their texts
+_pinned: dict[str, PipelineSpec] = {}
 
 
 def default_config_dir() -> Path:
@@ -100,10 +102,22 @@ def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
 def load_pinned(files: Mapping[str, str]) -> PipelineSpec:
     """Load the pipeline from the config texts a run was pinned to (``PipelineSpec.files``).
 
+    The same texts give the same (frozen) pipeline, so the last ``PINNED_KEPT`` loaded are
+    kept: loading the shipped pipeline validates ~60 JSON Schemas against their metaschema
+    (~0.3 s), and ``ideamine status`` or a worker asks for a run's pipeline more than once.
+    A snapshot that does not load is not kept: it is validated again, and fails again.
+
     Raises:
         ConfigError: the snapshot does not validate (e.g. a newer IdeaMine wrote it).
     """
-    return _load(_Files(None, snapshot=files))
+    key = content_hash(dict(files))
+    pipeline = _pinned.get(key)
+    if pipeline is None:
+        pipeline = _load(_Files(None, snapshot=files))
+        if len(_pinned) >= PINNED_KEPT:
+            del _pinned[next(iter(_pinned))]  # the oldest
+        _pinned[key] = pipeline
+    return pipeline
 
 
 def _load(files: _Files) -> PipelineSpec:

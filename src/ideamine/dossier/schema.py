@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
-from jsonschema import Draft202012Validator
+from ideamine.jsonschemas import Draft202012Validator
 
 __all__ = ["SCHEMA_FILE", "schema", "schema_errors"]
 

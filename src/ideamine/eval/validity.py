@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from ideamine.config.model import PipelineSpec
 from ideamine.errors import UsageError
+from ideamine.jsonschemas import Draft202012Validator
 from ideamine.tools.security import bom_problem
 
 __all__ = ["SBOM_ANNOTATIONS", "validity"]

@@ -20,6 +20,7 @@ from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import IllegalTransitionError, RunStateError, StaleLeaseError, UsageError
 from ideamine.llm.registry import Providers
+from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.budget import claim_within_budget
 from ideamine.runtime.bundles import Bundle, Bundles
 from ideamine.runtime.identity import process_owner
@@ -30,7 +31,6 @@ from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, RunRe
 __all__ = ["DEFAULT_CONCURRENCY", "Runner"]
 
 log = logging.getLogger(__name__)
-DEFAULT_CONCURRENCY = 16
 POLL_SECONDS = 0.25
 ADVANCE_LEASE_SECONDS = 30.0
 MAX_CONFLICTS = 3  # steps in a row that found the run moved on before that is a bug

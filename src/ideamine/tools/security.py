@@ -177,7 +177,11 @@ def sbom(
 def bom_problem(document: Mapping[str, Any]) -> str | None:
     """Why a CycloneDX JSON document does not validate against the schema of its
     ``specVersion`` (the first line of the validator's message), or None when it does."""
-    # imported here, not at the top: loading them costs every `ideamine` command 0.2 s
+    # imported here, not at the top: loading them costs every `ideamine` command 0.2 s;
+    # jsonschema first, through ideamine.jsonschemas (without its slow format plug-ins)
+    import ideamine.jsonschemas  # noqa: F401, PLC0415
+
+    # isort: split
     from cyclonedx.schema import SchemaVersion  # noqa: PLC0415
     from cyclonedx.validation.json import JsonStrictValidator  # noqa: PLC0415
 

@@ -17,7 +17,13 @@ import yaml
 from tests.support.configs import write_callable_pipeline
 
 from ideamine.canonical import content_hash
-from ideamine.config.loader import CONFIG_ENV, default_config_dir, load_pipeline
+from ideamine.config.loader import (
+    CONFIG_ENV,
+    PINNED_KEPT,
+    default_config_dir,
+    load_pinned,
+    load_pipeline,
+)
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.errors import ConfigError, ConfigProblem, UsageError
 
@@ -1324,3 +1330,41 @@ def test_qav_agents_must_say_phase_qav(overlay: Overlay) -> None:
 
     assert problem.field == "phase"
     assert "pipeline.yaml names it as the Q/A/V question agent" in problem.problem
+
+
+# --- pinned snapshots --------------------------------------------------------------------
+
+
+def test_a_pinned_snapshot_loads_once_per_process_and_equals_a_fresh_load(
+    overlay: Overlay,
+) -> None:
+    files = dict(overlay.load().files)
+
+    first = load_pinned(files)
+    again = load_pinned(dict(files))  # equal texts, another mapping
+
+    assert again is first
+    assert first.manifest_hash == overlay.load().manifest_hash
+    changed = {**files, "phases/b.yaml": files["phases/b.yaml"] + "\n# a comment\n"}
+    assert load_pinned(changed) is not first
+
+
+def test_a_pinned_snapshot_that_does_not_load_fails_every_time(overlay: Overlay) -> None:
+    files = dict(overlay.load().files)
+    broken = {**files, "phases/b.yaml": files["phases/b.yaml"].replace("depends_on", "needs")}
+
+    for _ in range(2):
+        with pytest.raises(ConfigError):
+            load_pinned(broken)
+
+
+def test_at_most_pinned_kept_snapshots_are_kept(overlay: Overlay) -> None:
+    files = dict(overlay.load().files)
+    variants = [
+        {**files, "pipeline.yaml": files["pipeline.yaml"] + f"\n# variant {index}\n"}
+        for index in range(PINNED_KEPT + 1)
+    ]
+    loaded = [load_pinned(variant) for variant in variants]
+
+    assert load_pinned(variants[-1]) is loaded[-1]
+    assert load_pinned(variants[0]) is not loaded[0]  # the oldest was dropped, loaded anew

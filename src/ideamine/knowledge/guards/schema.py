@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from ideamine.errors import UsageError
+from ideamine.jsonschemas import Draft202012Validator, SchemaError
 from ideamine.knowledge.guards.base import GuardInput, GuardReport, Issue
 from ideamine.knowledge.guards.settings import NAMES, TABLE, settings
 from ideamine.knowledge.guards.verdict import fraction, shown
