@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.configs import write_callable_pipeline
 
-from ideamine.cli.app import clip
+from ideamine.cli.app import EXIT_PIPE, clip
 
 IDEA = (
     "A tool-lending library for the neighbours of one apartment building, with a waiting "
@@ -18,9 +19,17 @@ IDEA = (
 )
 
 
-def _ideamine(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: `tests.support.agents` imports
+
+
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env = {k: v for k, v in env.items() if not k.startswith("IDEAMINE_")}
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+
+
+def _ideamine(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = _env()
     return subprocess.run(
         [sys.executable, "-m", "ideamine", *args],
         capture_output=True,
@@ -81,3 +90,31 @@ def test_an_error_and_its_hint_stay_on_one_line(tmp_path: Path) -> None:
     lines = shown.stderr.splitlines()
     assert len(lines) == 1 and len(lines[0]) > 80, shown.stderr
     assert lines[0].startswith("error: no IdeaMine store at ") and "(hint: " in lines[0]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_output_cut_by_its_reader_ends_quietly_with_exit_code_141(
+    tmp_path: Path, as_json: bool
+) -> None:
+    """``ideamine events RUN | head -1``: no traceback, no "Exception ignored", and not exit
+    code 1 (which says the run failed)."""
+    config = write_callable_pipeline(
+        tmp_path / "config", {"a": [], "b": ["a"], "c": ["b"]}, agents_per_phase=20
+    )
+    store = str(tmp_path / "ideamine.db")
+    ran = _ideamine("run", IDEA, "-q", "--store", store, "--config", str(config), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    run_id = ran.stdout.split()[1]
+    command = [sys.executable, "-m", "ideamine", "events", run_id, "--store", store]
+    with subprocess.Popen(
+        command + (["--json"] if as_json else []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=_env(),
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline()  # the first event, then the reader goes away
+        reader.stdout.close()
+        assert reader.wait(timeout=60) == EXIT_PIPE
+        assert reader.stderr.read() == b""

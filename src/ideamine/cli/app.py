@@ -6,6 +6,7 @@ import asyncio
 import functools
 import importlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ EXIT_FAILED = 1  # the run failed or needs attention; verify found a broken chai
 EXIT_USAGE = 2  # bad flags, idea, config, unknown run, or a run that cannot do that now
 EXIT_STORE = 3  # the store cannot be opened or used
 EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # the reader of stdout went away (`| head`): the shell's code for SIGPIPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +92,19 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader of the output went away: ``runs_async`` ends the command with exit code
+        141 (rich's own handler exits 1, the code for a failed run)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def _console(*, stderr: bool = False) -> Console:
     """A console that wraps lines at the terminal's width, and not at all when its output is
     piped or redirected: a logged line stays whole, so a run id or a command in it can be
     grepped and copied (tables still fit 80 columns there, or ``$COLUMNS``)."""
-    made = Console(stderr=stderr, highlight=False)
+    made = _Console(stderr=stderr, highlight=False)
     made.soft_wrap = not made.is_terminal
     return made
 
@@ -176,8 +186,21 @@ def runs_async(command: Callable[P, Awaitable[None]]) -> Callable[P, None]:
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _discard_stdout()
+            sys.exit(EXIT_PIPE)
 
     return wrapper
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered for the closed pipe fails no more (it would print "Exception ignored")."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
 
 
 def print_json(value: object) -> None:

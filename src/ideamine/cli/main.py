@@ -1,5 +1,6 @@
 """The ``ideamine`` command line. Exit codes: 0 ok, 1 run failed or chain broken,
-2 usage/config/idea error or unknown run, 3 store unavailable, 130 interrupted."""
+2 usage/config/idea error or unknown run, 3 store unavailable, 130 interrupted, 141 output
+closed early (``| head``)."""
 
 from __future__ import annotations
 
