@@ -12,6 +12,8 @@ import asyncio
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import html5lib
 import pytest
 import yaml
 from pypdf import PdfReader
-from tests.acceptance.conftest import ideamine, only_run_id, read_events
+from tests.acceptance.conftest import cli_env, ideamine, only_run_id, read_events
 from tests.support.configs import write_shipped_phases
 
 from ideamine.config.loader import default_config_dir
@@ -285,6 +287,27 @@ def test_markdown_has_every_section(full: tuple[Path, str, dict[str, Any]]) -> N
     for title in SECTION_TITLES:
         assert f"## {title}" in text
     assert document["signature"]["value"] in text
+
+
+def test_an_export_to_stdout_is_the_export(full: tuple[Path, str, dict[str, Any]]) -> None:
+    """``-o -`` writes text (Markdown) and bytes (PDF) to stdout, unchanged."""
+    folder, run_id, _ = full
+    _dossier(folder, run_id, "--format", "md", "-o", "s.md")
+    written: dict[str, bytes] = {}
+    for fmt in ("md", "pdf"):
+        done = subprocess.run(
+            [sys.executable, "-m", "ideamine", "dossier", run_id, "--format", fmt, "-o", "-"],
+            cwd=folder,
+            env=cli_env(),
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        written[fmt] = done.stdout
+    assert written["md"] == (folder / "s.md").read_bytes()
+    pages = PdfReader(io.BytesIO(written["pdf"])).pages
+    assert written["pdf"].startswith(b"%PDF-") and "Contents" in pages[0].extract_text()
 
 
 def test_summary_prints_completeness_and_missing_items(

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 from tests.support.configs import write_callable_pipeline
 
-from ideamine.cli.app import EXIT_PIPE, clip
+from ideamine.cli.app import EXIT_PIPE, OutputClosed, clip, runs_async
 
 IDEA = (
     "A tool-lending library for the neighbours of one apartment building, with a waiting "
@@ -118,3 +120,30 @@ def test_output_cut_by_its_reader_ends_quietly_with_exit_code_141(
         reader.stdout.close()
         assert reader.wait(timeout=60) == EXIT_PIPE
         assert reader.stderr.read() == b""
+
+
+def test_an_error_whose_reader_went_away_keeps_its_exit_code(tmp_path: Path) -> None:
+    """stderr's reader gone: the message is lost, the documented code (2 here) is kept."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "ideamine", "status", "f" * 12, "--store", str(tmp_path / "n.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=_env(),
+    ) as shown:
+        assert shown.stderr is not None
+        shown.stderr.close()  # before the command gets to print its error
+        assert shown.wait(timeout=60) == 2
+
+
+def test_output_closed_under_a_test_runner_exits_141_too() -> None:
+    """``runs_async`` handles ``OutputClosed`` where stdout is not a file (click's runner)."""
+
+    @click.command()
+    @runs_async
+    async def cut() -> None:
+        raise OutputClosed
+
+    done = CliRunner().invoke(cut, [])
+    assert done.exit_code == EXIT_PIPE, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)

@@ -92,9 +92,10 @@ stack = (
     "ideamine.runtime.runner", "ideamine.agents.builtin", "ideamine.llm.registry",
 )
 for args in (["--help"], ["--version"], ["runs", "--store", STORE],
-             ["events", "nope", "--store", STORE], ["verify", "nope", "--store", STORE]):
+             ["events", RUN, "--store", STORE], ["verify", RUN, "--store", STORE],
+             ["artifacts", RUN, "--store", STORE], ["events", "nope", "--store", STORE]):
     done = CliRunner().invoke(cli, args)
-    assert done.exit_code in (0, 2), (args, done.output)
+    assert done.exit_code == (2 if "nope" in args else 0), (args, done.output)
     loaded = [name for name in stack if name in sys.modules]
     assert not loaded, f"{args[0]} loaded {loaded}"
 print("ok")
@@ -104,18 +105,20 @@ print("ok")
 def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtime_stack(
     tmp_path: Path,
 ) -> None:
-    """``--help``, ``--version``, ``runs``, ``events`` and ``verify`` (about half the start-up
-    time of ``run``); ``status`` reads the pinned configuration for the run's budgets."""
+    """``--help``, ``--version``, ``runs``, ``events``, ``verify`` and ``artifacts`` (about
+    half the start-up time of ``run``), on a run submitted with ``--detach``; ``status`` reads
+    the pinned configuration for the run's budgets."""
     store = tmp_path / "ideamine.db"
+    submit = ["run", "an idea to list", "--detach", "--store", str(store)]
     made = subprocess.run(
-        [sys.executable, "-m", "ideamine", "db", "migrate", "--store", str(store)],
+        [sys.executable, "-m", "ideamine", *submit],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert made.returncode == 0, made.stderr
-    probe = READING.replace("STORE", repr(str(store)))
+    probe = READING.replace("STORE", repr(str(store))).replace("RUN", repr(made.stdout.strip()))
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
     )

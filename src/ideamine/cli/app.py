@@ -30,8 +30,10 @@ __all__ = [
     "Exit",
     "Lazy",
     "LazyGroup",
+    "OutputClosed",
     "clip",
     "console",
+    "echo",
     "err",
     "print_json",
     "runs_async",
@@ -92,12 +94,27 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
+class OutputClosed(Exception):
+    """The reader of the command's output went away (``ideamine events RUN | head``):
+    ``runs_async`` ends the command quietly with exit code 141."""
+
+
+def echo(text: str | bytes, *, nl: bool = True) -> None:
+    """``click.echo`` to stdout; ``OutputClosed`` if its reader went away."""
+    try:
+        click.echo(text, nl=nl)
+    except BrokenPipeError as exc:
+        raise OutputClosed from exc
+
+
 class _Console(Console):
     def on_broken_pipe(self) -> None:
-        """The reader of the output went away: ``runs_async`` ends the command with exit code
-        141 (rich's own handler exits 1, the code for a failed run)."""
+        """The reader went away (rich's own handler exits 1, the code for a failed run).
+        Nothing more is printed here; on stdout the command ends (``OutputClosed``), on
+        stderr it goes on and exits with its own code, its messages unread."""
         self.quiet = True
-        raise BrokenPipeError
+        if not self.stderr:
+            raise OutputClosed
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -186,7 +203,7 @@ def runs_async(command: Callable[P, Awaitable[None]]) -> Callable[P, None]:
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
             sys.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:
+        except OutputClosed:
             _discard_stdout()
             sys.exit(EXIT_PIPE)
 
@@ -196,13 +213,17 @@ def runs_async(command: Callable[P, Awaitable[None]]) -> Callable[P, None]:
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush of what is still
     buffered for the closed pipe fails no more (it would print "Exception ignored")."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture, or None)
+        return
     null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(null, sys.stdout.fileno())
+        os.dup2(null, descriptor)
     finally:
         os.close(null)
 
 
 def print_json(value: object) -> None:
     """Machine-readable output: one JSON document on stdout."""
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+    echo(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import click
 from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, err, runs_async
+from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, echo, err, runs_async
 from ideamine.dossier.compile import CompiledDossier, compile_run
 from ideamine.dossier.export_html import render_html
 from ideamine.dossier.export_json import render_json
@@ -103,10 +102,7 @@ async def compile_command(
     data = await asyncio.to_thread(render, compiled.document)
     target = output or Path(f"dossier-{run_id}-{compiled.record.version}.{extension}")
     if str(target) == "-":
-        if isinstance(data, str):
-            click.echo(data, nl=False)
-        else:
-            sys.stdout.buffer.write(data)
+        echo(data, nl=False)  # click writes bytes to the binary buffer
         return
     await asyncio.to_thread(_write, target, data)
     state = "reused" if compiled.reused else "compiled"

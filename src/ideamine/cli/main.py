@@ -25,6 +25,7 @@ from ideamine.cli.app import (
     Lazy,
     LazyGroup,
     console,
+    echo,
     print_json,
     runs_async,
 )
@@ -280,7 +281,7 @@ async def run(
             options=_options(ask, strict_evidence, advisories),
         )
         if detach:
-            click.echo(record.id)
+            echo(record.id)
             return
         if not quiet:
             model = pipeline.default_model

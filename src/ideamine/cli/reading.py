@@ -18,6 +18,7 @@ from ideamine.cli.app import (
     Exit,
     clip,
     console,
+    echo,
     err,
     print_json,
     runs_async,
@@ -179,7 +180,7 @@ async def events(
 
 def _print_event(view: dict[str, object], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(view, ensure_ascii=False, sort_keys=True))
+        echo(json.dumps(view, ensure_ascii=False, sort_keys=True))
         return
     payload = view["payload"]
     detail = payload.get("key") or payload.get("reason") or ""  # type: ignore[attr-defined]
