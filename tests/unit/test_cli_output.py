@@ -4,6 +4,7 @@ id and a command in one line), and ideas clipped with an ellipsis in one-line vi
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from tests.support.configs import write_callable_pipeline
 
 from ideamine.cli.app import EXIT_PIPE, OutputClosed, clip, runs_async
+from ideamine.cli.main import cli
 
 IDEA = (
     "A tool-lending library for the neighbours of one apartment building, with a waiting "
@@ -147,3 +149,13 @@ def test_output_closed_under_a_test_runner_exits_141_too() -> None:
     done = CliRunner().invoke(cut, [])
     assert done.exit_code == EXIT_PIPE, done.output
     assert done.exception is None or isinstance(done.exception, SystemExit)
+
+
+def test_help_ends_with_where_to_start_naming_real_commands() -> None:
+    shown = CliRunner().invoke(cli, ["--help"])
+    assert shown.exit_code == 0
+    start = shown.output[shown.output.index("Start with:") :]
+    named = re.findall(r"^\s+ideamine (\S+)", start, flags=re.MULTILINE)
+    assert named == ["run", "status", "dossier"]
+    for name in named:
+        assert cli.get_command(click.Context(cli), name) is not None, name

@@ -88,6 +88,13 @@ LAZY_COMMANDS = {
     # the web framework and the evaluation stack load only for the commands that need them
     lazy=LAZY_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "\b\nStart with:\n"
+        '  ideamine run "a marketplace where local farmers sell to restaurants"\n'
+        "  ideamine status                    the newest run's phases, gates and budgets\n"
+        "  ideamine dossier RUN_ID --format html -o dossier.html\n"
+        "Each command's options: ideamine COMMAND --help (reference: docs/cli.md)."
+    ),
 )
 @click.version_option(package_name="ideamine")
 def cli() -> None:
