@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ideamine.canonical import canonical_json
+from ideamine.config import CONFIG_ENV
 from ideamine.engine.budget import Resource
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
@@ -233,8 +234,6 @@ def configured_advisories(pipeline: PipelineSpec, config_dir: Path | None) -> Pa
 
 def config_folder(flag: Path | None) -> Path | None:
     """The overlay folder: the ``--config`` flag, else ``$IDEAMINE_CONFIG``, else none."""
-    from ideamine.config.loader import CONFIG_ENV  # noqa: PLC0415
-
     if flag is not None:
         return flag
     value = os.environ.get(CONFIG_ENV)

@@ -3,7 +3,6 @@ id and a command in one line), and ideas clipped with an ellipsis in one-line vi
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from tests.acceptance.conftest import cli_env, ideamine
 from tests.support.configs import write_callable_pipeline
 
 from ideamine.cli.app import EXIT_PIPE, OutputClosed, clip, runs_async
@@ -23,26 +23,16 @@ IDEA = (
 )
 
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout: `tests.support.agents` imports
-
-
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env = {k: v for k, v in env.items() if not k.startswith("IDEAMINE_")}
-    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+    """The acceptance suite's CLI environment, without its ``COLUMNS``: output piped as a
+    user's would be, no width set."""
+    env = cli_env()
+    del env["COLUMNS"]
+    return env
 
 
 def _ideamine(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = _env()
-    return subprocess.run(
-        [sys.executable, "-m", "ideamine", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return ideamine(*args, cwd=cwd, env=_env(), timeout=120)
 
 
 @pytest.mark.parametrize(

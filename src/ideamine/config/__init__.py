@@ -1,1 +1,3 @@
 """Configuration: YAML files in, validated frozen specs out."""
+
+CONFIG_ENV = "IDEAMINE_CONFIG"  # the overlay folder when no --config is given

@@ -20,7 +20,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from ideamine.canonical import canonical_json, content_hash
-from ideamine.config import build
+from ideamine.config import CONFIG_ENV, build
 from ideamine.config.files import AgentFile, PhaseFile, PipelineFile
 from ideamine.config.model import PipelineSpec
 from ideamine.config.source import SourceFile, parse_yaml, read_text
@@ -30,7 +30,6 @@ from ideamine.jsonschemas import Draft202012Validator, SchemaError
 
 __all__ = ["CONFIG_ENV", "default_config_dir", "load_pinned", "load_pipeline"]
 
-CONFIG_ENV = "IDEAMINE_CONFIG"
 WEIGHT_TOLERANCE = 0.001
 PINNED_KEPT = 8  # pinned pipelines kept per process, by the hash of their texts
 _pinned: dict[str, PipelineSpec] = {}

@@ -141,6 +141,7 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 _FINISHED = tuple(status.value for status in RunStatus if status.finished)
+_LAST_EVENT = "(SELECT MAX(e.id) FROM events e WHERE e.run_id = r.id)"  # of run `r`; NULL: none
 
 
 async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> dict[str, int]:
@@ -148,7 +149,7 @@ async def old_finished_runs(store: SqlStore, *, days: float, now: float) -> dict
     (0 for none): what ``delete_runs`` checks is still so when it deletes."""
     rows = await store.run_read(
         lambda db: db.query(
-            "SELECT r.id, (SELECT MAX(e.id) FROM events e WHERE e.run_id = r.id) FROM runs r "
+            f"SELECT r.id, {_LAST_EVENT} FROM runs r "
             f"WHERE r.status IN ({', '.join('?' * len(_FINISHED))}) AND r.updated_at < ? "
             "ORDER BY r.id",
             (*_FINISHED, _cutoff(days, now)),
@@ -185,8 +186,7 @@ async def delete_runs(
 def _unchanged(db: q.Db, run_id: str, last_event: int, cutoff: str) -> bool:
     """``run_id`` is still finished, not updated since ``cutoff``, its last event the same."""
     rows = db.query(
-        "SELECT r.status, r.updated_at, (SELECT MAX(e.id) FROM events e WHERE e.run_id = r.id) "
-        "FROM runs r WHERE r.id = ?",
+        f"SELECT r.status, r.updated_at, {_LAST_EVENT} FROM runs r WHERE r.id = ?",
         (run_id,),
     )
     if not rows:
