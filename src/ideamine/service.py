@@ -289,7 +289,9 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
         )
     from ideamine.config.loader import load_pipeline  # noqa: PLC0415
 
-    current = load_pipeline(Path(run.config_dir) if run.config_dir else None)
+    # The folder is loaded again to see whether it changed; what it shares with the run's
+    # pinned configuration passed every check when the run was pinned.
+    current = load_pipeline(Path(run.config_dir) if run.config_dir else None, vetted=run.manifest)
     if current.manifest_hash == run.manifest_hash:
         pipeline = current  # the pinned files: the manifest hashes every one of them
     elif migrate:

@@ -17,8 +17,9 @@ from ideamine.cli.main import LAZY_COMMANDS, cli
 
 PROBE = """
 import sys
-import ideamine.config.loader
-assert "jsonschema" in sys.modules, "the loader validates configs with jsonschema"
+from ideamine.config.loader import load_pipeline
+load_pipeline()
+assert "jsonschema" in sys.modules, "the loader checks the shipped JSON Schemas with jsonschema"
 assert "rfc3987_syntax" not in sys.modules, "the iri plug-in was loaded"
 assert "isoduration" not in sys.modules and "arrow" not in sys.modules, "isoduration was loaded"
 import rfc3987_syntax

@@ -13,10 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from ideamine.canonical import canonical_json, content_hash
@@ -26,7 +24,9 @@ from ideamine.config.model import PipelineSpec
 from ideamine.config.source import SourceFile, parse_yaml, read_text
 from ideamine.engine.dag import find_cycle
 from ideamine.errors import ConfigError, ConfigProblem
-from ideamine.jsonschemas import Draft202012Validator, SchemaError
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["CONFIG_ENV", "default_config_dir", "load_pinned", "load_pipeline"]
 
@@ -43,13 +43,26 @@ def default_config_dir() -> Path:
 @dataclass
 class _Files:
     """Config files by relative path: from a pinned snapshot, else the overlay folder's file
-    if present, else the shipped default. Remembers the text and hash of every file read."""
+    if present, else the shipped default. Remembers the text and hash of every file read.
+
+    ``vetted`` is the manifest of a configuration that passed every check before (a run's
+    pinned one): a file whose content hash it lists was checked then, so its JSON Schemas and
+    templates are not checked again (``vetted_file``). Every file of a pinned snapshot is: a
+    snapshot is only ever written from a configuration that loaded without a problem.
+    """
 
     overlay: Path | None
     snapshot: Mapping[str, str] | None = None
+    vetted: Mapping[str, str] | None = None
     problems: list[ConfigProblem] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+
+    def vetted_file(self, relative: str) -> bool:
+        """Whether the file read as ``relative`` passed every check before, as it is now."""
+        if self.snapshot is not None:
+            return True
+        return self.vetted is not None and self.vetted.get(relative) == self.manifest.get(relative)
 
     def path(self, relative: str) -> tuple[Path | None, str] | None:
         if self.snapshot is not None:
@@ -75,8 +88,15 @@ class _Files:
         return source
 
 
-def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
+def load_pipeline(
+    overlay: Path | None = None, *, vetted: Mapping[str, str] | None = None
+) -> PipelineSpec:
     """Load and validate the pipeline: defaults, then ``overlay`` (or ``$IDEAMINE_CONFIG``).
+
+    ``vetted`` is the manifest of a configuration that loaded without a problem before (a
+    run's, when it resumes): files unchanged since are not checked again against the JSON
+    Schema meta-schema or for template syntax, the slowest checks (~0.45 s for the shipped
+    pipeline); every other check runs.
 
     Raises:
         ConfigError: anything is wrong; ``problems`` lists every problem found.
@@ -95,15 +115,16 @@ def load_pipeline(overlay: Path | None = None) -> PipelineSpec:
                 )
             ]
         )
-    return _load(_Files(overlay))
+    return _load(_Files(overlay, vetted=vetted))
 
 
 def load_pinned(files: Mapping[str, str]) -> PipelineSpec:
     """Load the pipeline from the config texts a run was pinned to (``PipelineSpec.files``).
 
+    The texts are parsed and validated as a folder's are, except for the JSON Schema and
+    template syntax checks, which they passed when the run was pinned (``_Files.vetted``).
     The same texts give the same (frozen) pipeline, so the last ``PINNED_KEPT`` loaded are
-    kept: loading the shipped pipeline validates ~60 JSON Schemas against their metaschema
-    (~0.3 s), and ``ideamine status`` or a worker asks for a run's pipeline more than once.
+    kept: ``ideamine status`` or a worker asks for a run's pipeline more than once.
     A snapshot that does not load is not kept: it is validated again, and fails again.
 
     Raises:
@@ -317,7 +338,7 @@ def _read_agent(
         files.problems.append(
             source.problem(("phase",), f"says {parsed.phase!r} but {where}", hint)
         )
-    files.problems.extend(_check_agent(source, parsed))
+    files.problems.extend(_check_agent(source, parsed, deep=not files.vetted_file(relative)))
     return source, parsed
 
 
@@ -330,10 +351,11 @@ def _read_schemas(
     types |= {t for _, af in agents.values() for t in build.artifact_types(af)}
     schemas: dict[str, Any] = {}
     for artifact_type in sorted(types):
-        source = files.read(f"schemas/{artifact_type}.yaml")
+        relative = f"schemas/{artifact_type}.yaml"
+        source = files.read(relative)
         if source is None:
             continue
-        problem = _schema_problem(source.data)
+        problem = "" if files.vetted_file(relative) else _schema_problem(source.data)
         if problem:
             files.problems.append(source.problem((), problem, "fix the JSON Schema"))
         else:
@@ -360,6 +382,8 @@ def _checked_schema(text: str) -> str:
 
 
 def _meta_check(schema: Mapping[str, Any]) -> str:
+    from ideamine.jsonschemas import Draft202012Validator, SchemaError  # noqa: PLC0415
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -367,10 +391,19 @@ def _meta_check(schema: Mapping[str, Any]) -> str:
     return ""
 
 
-_SYNTAX = ImmutableSandboxedEnvironment()
+@functools.cache
+def _syntax() -> ImmutableSandboxedEnvironment:
+    """The Jinja2 environment that parses templates to check them (imported on first use: a
+    configuration whose files are all vetted, or that has no templates, needs none)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
+
+    return ImmutableSandboxedEnvironment()
 
 
-def _check_agent(source: SourceFile, agent: AgentFile) -> Iterator[ConfigProblem]:
+def _check_agent(
+    source: SourceFile, agent: AgentFile, *, deep: bool = True
+) -> Iterator[ConfigProblem]:
+    """The agent file's own checks; ``deep`` adds its JSON Schema's and its templates'."""
     if agent.callable is None and (agent.prompt is None or agent.offline is None):
         yield source.problem(
             (),
@@ -383,14 +416,18 @@ def _check_agent(source: SourceFile, agent: AgentFile) -> Iterator[ConfigProblem
             "a callable agent takes no prompt or offline template",
             "remove `prompt` and `offline`",
         )
+    if not deep:
+        return
     if problem := _schema_problem(agent.output_schema):
         yield source.problem(("output_schema",), problem, "fix the JSON Schema")
     for key in ("prompt", "offline"):
         text = getattr(agent, key)
         if text is None:
             continue
+        from jinja2 import TemplateSyntaxError  # noqa: PLC0415
+
         try:
-            _SYNTAX.parse(text)
+            _syntax().parse(text)
         except TemplateSyntaxError as exc:
             start = source.text_lines.get((key,), source.line_of((key,)))
             line = start + (exc.lineno or 1) - 1

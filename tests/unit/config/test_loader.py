@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -1368,3 +1371,62 @@ def test_at_most_pinned_kept_snapshots_are_kept(overlay: Overlay) -> None:
 
     assert load_pinned(variants[-1]) is loaded[-1]
     assert load_pinned(variants[0]) is not loaded[0]  # the oldest was dropped, loaded anew
+
+
+# --- vetted files (a resumed run's folder, a pinned snapshot) -----------------------------
+
+
+def test_a_load_vetted_by_its_own_manifest_equals_a_checked_load(overlay: Overlay) -> None:
+    checked = overlay.load()
+
+    vetted = load_pipeline(overlay.root, vetted=checked.manifest)
+
+    assert vetted == checked
+
+
+def test_a_file_changed_since_it_was_vetted_is_checked_again(overlay: Overlay) -> None:
+    manifest = overlay.load().manifest
+    overlay.write("schemas/AResult.yaml", "type: object\nrequired: value\n")
+    text = overlay.write(
+        "agents/AAgent0.yaml", model_agent_text("AAgent0", "a", OFFLINE_WITH_SYNTAX_ERROR)
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(overlay.root, vetted=manifest)
+
+    found = {(p.file, p.field, p.problem.split(":")[0]) for p in caught.value.problems}
+    assert (overlay.shown("schemas/AResult.yaml"), "(file)", "not a valid JSON Schema") in found
+    assert (overlay.shown("agents/AAgent0.yaml"), "offline", "template syntax error") in found
+    assert line(text, "broken:") in {p.line for p in caught.value.problems}
+
+
+def test_a_vetted_file_still_gets_the_structural_checks(overlay: Overlay) -> None:
+    manifest = overlay.load().manifest
+    overlay.write("phases/b.yaml", phase_text("b", deps=["a"]).replace("depends_on", "needs"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(overlay.root, vetted=manifest)
+
+    assert any(p.field == "needs" and p.problem == "unknown key" for p in caught.value.problems)
+
+
+def test_loading_a_pinned_snapshot_parses_no_template_and_checks_no_schema(
+    tmp_path: Path,
+) -> None:
+    """The shipped pipeline's ~90 templates and ~60 JSON Schemas were checked when the run
+    was pinned; checking them again took ~0.45 s of every `status`, `resume` and worker."""
+    files = tmp_path / "files.json"
+    files.write_text(json.dumps(dict(load_pipeline().files)), encoding="utf-8")
+    code = (
+        "import json, sys\n"
+        "from ideamine.config.loader import load_pinned\n"
+        f"spec = load_pinned(json.loads(open({str(files)!r}).read()))\n"
+        "print(len(spec.agents), 'jinja2' in sys.modules, 'jsonschema' in sys.modules)\n"
+    )
+
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert int(shown[0]) > 50
+    assert shown[1:] == ["False", "False"]
