@@ -1,5 +1,12 @@
 """W3 crash-resume on SQLite: ``ideamine run`` in a subprocess, SIGKILL of its process group
-about 1.2 s after the run starts, then ``ideamine resume RUN``."""
+about 1.2 s after the run starts, then ``ideamine resume RUN``.
+
+Times, as the peers report them (their ``t_done`` is taken inside the resumed process when the
+workflow returns): restart-to-done from spawning ``ideamine resume`` to the run's
+``run.completed`` event; resume-call-to-done from its ``run.resumed`` event (the process has
+imported, opened the store, checked the configuration and reclaimed the dead process's
+tasks) to ``run.completed``; restart-to-exit to the process's exit, for completeness.
+"""
 
 from __future__ import annotations
 
@@ -51,10 +58,14 @@ def trial(folder: Path) -> dict[str, object]:
             and probe.artifact(run_id, "beta") == expected_final()
         )
         pause = probe.longest_pause(run_id, after="run.resumed")
+        resumed_at = probe.event_at(run_id, "run.resumed")
+        completed_at = probe.event_at(run_id, "run.completed")
     return {
         "ok": ok,
         "killed_at_s": round(killed_at, 3),
-        "restart_to_done_s": done - restart,
+        "restart_to_done_s": completed_at - restart,
+        "resume_call_to_done_s": completed_at - resumed_at,
+        "restart_to_exit_s": done - restart,
         "longest_ledger_pause_s": pause,
         **execlog.count(log, before=before).as_dict(),
     }

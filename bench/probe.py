@@ -67,6 +67,18 @@ class Probe:
 
         return self._loop.run(read())
 
+    def event_at(self, run_id: str, event_type: str) -> float:
+        """When the run's last ``event_type`` event was written (epoch seconds).
+
+        Raises:
+            LookupError: the run has no such event.
+        """
+        events = self._loop.run(service.all_events(self._store, run_id))
+        found = [e.at for e in events if e.type == event_type]
+        if not found:
+            raise LookupError(f"run {run_id} has no {event_type} event")
+        return datetime.fromisoformat(found[-1]).timestamp()
+
     def longest_pause(self, run_id: str, *, after: str) -> float:
         """The longest gap between consecutive ledger events after the first ``after`` event
         (W3: how long the resumed run sat idle)."""

@@ -136,6 +136,11 @@ def rounds(results: Results) -> str:
     return table(("engine", "round medians", "peak RSS MiB (W1)"), rows)
 
 
+def _seconds(value: object) -> str:
+    """``value`` s to two places, or blank (results stored before the figure existed)."""
+    return f"{value:.2f}" if isinstance(value, int | float) else ""
+
+
 def crash(results: Results) -> str:
     cols = (
         "done before kill",
@@ -161,6 +166,7 @@ def crash(results: Results) -> str:
             t["killed_at_s"],
             *(t[k] for k in keys),
             f"{t['restart_to_done_s']:.2f}",
+            _seconds(t.get("resume_call_to_done_s")),
             f"{t['longest_ledger_pause_s']:.2f}",
         ]
         for i, t in enumerate(results["w3"])
@@ -173,6 +179,7 @@ def crash(results: Results) -> str:
             t["killed_at_s"],
             *(t[k] for k in keys),
             f"{t['kill_to_done_s']:.2f}",
+            "",
             f"{t['longest_ledger_pause_s']:.2f}",
         ]
         for i, t in enumerate(results["postgresql"]["w3_2w"])
@@ -185,6 +192,7 @@ def crash(results: Results) -> str:
             "killed at s",
             *cols,
             "restart (or kill) to done s",
+            "resume call to done s",
             "longest ledger pause s",
         ),
         rows,

@@ -125,3 +125,27 @@ def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtim
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+TEMPLATES = """
+import sys
+from ideamine.llm.registry import Providers
+import ideamine.runtime.runner
+assert "jinja2" not in sys.modules, "the runtime imported Jinja2"
+assert "ideamine.llm.offline" not in sys.modules, "the runtime imported the offline provider"
+provider, model = Providers().resolve("offline:template")
+assert type(provider).__name__ == "OfflineProvider" and model == "template"
+assert "jinja2" in sys.modules
+print("ok")
+"""
+
+
+def test_the_runtime_imports_the_template_stack_only_for_a_model_agent() -> None:
+    """A pipeline of Python agents (a resumed benchmark run, a worker on such runs) starts
+    without Jinja2, the offline provider and its text kit (~25 ms); the offline provider is
+    created, and imports them, when a model reference first names it."""
+    done = subprocess.run(
+        [sys.executable, "-c", TEMPLATES], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
-from ideamine.agents.render import render_prompt
 from ideamine.canonical import canonical_json
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
@@ -111,6 +110,8 @@ class ModelAgent:
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         assert self.spec.prompt is not None  # guaranteed by config validation
+        from ideamine.agents.render import render_prompt  # noqa: PLC0415  (Jinja2: model agents)
+
         prompt = render_prompt(self.spec.prompt, ctx.values, agent=self.spec.name)
         cache = call_cache_for(ctx.store, self._providers.memory)
         chain = await self._chain_for(ctx.run_id, cache)

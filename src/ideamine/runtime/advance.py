@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ideamine.agents.render import evaluate_condition
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
 from ideamine.engine.plan import plan
@@ -110,6 +109,8 @@ class Advancer:
             values = await loop_values(
                 self.store, self._blobs, self.pipeline, run, phase, attempt, current
             )
+            from ideamine.agents.render import evaluate_condition  # noqa: PLC0415  (Jinja2)
+
             try:
                 self._loop_checks[cache_key] = evaluate_condition(
                     spec.loop.until, values, where=f"phases/{phase}.yaml loop.until"
