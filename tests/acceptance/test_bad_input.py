@@ -237,3 +237,38 @@ def test_advisories_named_in_pipeline_yaml_are_checked_like_the_flag(tmp_path: P
     broken = ideamine("run", "--config", str(config), "a marketplace for farmers", cwd=tmp_path)
     assert_one_line_error(broken, 2, "broken.json")
     assert not (tmp_path / "ideamine.db").exists()
+
+
+def test_a_config_file_that_is_not_read_is_named_with_what_to_do(
+    tmp_path: Path, callable_config: Path
+) -> None:
+    """A file someone wrote for IdeaMine that it ignores (here an agent no phase lists) is a
+    warning, not an error: `config check`, `plan` and `run` name it and go on."""
+    stray = callable_config / "agents" / "QaAgent9.yaml"
+    stray.write_text((callable_config / "agents" / "QaAgent0.yaml").read_text())
+
+    for command in (
+        ["config", "check", str(callable_config)],
+        ["plan", "--config", str(callable_config)],
+    ):
+        result = ideamine(*command, cwd=tmp_path)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"warning: {stray}:1: (file): not read: ")
+        assert "no phase lists agent 'QaAgent9'" in lines[0] and "(hint: " in lines[0]
+    assert (
+        "1 file(s) of the folder not read"
+        in ideamine("config", "check", str(callable_config), cwd=tmp_path).stdout
+    )
+
+
+def test_a_misspelt_environment_variable_is_named_before_it_misleads(tmp_path: Path) -> None:
+    """`IDEAMINE_STOR=typo.db ideamine runs` would read ./ideamine.db: the warning says so."""
+    result = ideamine("runs", cwd=tmp_path, env={**cli_env(), "IDEAMINE_STOR": "typo.db"})
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0] == (
+        "warning: $IDEAMINE_STOR is not read by IdeaMine (hint: did you mean $IDEAMINE_STORE?)"
+    )
+    assert result.returncode == USAGE and lines[1].startswith("error: no IdeaMine store at")

@@ -26,6 +26,7 @@ from ideamine.cli.app import (
     LazyGroup,
     console,
     echo,
+    err,
     print_json,
     runs_async,
 )
@@ -110,7 +111,20 @@ def main() -> None:
     )
     pace_collector()
     skip_collection_at_exit()
+    _warn_misspelt_environment()
     cli()
+
+
+def _warn_misspelt_environment() -> None:
+    """Warn about an ``IDEAMINE_*`` variable that nearly spells one IdeaMine reads, which
+    would otherwise be ignored in silence."""
+    from ideamine.cli.environment import misspelt  # noqa: PLC0415
+
+    for name, meant in misspelt(os.environ):
+        err.print(
+            f"[yellow]warning:[/] ${name} is not read by IdeaMine (hint: did you mean ${meant}?)",
+            soft_wrap=True,
+        )
 
 
 for _command in (
@@ -268,6 +282,7 @@ async def run(
     text = service.check_idea(text)
     config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir).with_model(model)
+    _warn_unread(config_dir, pipeline)
     service.check_agents(pipeline)
     advisories = advisories or service.configured_advisories(pipeline, config_dir)
     if advisories is not None:
@@ -384,6 +399,19 @@ async def resume(
         await store.close()
 
 
+def _warn_unread(config_dir: Path | None, pipeline: PipelineSpec) -> int:
+    """Warn on stderr about each YAML file of the ``--config`` folder that loading
+    ``pipeline`` did not read (a misspelt name, an agent no phase lists); how many."""
+    if config_dir is None:
+        return 0
+    from ideamine.config.unread import unread_files  # noqa: PLC0415
+
+    problems = unread_files(config_dir, pipeline)
+    for problem in problems:
+        err.print(f"[yellow]warning:[/] {escape(str(problem))}", soft_wrap=True)
+    return len(problems)
+
+
 @cli.command()
 @CONFIG_OPTION
 @JSON_OPTION
@@ -393,7 +421,9 @@ async def plan(config_dir: Path | None, as_json: bool) -> None:
     from ideamine.config.loader import load_pipeline  # noqa: PLC0415
     from ideamine.engine.forecast import forecast  # noqa: PLC0415
 
+    config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir)
+    _warn_unread(config_dir, pipeline)
     result = forecast(pipeline)
     if as_json:
         print_json(
@@ -453,9 +483,12 @@ async def config_check(config_dir: Path | None) -> None:
     """Validate the shipped defaults overlaid with CONFIG_DIR."""
     from ideamine.config.loader import load_pipeline  # noqa: PLC0415
 
+    config_dir = service.config_folder(config_dir)
     pipeline = load_pipeline(config_dir)
     service.check_agents(pipeline)
+    unread = _warn_unread(config_dir, pipeline)
     console.print(
         f"[green]configuration OK[/]: {len(pipeline.phases)} phases, "
         f"{len(pipeline.agents)} agents, manifest {pipeline.manifest_hash[:12]}"
+        + (f"; {unread} file(s) of the folder not read (warnings above)" if unread else "")
     )
