@@ -1,6 +1,8 @@
-"""Run every IdeaMine benchmark, print the tables, and write ``bench/results/<date>.json``.
+"""Run every IdeaMine benchmark, print the tables, and write
+``bench/results/<date>-<HHMM>.json`` (the UTC date and time it started; a run never replaces
+another's file).
 
-    .venv/bin/python bench/run.py            # the full set (about 8 minutes here)
+    .venv/bin/python bench/run.py            # the full set (about 4 minutes here)
     .venv/bin/python bench/run.py --quick    # one short pass of each workload
 
 W1 and W2 run in the embedded mode (one process per round, SQLite), interleaved round by
@@ -198,6 +200,7 @@ def main() -> None:
     started = time.time()
     results: dict[str, object] = {
         "date": date.today().isoformat(),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "quick": args.quick,
         "command": "python bench/run.py" + (" --quick" if args.quick else ""),
         "plan": asdict(plan),
@@ -217,7 +220,7 @@ def main() -> None:
     results["targets"] = [verdict.as_dict() for verdict in targets.judge(results)]
     print(tables.render(results))
     RESULTS.mkdir(exist_ok=True)
-    name = results["date"] + ("-quick" if args.quick else "")
+    name = time.strftime("%Y-%m-%d-%H%M", time.gmtime(started)) + ("-quick" if args.quick else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     say(f"wrote {RESULTS / name}.json in {results['elapsed_s']} s")
 

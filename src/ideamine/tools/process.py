@@ -31,7 +31,9 @@ from typing import IO
 __all__ = [
     "OUTPUT_LIMIT",
     "ToolRun",
+    "kill_group",
     "python_command",
+    "read_capped",
     "run_module",
     "run_tool",
     "tool_env",
@@ -206,8 +208,8 @@ def run_tool(
             exit_code=exit_code,
             timed_out=timed_out,
             duration_ms=duration_ms,
-            stdout=_read_capped(out, stdout_limit),
-            stderr=_read_capped(err, OUTPUT_LIMIT),
+            stdout=read_capped(out, stdout_limit),
+            stderr=read_capped(err, OUTPUT_LIMIT),
         )
 
 
@@ -222,7 +224,9 @@ def run_module(
     stdout_limit: int | None = OUTPUT_LIMIT,
 ) -> ToolRun:
     """Run ``python -m module args…`` with ``run_tool``; a module that is not installed is
-    reported as not executed (instead of a run that fails with "No module named …")."""
+    reported as not executed (instead of a run that fails with "No module named …").
+    pytest and coverage runs are forked from a warm interpreter when they can be
+    (``ideamine.tools.warm``): the same run, without importing pytest and FastAPI again."""
     command = python_command(module, *args)
     if importlib.util.find_spec(module) is None:
         reason = f"{module} is not installed in {sys.prefix} (pip install ideamine's dependencies)"
@@ -232,6 +236,21 @@ def run_module(
     version = tool_version(tool)
     if version == "unknown":
         version = tool_version(module)
+    from ideamine.tools.warm import MODULES, warm_python  # noqa: PLC0415  (imports this one)
+
+    if module in MODULES:
+        ran = warm_python().run(
+            tool,
+            module,
+            args,
+            cwd=cwd,
+            timeout=timeout,
+            version=version,
+            env=env,
+            stdout_limit=stdout_limit,
+        )
+        if ran is not None:
+            return ran
     return run_tool(
         tool, command, cwd=cwd, timeout=timeout, env=env, version=version, stdout_limit=stdout_limit
     )
@@ -283,19 +302,19 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int | None, bo
         timed_out = False
     except subprocess.TimeoutExpired:
         exit_code, timed_out = None, True
-    _kill_group(proc.pid)
+    kill_group(proc.pid)
     if timed_out:
         proc.wait()
     return exit_code, timed_out
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int) -> None:
     """SIGKILL every process left in the group; an empty group is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _read_capped(stream: IO[bytes], limit: int | None) -> str:
+def read_capped(stream: IO[bytes], limit: int | None) -> str:
     """Read back a captured stream, keeping at most ``limit`` bytes and saying so."""
     size = os.fstat(stream.fileno()).st_size
     stream.seek(0)
