@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +166,7 @@ def test_a_project_module_named_like_a_warm_one_runs_fresh(
     (root / "httpx.py").write_text("OWN = True\n")
 
     assert warm_run(warm, root) is None  # the warm process has its own httpx imported
+    assert warm.broken == "" and warm.pid is not None  # it works; this run is not for it
     ran = run_module("pytest", "pytest", ARGS, cwd=root, timeout=60, env=ENV)
     assert ran.exit_code == 0, ran.stdout  # the fresh interpreter imports the project's
 
@@ -211,7 +213,10 @@ import sys
 from pathlib import Path
 from ideamine.tools.warm import warm_python
 warm = warm_python()
-ran = warm.run("pytest", "pytest", ["-q", "tests"], cwd=Path(sys.argv[1]), timeout=60, version="v")
+env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+ran = warm.run(
+    "pytest", "pytest", ["-q", "tests"], cwd=Path(sys.argv[1]), timeout=60, version="v", env=env
+)
 print(warm.pid, ran.exit_code, flush=True)
 sys.stdin.read()  # until killed
 """
@@ -219,17 +224,164 @@ sys.stdin.read()  # until killed
 
 def test_the_warm_process_ends_when_its_client_is_killed(tmp_path: Path) -> None:
     root = project(tmp_path / "p", PASS_AND_FAIL)
-    client = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CLIENT, str(root)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-    )
-    assert client.stdout is not None
-    pid, code = (int(word) for word in client.stdout.readline().split())
-    assert code == 1 and alive(pid)
+    ) as client:
+        assert client.stdout is not None
+        pid, code = (int(word) for word in client.stdout.readline().split())
+        assert code == 1 and alive(pid)
 
-    client.kill()
-    client.communicate()  # reaps it and closes its pipes
+        client.kill()
 
     assert wait_gone(pid, seconds=10), "the warm process outlived its client"
+
+
+def test_a_run_ends_as_a_fresh_interpreter_would(tmp_path: Path, warm: WarmPython) -> None:
+    """Non-daemon threads are joined and atexit functions run before the run exits."""
+    marks = tmp_path / "marks"
+    root = project(
+        tmp_path / "p",
+        f"""
+        import atexit, threading, time
+
+        def mark(name):
+            with open({str(marks)!r}, "a") as out:
+                out.write(name + "\\n")
+
+        def test_leaves_work_behind():
+            atexit.register(mark, "atexit")
+            threading.Thread(target=lambda: (time.sleep(0.3), mark("thread"))).start()
+        """,
+    )
+
+    ran = warm_run(warm, root)
+
+    assert ran is not None and ran.exit_code == 0, ran
+    assert sorted(marks.read_text().split()) == ["atexit", "thread"]
+
+
+def test_an_interrupted_run_reports_what_pytest_reports(tmp_path: Path, warm: WarmPython) -> None:
+    root = project(
+        tmp_path / "p",
+        """
+        import os, signal
+
+        def test_interrupts_itself():
+            os.kill(os.getpid(), signal.SIGINT)
+        """,
+    )
+    fresh = run_tool("pytest", python_command("pytest", *ARGS), cwd=root, timeout=60, env=ENV)
+
+    ran = warm_run(warm, root)
+
+    assert ran is not None
+    assert ran.exit_code == fresh.exit_code == 2  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in ran.stdout and "KeyboardInterrupt" in fresh.stdout
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PYTHONHASHSEED": "0"},  # read when an interpreter starts: a fork cannot apply it
+        {"PYTHONWARNINGS": "error"},
+        {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": ""},  # autoloaded plugins would not be rewritten
+    ],
+)
+def test_a_run_a_fork_cannot_give_what_it_asks_runs_fresh(
+    tmp_path: Path, warm: WarmPython, env: dict[str, str]
+) -> None:
+    root = project(tmp_path / "p", PASS_AND_FAIL)
+
+    assert warm_run(warm, root, **env) is None
+    assert warm.runs == 0
+
+
+def test_a_relative_folder_is_the_callers(
+    tmp_path: Path, warm: WarmPython, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path / "p", PASS_AND_FAIL)
+    monkeypatch.chdir(tmp_path)
+
+    ran = warm_run(warm, Path("p"))
+
+    assert ran is not None and ran.exit_code == 1 and "1 failed, 1 passed" in ran.stdout
+
+
+def test_the_client_goes_on_after_a_run_past_its_time_limit(
+    tmp_path: Path, warm: WarmPython
+) -> None:
+    slow = project(tmp_path / "slow", "import time\n\ndef test_slow():\n    time.sleep(30)\n")
+    quick = project(tmp_path / "quick", PASS_AND_FAIL)
+
+    late = warm_run(warm, slow, timeout=1.5)
+    after = warm_run(warm, quick)
+
+    assert late is not None and late.timed_out
+    assert after is not None and after.exit_code == 1 and warm.broken == ""
+
+
+def test_a_run_whose_warm_process_dies_under_it_is_left_to_a_fresh_run(
+    tmp_path: Path, warm: WarmPython
+) -> None:
+    pid_file = tmp_path / "run.pid"
+    root = project(
+        tmp_path / "p",
+        f"""
+        import os, time
+
+        def test_slow():
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            time.sleep(30)
+        """,
+    )
+    assert warm._start() and warm.pid is not None
+    server = warm.pid
+
+    def kill_server_once_the_run_is_going() -> None:
+        while not pid_file.exists():
+            time.sleep(0.05)
+        os.kill(server, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_server_once_the_run_is_going)
+    killer.start()
+    ran = warm_run(warm, root, timeout=60)
+    killer.join()
+
+    assert ran is None  # its outcome is unknown: run_module runs it fresh
+    assert wait_gone(int(pid_file.read_text()))  # and nothing of it is left running
+    assert warm.broken == "the warm process ended"
+
+
+def test_coverage_under_the_warm_process_measures_what_a_fresh_run_measures(
+    tmp_path: Path, warm: WarmPython
+) -> None:
+    root = project(
+        tmp_path / "p",
+        "from calc import add\n\ndef test_adds():\n    assert add(2, 2) == 4\n",
+        module="def add(a, b):\n    return a + b\n\n\ndef unused():\n    return 0\n",
+    )
+    reports = {}
+    for how in ("fresh", "warm"):
+        data = tmp_path / f"{how}.coverage"
+        args = ["run", "--branch", "--source=calc", f"--data-file={data}", "-m", "pytest", *ARGS]
+        if how == "fresh":
+            ran = run_tool(
+                "coverage", python_command("coverage", *args), cwd=root, timeout=60, env=ENV
+            )
+        else:
+            ran = warm.run("coverage", "coverage", args, cwd=root, timeout=60, version="v", env=ENV)
+        assert ran is not None and ran.exit_code == 0, ran
+        report = run_tool(
+            "coverage",
+            python_command("coverage", "report", f"--data-file={data}"),
+            cwd=root,
+            timeout=60,
+            env=ENV,
+        )
+        reports[how] = report.stdout
+
+    assert reports["warm"] == reports["fresh"]
+    assert "calc.py" in reports["warm"] and warm.runs == 1
