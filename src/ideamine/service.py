@@ -287,13 +287,16 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
             f"run {run_id} is being driven by {run.driver}",
             hint="wait for it, or stop that process first",
         )
-    from ideamine.config.loader import load_pipeline  # noqa: PLC0415
+    from ideamine.config.loader import load_pinned, load_pipeline  # noqa: PLC0415
 
-    # The folder is loaded again to see whether it changed; what it shares with the run's
-    # pinned configuration passed every check when the run was pinned.
-    current = load_pipeline(Path(run.config_dir) if run.config_dir else None, vetted=run.manifest)
+    # The folder is loaded again to see whether it changed; the files it shares with the
+    # run's pinned configuration, text for text, passed every check when the run was pinned.
+    pinned = await store.run_config(run_id)
+    current = load_pipeline(Path(run.config_dir) if run.config_dir else None, vetted=pinned)
     if current.manifest_hash == run.manifest_hash:
-        pipeline = current  # the pinned files: the manifest hashes every one of them
+        # Unchanged. Where a text changed and its hash did not (a comment, a date quoted or
+        # not), drive the pinned texts, as the run's workers do.
+        pipeline = current if current.files == pinned else load_pinned(pinned)
     elif migrate:
         await store.repin_run(
             run_id,

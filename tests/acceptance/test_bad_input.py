@@ -272,3 +272,13 @@ def test_a_misspelt_environment_variable_is_named_before_it_misleads(tmp_path: P
         "warning: $IDEAMINE_STOR is not read by IdeaMine (hint: did you mean $IDEAMINE_STORE?)"
     )
     assert result.returncode == USAGE and lines[1].startswith("error: no IdeaMine store at")
+
+
+def test_a_variable_name_with_markup_in_it_is_shown_as_written(tmp_path: Path) -> None:
+    result = ideamine("--version", cwd=tmp_path, env={**cli_env(), "IDEAMINE_DATA_DIR[b]": "x"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == (
+        "warning: $IDEAMINE_DATA_DIR[b] is not read by IdeaMine "
+        "(hint: did you mean $IDEAMINE_DATA_DIR?)"
+    )

@@ -18,7 +18,9 @@ VARIABLES = (
     "IDEAMINE_STORE",
 )
 PREFIX = "IDEAMINE_"
-CLOSE = 0.85  # IDEAMINE_STOR, IDEAMINE_CONFG, IDEAMINE_MODELS; not IDEAMINE_TEST_SLEEP
+# Compared after the prefix (which every name shares): STOR, CONFG, MODELS, DATADIR, LOGS are
+# near misses; STATE, CORE, TEST_STORE, TEST_SLEEP are other names.
+CLOSE = 0.8
 
 
 def misspelt(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
@@ -30,7 +32,10 @@ def misspelt(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
         return
     import difflib  # noqa: PLC0415  (every command starts here: only when there is one)
 
+    by_suffix = {name.removeprefix(PREFIX): name for name in VARIABLES}
     for name in unknown:
-        close = difflib.get_close_matches(name, VARIABLES, n=1, cutoff=CLOSE)
+        close = difflib.get_close_matches(
+            name.removeprefix(PREFIX), list(by_suffix), n=1, cutoff=CLOSE
+        )
         if close:
-            yield name, close[0]
+            yield name, by_suffix[close[0]]

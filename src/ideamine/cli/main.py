@@ -122,7 +122,8 @@ def _warn_misspelt_environment() -> None:
 
     for name, meant in misspelt(os.environ):
         err.print(
-            f"[yellow]warning:[/] ${name} is not read by IdeaMine (hint: did you mean ${meant}?)",
+            f"[yellow]warning:[/] ${escape(name)} is not read by IdeaMine "
+            f"(hint: did you mean ${meant}?)",
             soft_wrap=True,
         )
 

@@ -45,10 +45,13 @@ class _Files:
     """Config files by relative path: from a pinned snapshot, else the overlay folder's file
     if present, else the shipped default. Remembers the text and hash of every file read.
 
-    ``vetted`` is the manifest of a configuration that passed every check before (a run's
-    pinned one): a file whose content hash it lists was checked then, so its JSON Schemas and
-    templates are not checked again (``vetted_file``). Every file of a pinned snapshot is: a
-    snapshot is only ever written from a configuration that loaded without a problem.
+    ``vetted`` holds the texts of a configuration that passed every check before (a run's
+    pinned files): a file whose text is the same was checked then, so its JSON Schemas and
+    templates are not checked again (``vetted_file``). The same *text*, not the same manifest
+    hash: the hash is over the parsed data in JSON form, where a YAML date and the string of
+    it are equal. Every file of a pinned snapshot is vetted: a snapshot is only ever written
+    from a configuration that loaded without a problem (by this IdeaMine or another version:
+    a snapshot whose templates another Jinja2 would reject fails when a template renders).
     """
 
     overlay: Path | None
@@ -62,7 +65,11 @@ class _Files:
         """Whether the file read as ``relative`` passed every check before, as it is now."""
         if self.snapshot is not None:
             return True
-        return self.vetted is not None and self.vetted.get(relative) == self.manifest.get(relative)
+        return (
+            self.vetted is not None
+            and relative in self.texts
+            and self.vetted.get(relative) == self.texts[relative]
+        )
 
     def path(self, relative: str) -> tuple[Path | None, str] | None:
         if self.snapshot is not None:
@@ -93,10 +100,10 @@ def load_pipeline(
 ) -> PipelineSpec:
     """Load and validate the pipeline: defaults, then ``overlay`` (or ``$IDEAMINE_CONFIG``).
 
-    ``vetted`` is the manifest of a configuration that loaded without a problem before (a
-    run's, when it resumes): files unchanged since are not checked again against the JSON
-    Schema meta-schema or for template syntax, the slowest checks (~0.45 s for the shipped
-    pipeline); every other check runs.
+    ``vetted`` holds the texts (relative path → text) of a configuration that loaded without
+    a problem before (a run's pinned ``files``, when it resumes): files whose text is
+    unchanged since are not checked again against the JSON Schema meta-schema or for template
+    syntax, the slowest checks (~0.45 s for the shipped pipeline); every other check runs.
 
     Raises:
         ConfigError: anything is wrong; ``problems`` lists every problem found.
@@ -128,7 +135,8 @@ def load_pinned(files: Mapping[str, str]) -> PipelineSpec:
     A snapshot that does not load is not kept: it is validated again, and fails again.
 
     Raises:
-        ConfigError: the snapshot does not validate (e.g. a newer IdeaMine wrote it).
+        ConfigError: the snapshot does not validate (e.g. a newer IdeaMine wrote a key this
+            one does not know).
     """
     key = content_hash(dict(files))
     pipeline = _pinned.get(key)

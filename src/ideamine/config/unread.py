@@ -10,7 +10,8 @@ that load a folder show each as a warning that says what to do.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from ideamine.config.model import PipelineSpec
@@ -25,11 +26,18 @@ PLACES = ("phases", "agents", "schemas")
 
 def unread_files(overlay: Path, pipeline: PipelineSpec) -> list[ConfigProblem]:
     """One problem per YAML file under ``overlay`` that loading ``pipeline`` from it did not
-    read (hidden files and folders are skipped), in path order; first, one for the folder
-    itself when none of its files was read (it changes nothing: a wrong path?)."""
-    read = set(pipeline.files)
-    found = []
-    if not any((overlay / relative).is_file() for relative in read):
+    read, in path order; first, one for the folder itself when none of its files was read (it
+    changes nothing: a wrong path?).
+
+    A file counts as read when it *is* a file the loader read (same device and inode: a
+    symbolic link to it, or its name in another case on a case-insensitive file system).
+    Hidden files and folders are skipped, and so is what cannot be listed or looked at; the
+    walk stops two folders down (``agents/extra/X.yaml``), so a stray ``.venv`` or
+    ``node_modules`` costs nothing.
+    """
+    read = {same for relative in pipeline.files if (same := _identity(overlay / relative))}
+    found: list[ConfigProblem] = []
+    if not read:
         found.append(
             ConfigProblem(
                 file=str(overlay),
@@ -40,34 +48,70 @@ def unread_files(overlay: Path, pipeline: PipelineSpec) -> list[ConfigProblem]:
                 "phases/<phase>.yaml, agents/<Agent>.yaml, schemas/<Type>.yaml",
             )
         )
-    for path in sorted(overlay.rglob("*")):
-        relative = PurePosixPath(path.relative_to(overlay).as_posix())
-        if any(part.startswith(".") for part in relative.parts):
+    for path in sorted(_yaml_files(overlay)):
+        if _identity(path) in read:
             continue
-        if path.suffix in YAML_SUFFIXES and str(relative) not in read and path.is_file():
-            problem, hint = _why(relative, pipeline)
-            found.append(
-                ConfigProblem(file=str(path), line=1, field="(file)", problem=problem, hint=hint)
-            )
+        problem, hint = _why(PurePosixPath(path.relative_to(overlay).as_posix()), path, pipeline)
+        found.append(
+            ConfigProblem(file=str(path), line=1, field="(file)", problem=problem, hint=hint)
+        )
     return found
 
 
-def _why(relative: PurePosixPath, pipeline: PipelineSpec) -> tuple[str, str]:
-    """Why the file at ``relative`` was not read, and what to do."""
+def _yaml_files(overlay: Path) -> Iterator[Path]:
+    """The YAML files of ``overlay``: at its top, in its folders, and one folder further
+    down inside ``phases/``, ``agents/`` and ``schemas/``."""
+    for folder, subfolders, names in os.walk(overlay, followlinks=True):
+        depth = len(Path(folder).relative_to(overlay).parts)
+        subfolders[:] = [
+            sub
+            for sub in subfolders
+            if not sub.startswith(".")
+            and (depth == 0 or (depth == 1 and Path(folder).name in PLACES))
+        ]
+        for name in names:
+            if not name.startswith(".") and Path(name).suffix.lower() in YAML_SUFFIXES:
+                yield Path(folder) / name
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, following links; None if there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+def _why(relative: PurePosixPath, path: Path, pipeline: PipelineSpec) -> tuple[str, str]:
+    """Why the file at ``relative`` (``path``) was not read, and what to do."""
     if relative.suffix != ".yaml":
-        return "not read: IdeaMine reads only .yaml files", f"rename it to {relative.stem}.yaml"
+        proper = f"{relative.stem}.yaml"
+        if path.with_name(proper).is_file():
+            return f"not read: {proper} beside it is", f"merge it into {proper}, or delete it"
+        return "not read: IdeaMine reads only .yaml files", f"rename it to {proper}"
     if len(relative.parts) == 1:
         return (
             f"not read: the folder's top level holds only {TOP_FILE}",
             _nearest(relative.name, [TOP_FILE], "move it into phases/, agents/ or schemas/"),
         )
-    place, name = relative.parts[0], relative.stem
+    place = relative.parts[0]
     if place not in PLACES or len(relative.parts) > 2:
         folder = _nearest(place, PLACES, "", template="{}")
         where = f"{folder}/{relative.name}" if folder else "phases/, agents/ or schemas/"
         return (
             "not read: configuration files go in phases/, agents/ or schemas/, one level deep",
             f"move it to {where}",
+        )
+    return _unlisted(place, relative.stem, pipeline)
+
+
+def _unlisted(place: str, name: str, pipeline: PipelineSpec) -> tuple[str, str]:
+    """Why ``place/name.yaml``, in the right place, was not read: nothing names it."""
+    if place == "agents" and name in pipeline.qav_agents.values():
+        return (
+            f"not read: {name!r} is a Q/A/V agent and no phase asks questions",
+            "give a phase `qav.max_questions` above 0, or delete the file",
         )
     if place == "agents":
         return (

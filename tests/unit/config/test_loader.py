@@ -20,6 +20,7 @@ import yaml
 from tests.support.configs import write_callable_pipeline
 
 from ideamine.canonical import content_hash
+from ideamine.config import loader
 from ideamine.config.loader import (
     CONFIG_ENV,
     PINNED_KEPT,
@@ -1376,23 +1377,34 @@ def test_at_most_pinned_kept_snapshots_are_kept(overlay: Overlay) -> None:
 # --- vetted files (a resumed run's folder, a pinned snapshot) -----------------------------
 
 
-def test_a_load_vetted_by_its_own_manifest_equals_a_checked_load(overlay: Overlay) -> None:
+def test_a_load_vetted_by_its_own_texts_equals_a_checked_load_without_the_slow_checks(
+    overlay: Overlay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overlay.write(
+        "agents/AAgent0.yaml", model_agent_text("AAgent0", "a", "value: {{ idea.text }}\n")
+    )
     checked = overlay.load()
+    loader._checked_schema.cache_clear()
 
-    vetted = load_pipeline(overlay.root, vetted=checked.manifest)
+    def refuse(*args: object) -> object:
+        raise AssertionError("a vetted file was checked again")
+
+    monkeypatch.setattr(loader, "_meta_check", refuse)
+    monkeypatch.setattr(loader, "_syntax", refuse)
+    vetted = load_pipeline(overlay.root, vetted=checked.files)
 
     assert vetted == checked
 
 
 def test_a_file_changed_since_it_was_vetted_is_checked_again(overlay: Overlay) -> None:
-    manifest = overlay.load().manifest
+    pinned = overlay.load().files
     overlay.write("schemas/AResult.yaml", "type: object\nrequired: value\n")
     text = overlay.write(
         "agents/AAgent0.yaml", model_agent_text("AAgent0", "a", OFFLINE_WITH_SYNTAX_ERROR)
     )
 
     with pytest.raises(ConfigError) as caught:
-        load_pipeline(overlay.root, vetted=manifest)
+        load_pipeline(overlay.root, vetted=pinned)
 
     found = {(p.file, p.field, p.problem.split(":")[0]) for p in caught.value.problems}
     assert (overlay.shown("schemas/AResult.yaml"), "(file)", "not a valid JSON Schema") in found
@@ -1401,13 +1413,30 @@ def test_a_file_changed_since_it_was_vetted_is_checked_again(overlay: Overlay) -
 
 
 def test_a_vetted_file_still_gets_the_structural_checks(overlay: Overlay) -> None:
-    manifest = overlay.load().manifest
+    pinned = overlay.load().files
     overlay.write("phases/b.yaml", phase_text("b", deps=["a"]).replace("depends_on", "needs"))
 
     with pytest.raises(ConfigError) as caught:
-        load_pipeline(overlay.root, vetted=manifest)
+        load_pipeline(overlay.root, vetted=pinned)
 
     assert any(p.field == "needs" and p.problem == "unknown key" for p in caught.value.problems)
+
+
+def test_a_file_whose_text_changed_but_not_its_hash_is_checked_again(overlay: Overlay) -> None:
+    """The manifest hashes the data in JSON form, where a YAML date equals its string: a
+    schema that unquotes a date keeps its hash, and is no longer a valid JSON Schema."""
+    overlay.write("schemas/AResult.yaml", 'type: object\nrequired: ["2024-01-01"]\n')
+    pinned = overlay.load()
+    overlay.write("schemas/AResult.yaml", "type: object\nrequired: [2024-01-01]\n")
+    files = loader._Files(overlay.root)
+    for relative in pinned.files:
+        files.read(relative)
+    assert content_hash(dict(sorted(files.manifest.items()))) == pinned.manifest_hash
+
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(overlay.root, vetted=pinned.files)
+
+    assert caught.value.problems[0].problem.startswith("not a valid JSON Schema: ")
 
 
 def test_loading_a_pinned_snapshot_parses_no_template_and_checks_no_schema(

@@ -113,3 +113,43 @@ def test_a_folder_none_of_whose_files_is_read_is_named(tmp_path: Path) -> None:
     assert list(found) == [".", "notes.yaml"]
     assert found["."].field == "(folder)"
     assert found["."].problem.startswith("no file of this folder is read")
+
+
+def test_a_link_to_a_file_that_is_read_is_read(folder: Path) -> None:
+    (folder / "agents" / "BuildAgent0.yaml").rename(folder / "BuildAgent0.yaml")
+    (folder / "agents" / "BuildAgent0.yaml").symlink_to(folder / "BuildAgent0.yaml")
+    (folder / "agents" / "Gone.yaml").symlink_to(folder / "nowhere.yaml")  # dangling
+
+    found = _unread(folder)
+
+    # the link's target is the file read, wherever it lies; the dangling link is named
+    assert sorted(found) == ["agents/Gone.yaml"]
+
+
+def test_a_yml_file_beside_the_yaml_file_that_is_read_is_not_to_be_renamed(folder: Path) -> None:
+    _add(folder, "schemas/BuildResult.yml")
+    _add(folder, "schemas/Other.YAML")
+
+    found = _unread(folder)
+
+    assert found["schemas/BuildResult.yml"].problem == "not read: BuildResult.yaml beside it is"
+    assert found["schemas/BuildResult.yml"].hint == "merge it into BuildResult.yaml, or delete it"
+    assert found["schemas/Other.YAML"].hint == "rename it to Other.yaml"
+
+
+def test_the_walk_stops_two_folders_down_and_skips_hidden_ones(folder: Path) -> None:
+    _add(folder, "node_modules/pkg/deep/config.yaml")
+    _add(folder, ".venv/lib/x.yaml")
+    _add(folder, "schemas/old/BuildResult.yaml")
+
+    assert sorted(_unread(folder)) == ["schemas/old/BuildResult.yaml"]
+
+
+def test_a_question_agent_with_no_phase_asking_says_so(folder: Path) -> None:
+    pipeline = load_pipeline(folder)
+    question = pipeline.qav_agents["question"]
+    _add(folder, f"agents/{question}.yaml")
+
+    found = _unread(folder)[f"agents/{question}.yaml"]
+
+    assert found.problem == f"not read: {question!r} is a Q/A/V agent and no phase asks questions"
