@@ -27,6 +27,7 @@ from ideamine.tools import a11y, dast, osv, python_checks, security, service
 from ideamine.tools.chain import build_snapshots, commit_stories, stored_build_snapshots
 from ideamine.tools.process import ToolRun
 from ideamine.tools.stories import acceptance_results, story_progress_of
+from ideamine.tools.warm import warm_python
 from ideamine.tools.workspace import (
     RepoManifest,
     Snapshot,
@@ -142,6 +143,7 @@ async def integrate_build(ctx: AgentContext) -> dict[str, object]:
     snapshots = await build_snapshots(ctx.store, ctx.run_id, ctx.phase, ctx.attempt, ctx.spec.name)
     if not snapshots[-1].files:
         raise AgentError(ctx.spec.name, "the build's agents wrote no files")
+    warm_python().start_soon()  # ready for the tests by the time the build is compiled
     found = await _step(ctx, build_evidence, repo, snapshots)
     manifest = {**found["RepoManifest"], "phase": ctx.phase, **_repository(ctx)}
     return {**found, "RepoManifest": manifest}

@@ -144,6 +144,12 @@ class WarmPython:
                     stderr=read_capped(err, OUTPUT_LIMIT),
                 )
 
+    def start_soon(self) -> None:
+        """Start the warm process on a thread of its own, if it is not running: for a caller
+        whose test runs come after other work, which its start then overlaps."""
+        if self._process is None and not self._broken:
+            threading.Thread(target=self._start, name="warm python start", daemon=True).start()
+
     def close(self) -> None:
         """Stop the warm process (it kills the runs still going)."""
         with self._lock:

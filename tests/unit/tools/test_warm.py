@@ -385,3 +385,18 @@ def test_coverage_under_the_warm_process_measures_what_a_fresh_run_measures(
 
     assert reports["warm"] == reports["fresh"]
     assert "calc.py" in reports["warm"] and warm.runs == 1
+
+
+def test_starting_soon_readies_the_warm_process_for_the_first_run(
+    tmp_path: Path, warm: WarmPython
+) -> None:
+    warm.start_soon()
+    deadline = time.monotonic() + 60
+    while warm.pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = warm.pid
+
+    ran = warm_run(warm, project(tmp_path / "p", PASS_AND_FAIL))
+
+    assert started is not None and warm.pid == started  # the run used it, none other
+    assert ran is not None and ran.exit_code == 1
