@@ -6,31 +6,54 @@ when imported, about 1 s, only to check the ``iri`` formats; ``isoduration`` imp
 (~60 ms) for the ``duration`` format. IdeaMine's own validation uses no FormatChecker. The SBOM
 check (cyclonedx's validator, which does use one) therefore does not check ``iri-reference``
 values' syntax; no CycloneDX schema asserts ``duration``. jsonschema registers its format
-checkers when it is imported, so the block lasts for that one import: code that imports these
-modules later gets the real ones. Should jsonschema already be imported (by another library,
+checkers when it is imported, so the block lasts for that one import and holds only on the
+thread making it: code that imports these modules later, or meanwhile on another thread, gets
+the real ones. Should jsonschema already be imported (by another library,
 first), it is used as it is.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import sys
+import threading
+from collections.abc import Sequence
+from types import ModuleType
 
 _SLOW_FORMAT_PLUGINS = ("rfc3987_syntax", "isoduration")
+
+
+class _Refusal(importlib.abc.MetaPathFinder):
+    """Refuses ``names`` to imports on the thread that made it, so that jsonschema, imported
+    there, finds them absent; other threads (jsonschema is imported on a thread while a
+    run's first agents run, ``runtime.preload``) import them as usual."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = frozenset(names)
+        self._thread = threading.get_ident()
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname in self._names and threading.get_ident() == self._thread:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None  # the other finders' business
 
 
 def _import_without_slow_format_plugins() -> None:
     if "jsonschema" in sys.modules:
         return
-    blocked = [name for name in _SLOW_FORMAT_PLUGINS if name not in sys.modules]
-    for name in blocked:
-        sys.modules[name] = None  # type: ignore[assignment]  # "absent" to importers
+    refusal = _Refusal([name for name in _SLOW_FORMAT_PLUGINS if name not in sys.modules])
+    sys.meta_path.insert(0, refusal)
     try:
         importlib.import_module("jsonschema")
     finally:
-        for name in blocked:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
+        sys.meta_path.remove(refusal)
 
 
 _import_without_slow_format_plugins()

@@ -149,3 +149,41 @@ def test_the_runtime_imports_the_template_stack_only_for_a_model_agent() -> None
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+PLUGINS_ON_ANOTHER_THREAD = """
+import sys, threading
+import ideamine.jsonschemas as schemas
+refusal = schemas._Refusal(["rfc3987_syntax"])
+sys.meta_path.insert(0, refusal)
+try:
+    found = []
+    other = threading.Thread(target=lambda: found.append(__import__("rfc3987_syntax")))
+    other.start()
+    other.join()
+    assert found and found[0].is_valid_syntax("iri", "https://example.org/a"), found
+    del sys.modules["rfc3987_syntax"]
+    try:
+        __import__("rfc3987_syntax")
+    except ModuleNotFoundError as exc:
+        assert exc.name == "rfc3987_syntax"
+    else:
+        raise AssertionError("the refusal did not hold on its own thread")
+finally:
+    sys.meta_path.remove(refusal)
+print("ok")
+"""
+
+
+def test_the_plugins_are_refused_only_on_the_thread_importing_jsonschema() -> None:
+    """jsonschema may be imported on a thread while agents run (``runtime.preload``): an
+    agent importing a refused plug-in meanwhile gets it."""
+    done = subprocess.run(
+        [sys.executable, "-c", PLUGINS_ON_ANOTHER_THREAD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -7,13 +7,12 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.canonical import canonical_json
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
-from ideamine.jsonschemas import Draft202012Validator
 from ideamine.llm.base import ModelRequest, parse_json_reply
 from ideamine.llm.cache import CallCache
 from ideamine.llm.failures import (
@@ -24,6 +23,9 @@ from ideamine.llm.failures import (
 )
 from ideamine.llm.registry import Providers, split_reference
 from ideamine.stores.callcache import call_cache_for
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = ["CallableAgent", "ModelAgent", "build_agent", "repair_prompt", "validate_output"]
 
@@ -48,6 +50,10 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
         _BY_ID.clear()
     if len(_BY_CONTENT) >= _MAX_VALIDATORS:
         _BY_CONTENT.clear()
+    # jsonschema is imported by the first check, not with the runtime: a run's first agents
+    # start without waiting for it (``runtime.preload`` imports it while they run)
+    from ideamine.jsonschemas import Draft202012Validator  # noqa: PLC0415
+
     try:
         text = canonical_json(schema)
     except (TypeError, ValueError):  # a YAML date or the like: this object's own validator

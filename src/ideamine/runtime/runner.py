@@ -24,6 +24,7 @@ from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.budget import claim_within_budget
 from ideamine.runtime.bundles import Bundle, Bundles
 from ideamine.runtime.identity import process_owner
+from ideamine.runtime.preload import preload
 from ideamine.runtime.reaper import reap
 from ideamine.stores.base import Store
 from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, RunRecord
@@ -284,6 +285,7 @@ class Runner:
     async def _idle(self, scope: str | None, stop: asyncio.Event | None) -> None:
         """Wait for a task to finish, for other processes' work, or a poll interval."""
         if self._inflight:
+            preload()  # while the tasks wait: what checks their outputs (once per process)
             done, _ = await asyncio.wait(
                 self._inflight, timeout=self.poll_seconds * 4, return_when=asyncio.FIRST_COMPLETED
             )

@@ -1,0 +1,1 @@
+"""A module for the preload test to import (it has nothing in it)."""
