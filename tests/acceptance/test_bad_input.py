@@ -282,3 +282,13 @@ def test_a_variable_name_with_markup_in_it_is_shown_as_written(tmp_path: Path) -
         "warning: $IDEAMINE_DATA_DIR[b] is not read by IdeaMine "
         "(hint: did you mean $IDEAMINE_DATA_DIR?)"
     )
+
+
+@pytest.mark.parametrize("command", [["status"], ["gates"], ["events"], ["dossier"], ["verify"]])
+def test_a_reading_command_without_run_id_on_a_store_with_no_runs(
+    tmp_path: Path, command: list[str]
+) -> None:
+    made = ideamine("db", "migrate", "--store", "empty.db", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    result = ideamine(*command, "--store", "empty.db", cwd=tmp_path)
+    assert_one_line_error(result, USAGE, "holds no runs yet", "ideamine run")

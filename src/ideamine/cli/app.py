@@ -11,13 +11,16 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from ideamine.errors import ConfigError, IdeaMineError, RunStateError, StoreError, UsageError
+
+if TYPE_CHECKING:
+    from ideamine.stores.base import Store
 
 __all__ = [
     "CONFIG_OPTION",
@@ -31,6 +34,7 @@ __all__ = [
     "Lazy",
     "LazyGroup",
     "OutputClosed",
+    "chosen_run",
     "clip",
     "console",
     "echo",
@@ -134,6 +138,26 @@ def clip(text: str, most: int) -> str:
 
 console = _console()
 err = _console(stderr=True)
+
+
+async def chosen_run(store: Store, run_id: str | None, *, note: bool = True) -> str:
+    """``run_id`` as given, or the newest run's id when it was left out; with ``note``, say
+    on stderr which run that is (the output itself stays what it is with the id).
+
+    Raises:
+        UsageError: the store holds no runs yet.
+    """
+    if run_id is not None:
+        return run_id
+    newest = await store.list_runs(1)
+    if not newest:
+        raise UsageError(
+            "this store holds no runs yet", hint='start one with ideamine run "your idea"'
+        )
+    if note:
+        err.print(f"(run {newest[0].id}, the newest in the store)")
+    return newest[0].id
+
 
 STORE_OPTION = click.option(
     "--store",

@@ -16,7 +16,16 @@ import click
 from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, echo, err, runs_async
+from ideamine.cli.app import (
+    EXIT_FAILED,
+    STORE_OPTION,
+    Exit,
+    chosen_run,
+    console,
+    echo,
+    err,
+    runs_async,
+)
 from ideamine.dossier.compile import CompiledDossier, compile_run
 from ideamine.dossier.export_html import render_html
 from ideamine.dossier.export_json import render_json
@@ -58,7 +67,7 @@ def dossier() -> None:
 
 
 @dossier.command("compile")
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @click.option(
     "--format",
@@ -80,16 +89,18 @@ def dossier() -> None:
 @click.option("--summary", is_flag=True, help="Print completeness and the missing items.")
 @runs_async
 async def compile_command(
-    run_id: str,
+    run_id: str | None,
     store_ref: str | None,
     fmt: str | None,
     output: Path | None,
     version: str | None,
     summary: bool,
 ) -> None:
-    """Compile RUN_ID's dossier (reused if the run has not changed) and export it."""
+    """Compile RUN_ID's dossier (the newest run's when left out; reused if the run has not
+    changed) and export it."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         compiled = await compile_run(store, run_id, version=version)
     finally:
         await store.close()

@@ -11,20 +11,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from ideamine import service, service_quality
-from ideamine.cli.app import STORE_OPTION, console, print_json, runs_async
+from ideamine.cli.app import STORE_OPTION, chosen_run, console, print_json, runs_async
 
 __all__ = ["answer", "gates", "questions", "waive"]
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
-async def questions(run_id: str, store_ref: str | None, as_json: bool) -> None:
-    """List RUN_ID's questions that wait for an answer (runs started with --ask)."""
+async def questions(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
+    """List RUN_ID's questions that wait for an answer (runs started with --ask; the
+    newest run's when RUN_ID is left out)."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         waiting = await service_quality.open_questions(store, run_id)
     finally:
         await store.close()
@@ -96,14 +98,16 @@ async def waive(run_id: str, phase: str, reason: str, expires: str, store_ref: s
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
-async def gates(run_id: str, store_ref: str | None, as_json: bool) -> None:
-    """Show every gate verdict of RUN_ID: scores, reasons, evidence gaps and waivers."""
+async def gates(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
+    """Show every gate verdict of RUN_ID (the newest run's when left out): scores, reasons,
+    evidence gaps and waivers."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         history = await service_quality.gate_history(store, run_id)
     finally:
         await store.close()

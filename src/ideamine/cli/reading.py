@@ -16,6 +16,7 @@ from ideamine.cli.app import (
     JSON_OPTION,
     STORE_OPTION,
     Exit,
+    chosen_run,
     clip,
     console,
     echo,
@@ -50,13 +51,7 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
     """Show a run's phases (the newest run when RUN_ID is left out)."""
     store = await service.open_store(store_ref, create=False)
     try:
-        if run_id is None:
-            runs = await store.list_runs(1)
-            if not runs:
-                raise UsageError(
-                    "this store holds no runs yet", hint='start one with ideamine run "your idea"'
-                )
-            run_id = runs[0].id
+        run_id = await chosen_run(store, run_id, note=False)  # its first line names the run
         run, phases, tasks = await store.run_rows(run_id)
         order = await _phase_order(store, run)
         view = run_view(run, phases, tasks, await store.model_calls(run_id), order)
@@ -140,18 +135,20 @@ async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events until the run ends.")
 @click.option("--after", type=click.IntRange(0), default=0, help="Only events after this id.")
 @JSON_OPTION
 @runs_async
 async def events(
-    run_id: str, store_ref: str | None, follow: bool, after: int, as_json: bool
+    run_id: str | None, store_ref: str | None, follow: bool, after: int, as_json: bool
 ) -> None:
-    """Print a run's ledger events (JSON Lines with --json)."""
+    """Print a run's ledger events (JSON Lines with --json); the newest run's when RUN_ID
+    is left out."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         await store.get_run(run_id)
         last = after
         warned = False
@@ -191,7 +188,7 @@ def _print_event(view: dict[str, object], as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @click.option("--show", "show_type", metavar="TYPE", help="Print the latest content of TYPE.")
 @click.option(
@@ -204,15 +201,17 @@ def _print_event(view: dict[str, object], as_json: bool) -> None:
 @JSON_OPTION
 @runs_async
 async def artifacts(
-    run_id: str,
+    run_id: str | None,
     store_ref: str | None,
     show_type: str | None,
     export_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """List a run's artifacts, print one with --show TYPE, or write them all with --export."""
+    """List a run's artifacts, print one with --show TYPE, or write them all with --export
+    (the newest run's when RUN_ID is left out)."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         await store.get_run(run_id)
         records = await store.artifacts(run_id)
         if export_dir is not None:
@@ -244,13 +243,15 @@ async def artifacts(
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @STORE_OPTION
 @runs_async
-async def verify(run_id: str, store_ref: str | None) -> None:
-    """Check RUN_ID's ledger hash chain; exit 1 at the first broken link."""
+async def verify(run_id: str | None, store_ref: str | None) -> None:
+    """Check RUN_ID's ledger hash chain (the newest run's when left out); exit 1 at the
+    first broken link."""
     store = await service.open_store(store_ref, create=False)
     try:
+        run_id = await chosen_run(store, run_id)
         report = await service.verify_run(store, run_id)
     finally:
         await store.close()
