@@ -96,8 +96,9 @@ async def compile_command(
     version: str | None,
     summary: bool,
 ) -> None:
-    """Compile RUN_ID's dossier (the newest run's when left out; reused if the run has not
-    changed) and export it."""
+    """Compile RUN_ID's dossier (reused if the run has not changed) and export it.
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)

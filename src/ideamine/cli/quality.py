@@ -22,8 +22,9 @@ __all__ = ["answer", "gates", "questions", "waive"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
 async def questions(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
-    """List RUN_ID's questions that wait for an answer (runs started with --ask; the
-    newest run's when RUN_ID is left out)."""
+    """List RUN_ID's questions that wait for an answer (runs started with --ask).
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)
@@ -103,8 +104,9 @@ async def waive(run_id: str, phase: str, reason: str, expires: str, store_ref: s
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @runs_async
 async def gates(run_id: str | None, store_ref: str | None, as_json: bool) -> None:
-    """Show every gate verdict of RUN_ID (the newest run's when left out): scores, reasons,
-    evidence gaps and waivers."""
+    """Show every gate verdict of RUN_ID: scores, reasons, evidence gaps and waivers.
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)

@@ -144,8 +144,9 @@ async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
 async def events(
     run_id: str | None, store_ref: str | None, follow: bool, after: int, as_json: bool
 ) -> None:
-    """Print a run's ledger events (JSON Lines with --json); the newest run's when RUN_ID
-    is left out."""
+    """Print a run's ledger events (JSON Lines with --json).
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)
@@ -207,8 +208,9 @@ async def artifacts(
     export_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """List a run's artifacts, print one with --show TYPE, or write them all with --export
-    (the newest run's when RUN_ID is left out)."""
+    """List a run's artifacts, print one with --show TYPE, or write them all with --export.
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)
@@ -247,8 +249,9 @@ async def artifacts(
 @STORE_OPTION
 @runs_async
 async def verify(run_id: str | None, store_ref: str | None) -> None:
-    """Check RUN_ID's ledger hash chain (the newest run's when left out); exit 1 at the
-    first broken link."""
+    """Check RUN_ID's ledger hash chain; exit 1 at the first broken link.
+
+    RUN_ID defaults to the newest run of the store."""
     store = await service.open_store(store_ref, create=False)
     try:
         run_id = await chosen_run(store, run_id)
