@@ -51,6 +51,7 @@ __all__ = [
     "ManifestChangedError",
     "OutputExistsError",
     "OutputSchemaError",
+    "RetriedWriteError",
     "RunNotFoundError",
     "RunStateError",
     "SchemaTooNewError",
@@ -224,6 +225,20 @@ class StoreError(IdeaMineError):
 
 class StoreUnavailableError(StoreError):
     """The store cannot be opened or written (missing, read-only, locked, unreachable)."""
+
+
+class RetriedWriteError(StoreError):
+    """A write retried after the connection was lost found rows it would insert already
+    stored: most likely its first attempt committed and only the reply was lost (or another
+    process wrote them meanwhile). Either way what it was to do is done; read again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the connection was lost as a write committed, and its retry found the rows "
+            f"already stored ({detail})",
+            hint="the first attempt most likely took effect: look (ideamine runs, status) "
+            "before doing it again",
+        )
 
 
 class StoreCorruptError(StoreError):

@@ -14,17 +14,21 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
 from ideamine.errors import (
+    RetriedWriteError,
     SchemaTooNewError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
 )
+from ideamine.stores import queries as q
 from ideamine.stores.ledger import verify_chain
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import EventDraft, NewRun, NewTask
@@ -349,6 +353,55 @@ def test_writes_survive_terminated_backends_and_the_chain_verifies(
 
     with caplog.at_level(logging.ERROR):  # the pool warns about every lost connection
         asyncio.run(body())
+
+
+def _through(proxy: TcpProxy, url: str) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    target = urlsplit(url)
+    users = target.netloc.rpartition("@")[0]
+    netloc = f"{users}@127.0.0.1:{proxy.port}" if users else f"127.0.0.1:{proxy.port}"
+    return urlunsplit(target._replace(netloc=netloc))
+
+
+def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The network passes a transaction's COMMIT to the server and loses the reply, then the
+    connection is reset: the store runs the transaction again, whose INSERT finds the row the
+    first attempt committed, and says so (``RetriedWriteError``, which the runner treats as
+    a step overtaken), not a bare integrity error that stopped a worker. The row is stored
+    once. The same conflict with no lost attempt before it stays an integrity error."""
+    target = urlsplit(pg_url)
+
+    async def body(proxy: TcpProxy) -> None:
+        store = PostgresStore(_through(proxy, pg_url), retry_seconds=30)
+        try:
+            await store.migrate()
+            await store.create_run(_run())
+            attempts: list[int] = []
+
+            def start_intake(db: q.Db) -> None:
+                attempts.append(1)
+                q.insert_phase(db, "run-1", "intake", 1, "2026-11-27T00:00:00+00:00")
+                if len(attempts) == 1:  # the COMMIT goes through, its reply does not
+                    proxy.silence_replies()
+                    threading.Timer(0.5, proxy.reset).start()
+
+            with pytest.raises(RetriedWriteError, match="already stored"):
+                await store.run_in_transaction(start_intake)
+            assert len(attempts) == 2
+            with pytest.raises(StoreError, match="integrity constraint failed") as plain:
+                await store.run_in_transaction(start_intake)
+            assert not isinstance(plain.value, RetriedWriteError)
+        finally:
+            await store.close()
+
+    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
+            asyncio.run(body(proxy))
+        assert proxy.dropped >= 1, "the reply was never lost"
+    stored = _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'")
+    assert stored == [(1,)]
 
 
 def _fake_password_urls(port: int) -> list[str]:

@@ -15,9 +15,16 @@ from tests.support.configs import write_callable_pipeline
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
-from ideamine.errors import IllegalTransitionError
+from ideamine.errors import IllegalTransitionError, RetriedWriteError
 from ideamine.runtime.runner import Runner
-from ideamine.stores.records import ArtifactRecord, EventDraft, NewArtifact, NewTask
+from ideamine.stores.records import (
+    ArtifactRecord,
+    ClaimedTask,
+    ClaimRequest,
+    EventDraft,
+    NewArtifact,
+    NewTask,
+)
 from ideamine.stores.sqlite import SqliteStore
 
 DAG = {"intake": [], "ideation": ["intake"]}
@@ -51,12 +58,50 @@ class _RetriedFanIn(SqliteStore):
         return await super().record_artifacts(run_id, phase, attempt, artifacts, event, tasks)
 
 
-def _drive(tmp_path: Path, retries: int, *, broken: bool = False) -> tuple[RunStatus, list[str]]:
-    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+class _LostCreate(SqliteStore):
+    """A real store whose first ``retries`` task creations commit and then report what the
+    PostgreSQL store reports when the commit's reply was lost and its retry found the rows
+    stored (``RetriedWriteError``): the tasks exist, the caller does not know it."""
+
+    def __init__(self, path: Path, retries: int) -> None:
+        super().__init__(path)
+        self.retries = retries
+
+    async def create_tasks(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        tasks: Sequence[NewTask],
+        event: EventDraft,
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> list[ClaimedTask]:
+        claimed = await super().create_tasks(run_id, phase, attempt, tasks, event, claim=claim)
+        if self.retries <= 0:
+            return claimed
+        self.retries -= 1
+        # the tasks it claimed are leased to the caller, who does not know it: the reaper
+        # hands them back once their lease lapses
+        raise RetriedWriteError('duplicate key value violates unique constraint "tasks_pkey"')
+
+
+SHORT_LEASES = {"interval_seconds": 0.2, "stall_after_missed": 2}
+
+
+def _drive(
+    tmp_path: Path, retries: int, *, broken: bool = False, store_class: type = _RetriedFanIn
+) -> tuple[RunStatus, list[str]]:
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=2, heartbeat=SHORT_LEASES
+    )
 
     async def go() -> tuple[RunStatus, list[str]]:
         pipeline = load_pipeline(config)
-        store = _RetriedFanIn(tmp_path / "ideamine.db", retries, broken=broken)
+        if store_class is _LostCreate:
+            store: SqliteStore = _LostCreate(tmp_path / "ideamine.db", retries)
+        else:
+            store = _RetriedFanIn(tmp_path / "ideamine.db", retries, broken=broken)
         await store.migrate()
         try:
             run = await service.create_run(
@@ -89,3 +134,19 @@ def test_a_step_overtaken_by_a_retried_commit_reads_the_run_again(
 def test_the_same_conflict_step_after_step_is_raised(tmp_path: Path) -> None:
     with pytest.raises(IllegalTransitionError):
         _drive(tmp_path, retries=0, broken=True)  # MAX_CONFLICTS re-reads, then raised
+
+
+def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL the retry of such a commit finds the tasks stored (a unique violation
+    after a lost connection): the runner reads the run again, the reaper hands back the tasks
+    the lost commit had leased to it, and the run completes with each task created once."""
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
+        status, types = _drive(tmp_path, retries=2, store_class=_LostCreate)
+
+    assert status is RunStatus.COMPLETED
+    assert types.count("phase.progress") == 2  # one creation per phase: nothing made twice
+    assert "phase.stalled" in types, types  # the orphaned leases lapsed and were handed back
+    assert types.count("phase.completed") == 2
+    assert caplog.text.count("moved on under this step") == 2

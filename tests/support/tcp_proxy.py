@@ -13,6 +13,9 @@ It runs an asyncio loop on a thread of its own and forwards bytes both ways. The
   ``reset(spare_held=True)`` leaves the connections accepted during the cut held and silent
   for good, as a middlebox that accepted them and then lost its upstream would: only the
   client can give up on them.
+- ``silence_replies()``: keep passing what clients send but swallow what the server answers,
+  so a statement (a ``COMMIT``) reaches the server and its reply never comes back; ``reset()``
+  then resets every connection and forwards both ways again.
 
 Counters (``accepted``, ``dropped``, ``swallowed``) let a test check that a fault really hit
 live traffic. Connections are reset with ``SO_LINGER`` 0, so the peers see ``ECONNRESET``
@@ -61,6 +64,7 @@ class TcpProxy:
         self._links: set[_Link] = set()
         self._server: asyncio.Server | None = None
         self._blackholed = False
+        self._silenced = False  # replies (server to client) are swallowed
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tcp-proxy", daemon=True
@@ -103,6 +107,11 @@ class TcpProxy:
         With ``reset_open`` the open connections are reset instead (returns how many), so
         every client has to connect again, into the blackhole."""
         return self._call(self._blackhole(reset_open))
+
+    def silence_replies(self) -> int:
+        """Swallow what the server sends from now on, still passing what clients send;
+        returns how many connections are open."""
+        return self._call(self._silence())
 
     def reset(self, *, spare_held: bool = False) -> int:
         """Reset every connection (but those accepted during the blackhole if
@@ -148,11 +157,16 @@ class TcpProxy:
         await self._settle(dropped)
         return len(dropped)
 
+    async def _silence(self) -> int:
+        self._silenced = True
+        return len(self._links)
+
     async def _reset(self, spare_held: bool) -> int:
         # no await between choosing the links and forwarding again: a connection accepted
         # meanwhile would be neither reset nor forwarded
         dropped = self._abort(lambda link: not (spare_held and link.held))
         self._blackholed = False
+        self._silenced = False
         await self._settle(dropped)
         return len(dropped)
 
@@ -211,8 +225,8 @@ class TcpProxy:
             _reset(upstream_writer)
             return
         link.pumps = [
-            asyncio.create_task(self._pump(reader, upstream_writer, link)),
-            asyncio.create_task(self._pump(upstream_reader, writer, link)),
+            asyncio.create_task(self._pump(reader, upstream_writer, link, replies=False)),
+            asyncio.create_task(self._pump(upstream_reader, writer, link, replies=True)),
         ]
 
     async def _swallow(self, reader: asyncio.StreamReader, link: _Link) -> None:
@@ -223,12 +237,17 @@ class TcpProxy:
             self._end(link, hard=False)
 
     async def _pump(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: _Link,
+        *,
+        replies: bool,
     ) -> None:
         hard = True
         try:
             while data := await reader.read(CHUNK):
-                if self._blackholed:
+                if self._blackholed or (replies and self._silenced):
                     self.swallowed += len(data)
                     continue
                 writer.write(data)

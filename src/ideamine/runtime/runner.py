@@ -18,7 +18,13 @@ from pathlib import Path
 from ideamine.clock import Clock, SystemClock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
-from ideamine.errors import IllegalTransitionError, RunStateError, StaleLeaseError, UsageError
+from ideamine.errors import (
+    IllegalTransitionError,
+    RetriedWriteError,
+    RunStateError,
+    StaleLeaseError,
+    UsageError,
+)
 from ideamine.llm.registry import Providers
 from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.budget import claim_within_budget
@@ -153,7 +159,7 @@ class Runner:
         lessee = _Lessee(self, run, bundle) if self._scope is not None else None
         try:
             acted = await bundle.advancer.advance(run.id, lessee)
-        except IllegalTransitionError as exc:
+        except (IllegalTransitionError, RetriedWriteError) as exc:
             self._overtaken(run.id, exc)
             step = _Step.AGAIN
         else:
@@ -161,12 +167,13 @@ class Runner:
             step = _Step.ACTED if acted else _Step.NOTHING
         return step, lessee.taken if lessee else 0
 
-    def _overtaken(self, run_id: str, exc: IllegalTransitionError) -> None:
+    def _overtaken(self, run_id: str, exc: IllegalTransitionError | RetriedWriteError) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
-        lease), or the store retried a commit whose reply was lost. Nothing was written; the
-        next step reads the run again, once the lease is taken again through the store. The
-        same conflict step after step is a bug, and raised."""
+        lease), or the store retried a commit whose reply was lost (a state change refused
+        as illegal, or rows to insert found stored). Nothing was written; the next step
+        reads the run again, once the lease is taken again through the store. The same
+        conflict step after step is a bug, and raised."""
         self._held.pop(run_id, None)
         self._conflicts[run_id] = self._conflicts.get(run_id, 0) + 1
         if self._conflicts[run_id] > MAX_CONFLICTS:

@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ideamine.clock import Clock, SystemClock
 from ideamine.errors import (
+    RetriedWriteError,
     SchemaTooNewError,
     StoreCorruptError,
     StoreError,
@@ -134,6 +135,7 @@ class PostgresStore(SqlStore):
     def _run(self, work: Callable[[q.Db], T], *, read: bool = False) -> T:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
+        lost = False  # a write attempt lost its connection: it may have committed
         while True:
             try:
                 self._open()
@@ -151,6 +153,7 @@ class PostgresStore(SqlStore):
                 )
                 time.sleep(delay)
             except (psycopg.OperationalError, PoolTimeout) as exc:
+                lost = lost or (not read and isinstance(exc, psycopg.OperationalError))
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailableError(
                         f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
@@ -161,6 +164,10 @@ class PostgresStore(SqlStore):
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+            except psycopg.errors.UniqueViolation as exc:
+                if lost:  # the lost attempt committed, or another process wrote the rows
+                    raise RetriedWriteError(_first_line(exc)) from exc
+                raise _translate(exc) from exc
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
 
