@@ -101,7 +101,10 @@ class AgentContext:
 class Agent(Protocol):
     """Turns a context into an output of its ``spec.output_schema``."""
 
-    spec: AgentSpec
+    @property
+    def spec(self) -> AgentSpec:
+        """What the agent is: its name, schema, time limit, model or callable."""
+        ...
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         """Produce the output. Raise ``AgentError`` for problems a retry will not fix."""

@@ -21,7 +21,6 @@ from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
-from ideamine.runtime.verdict import apply_verdict
 from ideamine.stores.base import Store
 from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, NewTask
 
@@ -74,6 +73,9 @@ async def apply_action(
     elif isinstance(action, FanIn):
         await _fan_in(store, pipeline, blobs, run_id, action)
     elif isinstance(action, ApplyVerdict):
+        # imported at the first verdict, not with the runtime (``runtime.preload``)
+        from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415
+
         await apply_verdict(store, pipeline, run_id, action.phase, action.attempt)
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)

@@ -10,17 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ideamine.agents.base import Agent
+from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.builtin import build_agent
 from ideamine.clock import Clock
 from ideamine.config.loader import load_pinned
-from ideamine.config.model import PipelineSpec
+from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.engine.plan import GATE_AGENT
 from ideamine.llm.registry import Providers
 from ideamine.runtime.advance import Advancer
 from ideamine.runtime.context import BlobCache
 from ideamine.runtime.executor import TaskExecutor
-from ideamine.runtime.judge import GateJudge
 from ideamine.runtime.paths import data_dir_for
 from ideamine.runtime.recorder import Recorder
 from ideamine.stores.base import Store
@@ -44,6 +43,32 @@ class Bundle:
         )
 
 
+class _Judge:
+    """The gate judge (``runtime.judge.GateJudge``), made when a gate task first needs it: a
+    run's first agents start without the judge's imports (Q/A/V, the guards, ~13 ms), which
+    ``runtime.preload`` does while they run."""
+
+    def __init__(
+        self, pipeline: PipelineSpec, agents: dict[str, Agent], providers: Providers
+    ) -> None:
+        self._made: tuple[PipelineSpec, dict[str, Agent], Providers] = (pipeline, agents, providers)
+        self._judge: Agent | None = None
+
+    @property
+    def spec(self) -> AgentSpec:
+        return self._agent().spec
+
+    async def run(self, ctx: AgentContext) -> AgentResult:
+        return await self._agent().run(ctx)
+
+    def _agent(self) -> Agent:
+        if self._judge is None:
+            from ideamine.runtime.judge import GateJudge  # noqa: PLC0415
+
+            self._judge = GateJudge(*self._made)
+        return self._judge
+
+
 class Bundles:
     """Bundles by manifest hash."""
 
@@ -65,7 +90,7 @@ class Bundles:
                 name: build_agent(spec, pipeline, self._providers)
                 for name, spec in pipeline.agents.items()
             }
-            agents[GATE_AGENT] = GateJudge(pipeline, agents, self._providers)
+            agents[GATE_AGENT] = _Judge(pipeline, agents, self._providers)
             self._by_hash[pipeline.manifest_hash] = Bundle(
                 pipeline=pipeline,
                 executor=TaskExecutor(

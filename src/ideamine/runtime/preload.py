@@ -1,11 +1,13 @@
 """Importing, on a thread while a run's tasks wait, the modules its next steps need.
 
 The runtime starts a run's first agents before it imports what checks their outputs
-(jsonschema, about 50 ms): a resumed run's first agents start that much sooner. ``preload``
-imports those modules on a thread once the runner has tasks in flight and nothing else to
-do, so the first check does not wait for the import either. Python's import lock makes this
-safe: a module the event loop needs meanwhile is waited for, never imported twice; a module
-that fails to import here fails again, with its error, where it is used.
+(jsonschema, about 50 ms) and what judges their phase (the gate judge with Q/A/V and the
+guards, and the verdict, ~13 ms): a resumed run's first agents start that much sooner.
+``preload`` imports those modules on a thread once the runner has tasks in flight and
+nothing else to do, so the first check and the first gate do not wait for them either.
+Python's import lock makes this safe: a module the event loop needs meanwhile is waited for,
+never imported twice; a module that fails to import here fails again, with its error, where
+it is used.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ __all__ = ["LATER", "preload"]
 
 log = logging.getLogger(__name__)
 
-# the output checks of every agent (agents.builtin) and the gate's schema guard
-LATER: tuple[str, ...] = ("ideamine.jsonschemas",)
+# the output checks of every agent (agents.builtin), the gate judge and its verdict
+LATER: tuple[str, ...] = (
+    "ideamine.jsonschemas",
+    "ideamine.runtime.judge",
+    "ideamine.runtime.verdict",
+)
 
 _lock = threading.Lock()
 _started: set[str] = set()

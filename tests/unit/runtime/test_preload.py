@@ -1,5 +1,6 @@
-"""Preloading: jsonschema, which checks agents' outputs, is imported on a thread once a
-run's first agents are running, not before they start."""
+"""Preloading: jsonschema, which checks agents' outputs, and the gate judge and verdict
+modules are imported on a thread once a run's first agents are running, not before they
+start."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ideamine.runtime.preload import preload
 ROOT = Path(__file__).resolve().parents[3]
 
 # A worker or `ideamine resume`: the pinned configuration, then the runner, in a fresh
-# process that notes which thread imports jsonschema.
+# process that notes which thread imports each module preloaded.
 DRIVE = """
 import asyncio, importlib.abc, json, sys, threading
 from ideamine import service
@@ -28,12 +29,13 @@ from ideamine.config.loader import load_pinned
 from ideamine.engine.states import RunStatus
 from ideamine.runtime.runner import Runner
 
-importers = []
+importers = {}
+WATCHED = ("jsonschema", "ideamine.runtime.judge", "ideamine.runtime.verdict")
 
 class Witness(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "jsonschema":
-            importers.append(threading.current_thread().name)
+        if name in WATCHED:
+            importers[name] = threading.current_thread().name
         return None  # the usual finders import it
 
 sys.meta_path.insert(0, Witness())
@@ -78,9 +80,12 @@ def _created_run(tmp_path: Path) -> tuple[str, str]:
     return store_path, asyncio.run(create())
 
 
-def test_jsonschema_is_imported_on_the_preload_thread_once_agents_run(tmp_path: Path) -> None:
+def test_later_modules_are_imported_on_the_preload_thread_once_agents_run(
+    tmp_path: Path,
+) -> None:
     """Nothing a worker or `resume` does before its first agents start imports jsonschema
-    (their outputs are checked with it), so the first agents start without it."""
+    (their outputs are checked with it), the gate judge or the verdict (the first gate
+    needs them), so the first agents start without them."""
     store_path, run_id = _created_run(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", DRIVE, store_path, run_id],
@@ -89,10 +94,14 @@ def test_jsonschema_is_imported_on_the_preload_thread_once_agents_run(tmp_path: 
         timeout=120,
         check=False,
         cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "IDEAMINE_TEST_SLEEP": "0.05"},
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "IDEAMINE_TEST_SLEEP": "0.3"},
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["ideamine-preload"]
+    assert json.loads(done.stdout) == {
+        "jsonschema": "ideamine-preload",
+        "ideamine.runtime.judge": "ideamine-preload",
+        "ideamine.runtime.verdict": "ideamine-preload",
+    }
 
 
 def test_preload_imports_once_on_a_thread() -> None:
