@@ -26,13 +26,19 @@ _SLOW_FORMAT_PLUGINS = ("rfc3987_syntax", "isoduration")
 
 
 class _Refusal(importlib.abc.MetaPathFinder):
-    """Refuses ``names`` to imports on the thread that made it, so that jsonschema, imported
-    there, finds them absent; other threads (jsonschema is imported on a thread while a
-    run's first agents run, ``runtime.preload``) import them as usual."""
+    """Refuses ``names`` to imports on the thread that made it, until ``lift``, so that
+    jsonschema, imported there, finds them absent; other threads (jsonschema is imported on a
+    thread while a run's first agents run, ``runtime.preload``) import them as usual.
+
+    It stays in ``sys.meta_path`` once lifted (a no-op then): removing a finder shifts the
+    list under another thread's import in progress, which could skip the finder after it."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self._names = frozenset(names)
-        self._thread = threading.get_ident()
+        self._thread: int | None = threading.get_ident()
+
+    def lift(self) -> None:
+        self._thread = None
 
     def find_spec(
         self,
@@ -49,11 +55,11 @@ def _import_without_slow_format_plugins() -> None:
     if "jsonschema" in sys.modules:
         return
     refusal = _Refusal([name for name in _SLOW_FORMAT_PLUGINS if name not in sys.modules])
-    sys.meta_path.insert(0, refusal)
+    sys.meta_path.insert(0, refusal)  # in front: another thread at most asks it twice
     try:
         importlib.import_module("jsonschema")
     finally:
-        sys.meta_path.remove(refusal)
+        refusal.lift()
 
 
 _import_without_slow_format_plugins()

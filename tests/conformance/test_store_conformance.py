@@ -1265,6 +1265,51 @@ def test_release_task_hands_it_back_and_stops_the_token(store: Store, clock: Tic
     asyncio.run(body())
 
 
+def test_release_unrun_hands_back_only_the_owners_tasks_it_is_not_running(
+    store: Store, clock: Ticking
+) -> None:
+    """A lost commit's reply can leave tasks leased to a process that never learned it:
+    they go back at once, and the tasks it runs, another owner's and pending ones stay."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b", "c", "d"))
+        mine = await claim(store, clock, limit=2)  # a, b
+        theirs = await claim_one(store, clock, owner="worker-2")  # c
+        running = {mine[0].task.id}
+
+        released = await store.release_unrun(
+            "run-1", owner="worker-1", running=running, reason="lost reply"
+        )
+
+        assert released == [mine[1].task.id]
+        tasks = await tasks_by_key(store)
+        assert (tasks[mine[1].task.key].status, tasks[mine[1].task.key].lease_owner) == (
+            TaskStatus.PENDING,
+            None,
+        )
+        assert tasks[mine[1].task.key].stalls == 0
+        assert tasks[mine[0].task.key].lease_owner == "worker-1"
+        assert tasks[theirs.task.key].lease_owner == "worker-2"
+        assert tasks["d"].status is TaskStatus.PENDING
+        last = (await store.events("run-1"))[-1]
+        assert (last.type, last.task_id, last.payload["strategy"], last.payload["reason"]) == (
+            "task.retry",
+            mine[1].task.id,
+            "released",
+            "lost reply",
+        )
+        with pytest.raises(StaleLeaseError):  # its old lease token stopped working
+            await store.record_output(mine[1].task.id, mine[1].lease_token, {}, [], {})
+        before = len(await store.events("run-1"))
+        assert (
+            await store.release_unrun("run-1", owner="worker-1", running=running, reason="again")
+            == []
+        )
+        assert len(await store.events("run-1")) == before  # nothing to hand back: no event
+
+    asyncio.run(body())
+
+
 # -- expiry and the unsticker ---------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg_pool import PoolTimeout
 from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
@@ -30,7 +31,7 @@ from ideamine.errors import (
 )
 from ideamine.stores import queries as q
 from ideamine.stores.ledger import verify_chain
-from ideamine.stores.postgres import PostgresStore
+from ideamine.stores.postgres import PostgresStore, _connection_lost
 from ideamine.stores.records import EventDraft, NewRun, NewTask
 from ideamine.stores.sqlite import SqliteStore, migrations
 
@@ -402,6 +403,23 @@ def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
         assert proxy.dropped >= 1, "the reply was never lost"
     stored = _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'")
     assert stored == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (psycopg.errors.AdminShutdown("terminating connection"), True),  # 57P01
+        (psycopg.errors.ConnectionFailure("connection failure"), True),  # 08006
+        (PoolTimeout("couldn't get a connection after 10.00 sec"), False),  # none was had
+        (psycopg.errors.QueryCanceled("canceling statement"), False),  # the server answered
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), False),
+        (psycopg.errors.UniqueViolation("duplicate key"), False),
+    ],
+)
+def test_only_a_cut_connection_can_have_committed_unseen(error: Exception, lost: bool) -> None:
+    """What makes a later unique violation of the same call a ``RetriedWriteError``."""
+    assert _connection_lost(error) is lost
 
 
 def _fake_password_urls(port: int) -> list[str]:

@@ -169,6 +169,8 @@ try:
         assert exc.name == "rfc3987_syntax"
     else:
         raise AssertionError("the refusal did not hold on its own thread")
+    refusal.lift()
+    assert __import__("rfc3987_syntax").is_valid_syntax("iri", "https://example.org/a")
 finally:
     sys.meta_path.remove(refusal)
 print("ok")

@@ -44,7 +44,11 @@ def preload(modules: Sequence[str] = LATER) -> threading.Thread | None:
     # Not a daemon: the interpreter waits for an import under way rather than stopping
     # the thread in the middle of a module's initialisation at exit.
     thread = threading.Thread(target=_import, args=(todo,), name="ideamine-preload")
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no thread to be had: each module is imported where first used
+        log.debug("no thread to preload %s; their first uses import them", todo, exc_info=True)
+        return None
     return thread
 
 

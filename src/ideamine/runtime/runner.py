@@ -161,6 +161,8 @@ class Runner:
             acted = await bundle.advancer.advance(run.id, lessee)
         except (IllegalTransitionError, RetriedWriteError) as exc:
             self._overtaken(run.id, exc)
+            if isinstance(exc, RetriedWriteError):
+                await self._release_unrun(run.id)
             step = _Step.AGAIN
         else:
             self._conflicts.pop(run.id, None)
@@ -171,14 +173,31 @@ class Runner:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
         lease), or the store retried a commit whose reply was lost (a state change refused
-        as illegal, or rows to insert found stored). Nothing was written; the next step
-        reads the run again, once the lease is taken again through the store. The same
-        conflict step after step is a bug, and raised."""
+        as illegal, or rows to insert found stored). The step's retry wrote nothing (what
+        the lost commit wrote stands); the next step reads the run again, once the lease is
+        taken again through the store. The same conflict step after step is a bug, and
+        raised."""
         self._held.pop(run_id, None)
         self._conflicts[run_id] = self._conflicts.get(run_id, 0) + 1
         if self._conflicts[run_id] > MAX_CONFLICTS:
             raise exc
         log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
+
+    async def _release_unrun(self, run_id: str) -> None:
+        """A step's commit whose reply was lost may have claimed tasks for this process
+        (a step that creates tasks claims them): hand back those it is not running, at once
+        and without counting a stall, rather than let their leases lapse."""
+        running = {item.task.id for item in self._inflight.values()}
+        released = await self.store.release_unrun(
+            run_id,
+            owner=self.owner,
+            running=running,
+            reason="claimed by a commit whose reply was lost",
+        )
+        if released:
+            log.warning(
+                "run %s: handed back %d task(s) a lost commit claimed", run_id, len(released)
+            )
 
     async def _bundle(self, run: RunRecord) -> Bundle | None:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned

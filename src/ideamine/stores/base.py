@@ -7,7 +7,7 @@ store: each is translated into a ``StoreError`` subclass with the cause chained 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from ideamine.engine.states import PhaseStatus, RunStatus
@@ -129,6 +129,15 @@ class Store(Protocol):
 
     async def release_task(self, task_id: str, token: str, *, reason: str) -> None:
         """Hand a held task back unfinished (graceful shutdown), with ``task.retry``."""
+        ...
+
+    async def release_unrun(
+        self, run_id: str, *, owner: str, running: Collection[str], reason: str
+    ) -> list[str]:
+        """Hand back ``run_id``'s tasks leased to ``owner`` but for those it is running
+        (``running``, task ids): a commit whose reply was lost can lease tasks to a process
+        that never learns it. Each is pending again at once, with a ``task.retry`` event
+        (strategy ``released``), and counts no stall; returns the ids handed back."""
         ...
 
     async def retry_phase(self, run_id: str, phase: str, *, reason: str) -> int:

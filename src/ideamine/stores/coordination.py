@@ -7,7 +7,7 @@ back the tasks of processes that stopped heartbeating (with the unsticker's reme
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TypeVar
 
 from ideamine.clock import Clock, iso
@@ -126,6 +126,37 @@ class Coordination(ABC):
             )
 
         await self._transaction(work)
+
+    async def release_unrun(
+        self, run_id: str, *, owner: str, running: Collection[str], reason: str
+    ) -> list[str]:
+        def work(db: q.Db) -> list[str]:
+            at = self._now()
+            unrun = [
+                task
+                for task in tq.select_tasks(db, run_id)
+                if task.status is TaskStatus.RUNNING
+                and task.lease_owner == owner
+                and task.id not in running
+            ]
+            if not unrun:
+                return []
+            tq.finish_tasks(db, [task.id for task in unrun], TaskStatus.PENDING, at, error=None)
+            for task in unrun:
+                q.append_event(
+                    db,
+                    run_id,
+                    EventDraft(
+                        type="task.retry",
+                        phase=task.phase,
+                        task_id=task.id,
+                        payload={"key": task.key, "strategy": "released", "reason": reason},
+                    ),
+                    at,
+                )
+            return [task.id for task in unrun]
+
+        return await self._transaction(work)
 
     async def retry_phase(self, run_id: str, phase: str, *, reason: str) -> int:
         def work(db: q.Db) -> int:

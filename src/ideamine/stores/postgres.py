@@ -153,7 +153,7 @@ class PostgresStore(SqlStore):
                 )
                 time.sleep(delay)
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                lost = lost or (not read and isinstance(exc, psycopg.OperationalError))
+                lost = lost or (not read and _connection_lost(exc))
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailableError(
                         f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
@@ -253,6 +253,19 @@ def _apply_migrations(db: q.Db) -> int:
                 db.query(statement)
             db.query("INSERT INTO schema_version (version) VALUES (?)", (version,))
     return max(current, latest)
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """Whether ``exc`` cut a connection a statement may have been sent on (so a COMMIT may
+    have taken effect unseen): not a pool timeout (no connection was had), nor an error the
+    server reported (it answered: that transaction did not commit)."""
+    if isinstance(exc, PoolTimeout) or not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _SHUTDOWN_STATES
+
+
+_SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdown, cannot connect
 
 
 def _translate(exc: psycopg.Error) -> StoreError:

@@ -9,6 +9,7 @@ import json
 import logging
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ async def main(store_path, run_id):
         assert done.status is RunStatus.COMPLETED, (done.status, done.error)
     finally:
         await store.close()
+    assert "rfc3987_syntax" not in sys.modules, "jsonschema was imported with its slow plug-in"
     print(json.dumps(importers))
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
@@ -104,10 +106,11 @@ def test_later_modules_are_imported_on_the_preload_thread_once_agents_run(
     }
 
 
-def test_preload_imports_once_on_a_thread() -> None:
+def test_preload_imports_once_on_a_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert preload(["json"]) is None  # imported already: nothing to do
-    name = "tests.support.preload_probe"
-    sys.modules.pop(name, None)
+    name = f"preload_probe_{uuid.uuid4().hex}"  # new to this process, however often it runs
+    (tmp_path / f"{name}.py").write_text('"""Imported by the preload test."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
     thread = preload([name])
     assert thread is not None and thread.name == "ideamine-preload"
     thread.join(timeout=30)
@@ -118,7 +121,7 @@ def test_preload_imports_once_on_a_thread() -> None:
 def test_a_module_that_fails_to_preload_fails_where_it_is_used(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    name = "tests.support.no_such_module_to_preload"
+    name = f"no_such_module_to_preload_{uuid.uuid4().hex}"
     with caplog.at_level(logging.DEBUG, logger="ideamine.runtime.preload"):
         thread = preload([name])
         assert thread is not None

@@ -1,1 +1,0 @@
-"""A module for the preload test to import (it has nothing in it)."""
