@@ -113,17 +113,7 @@ class Coordination(ABC):
             at = self._now()
             task = fenced(db, task_id, token)
             tq.finish_task(db, task_id, TaskStatus.PENDING, at, error=None)
-            q.append_event(
-                db,
-                task.run_id,
-                EventDraft(
-                    type="task.retry",
-                    phase=task.phase,
-                    task_id=task_id,
-                    payload={"key": task.key, "strategy": "released", "reason": reason},
-                ),
-                at,
-            )
+            _released(db, task, reason, at)
 
         await self._transaction(work)
 
@@ -143,17 +133,7 @@ class Coordination(ABC):
                 return []
             tq.finish_tasks(db, [task.id for task in unrun], TaskStatus.PENDING, at, error=None)
             for task in unrun:
-                q.append_event(
-                    db,
-                    run_id,
-                    EventDraft(
-                        type="task.retry",
-                        phase=task.phase,
-                        task_id=task.id,
-                        payload={"key": task.key, "strategy": "released", "reason": reason},
-                    ),
-                    at,
-                )
+                _released(db, task, reason, at)
             return [task.id for task in unrun]
 
         return await self._transaction(work)
@@ -266,3 +246,18 @@ def reclaim(
         (status.value, *settings, db.next_task_revision(), task_id, TaskStatus.RUNNING.value, now),
     )
     return bool(rows)
+
+
+def _released(db: q.Db, task: TaskRecord, reason: str, at: str) -> None:
+    """The ``task.retry`` event of a task handed back unfinished."""
+    q.append_event(
+        db,
+        task.run_id,
+        EventDraft(
+            type="task.retry",
+            phase=task.phase,
+            task_id=task.id,
+            payload={"key": task.key, "strategy": "released", "reason": reason},
+        ),
+        at,
+    )
