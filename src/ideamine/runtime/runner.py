@@ -160,16 +160,16 @@ class Runner:
         try:
             acted = await bundle.advancer.advance(run.id, lessee)
         except (IllegalTransitionError, RetriedWriteError) as exc:
-            self._overtaken(run.id, exc)
-            if isinstance(exc, RetriedWriteError):
-                await self._release_unrun(run.id)
+            await self._overtaken(run.id, exc)
             step = _Step.AGAIN
         else:
             self._conflicts.pop(run.id, None)
             step = _Step.ACTED if acted else _Step.NOTHING
         return step, lessee.taken if lessee else 0
 
-    def _overtaken(self, run_id: str, exc: IllegalTransitionError | RetriedWriteError) -> None:
+    async def _overtaken(
+        self, run_id: str, exc: IllegalTransitionError | RetriedWriteError
+    ) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
         lease), or the store retried a commit whose reply was lost (a state change refused
@@ -182,6 +182,8 @@ class Runner:
         if self._conflicts[run_id] > MAX_CONFLICTS:
             raise exc
         log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
+        if isinstance(exc, RetriedWriteError):
+            await self._release_unrun(run_id)
 
     async def _release_unrun(self, run_id: str) -> None:
         """A step's commit whose reply was lost may have claimed tasks for this process
@@ -340,7 +342,12 @@ class Runner:
         if run.status is not RunStatus.RUNNING or waiting or not await self._hold(run):
             return  # a retry falls due later, another process holds a task, or the run moved
         bundle = await self._bundles.for_run(run)
-        if not await bundle.advancer.advance(run_id):
+        try:
+            acted = await bundle.advancer.advance(run_id)
+        except (IllegalTransitionError, RetriedWriteError) as exc:
+            await self._overtaken(run_id, exc)
+            return  # it moved on: the loop reads it again
+        if not acted:
             raise RunStateError(
                 run_id,
                 "the run has nothing to do but is not finished",
