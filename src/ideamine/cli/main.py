@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from ideamine import service
 from ideamine.cli import ops, reading
@@ -146,12 +145,12 @@ for _command in (
 async def _finish_drive(
     store: Store, pipeline: PipelineSpec, runner: Runner, run_id: str, quiet: bool
 ) -> None:
-    from ideamine.cli.progress import watch  # noqa: PLC0415
-
     driver: asyncio.Task[object] = asyncio.create_task(runner.drive(run_id))
     if quiet:
         await asyncio.wait([driver])
     else:
+        from ideamine.cli.progress import watch  # noqa: PLC0415  (rich's live display)
+
         await watch(store, pipeline, run_id, driver)
     driver.result()
     run = await store.get_run(run_id)
@@ -448,6 +447,8 @@ async def plan(config_dir: Path | None, as_json: bool) -> None:
             }
         )
         return
+    from rich.table import Table  # noqa: PLC0415  (plan only: not at every start)
+
     table = Table(
         title=f"{pipeline.name} {pipeline.version}: {len(pipeline.phases)} phases "
         f"in {len(result.levels)} levels",
