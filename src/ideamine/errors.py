@@ -89,16 +89,18 @@ class InvalidIdeaError(UsageError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfigProblem:
-    """One problem in one configuration file, located as precisely as the file allows."""
+    """One problem in one configuration file, located as precisely as the file allows
+    (``line`` None: the problem is the whole file, or a folder)."""
 
     file: str
-    line: int
+    line: int | None
     field: str
     problem: str
     hint: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.file}:{self.line}: {self.field}: {self.problem}"
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = f"{where}: {self.field}: {self.problem}"
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 

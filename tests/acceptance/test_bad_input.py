@@ -255,7 +255,7 @@ def test_a_config_file_that_is_not_read_is_named_with_what_to_do(
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 0, result.stdout + result.stderr
         assert len(lines) == 1, result.stderr
-        assert lines[0].startswith(f"warning: {stray}:1: (file): not read: ")
+        assert lines[0].startswith(f"warning: {stray}: (file): not read: ")
         assert "no phase lists agent 'QaAgent9'" in lines[0] and "(hint: " in lines[0]
     assert (
         "1 file(s) of the folder not read"

@@ -115,7 +115,7 @@ def load_pipeline(
             [
                 ConfigProblem(
                     file=str(overlay),
-                    line=1,
+                    line=None,
                     field="(folder)",
                     problem="not a folder",
                     hint="pass a folder shaped like the defaults: pipeline.yaml, phases/, agents/",
@@ -154,7 +154,7 @@ def _load(files: _Files) -> PipelineSpec:
     if pipeline is None:
         if pipeline_source is None and not files.problems:
             files.problems.append(
-                ConfigProblem(file="pipeline.yaml", line=1, field="(file)", problem="missing")
+                ConfigProblem(file="pipeline.yaml", line=None, field="(file)", problem="missing")
             )
         raise ConfigError(files.problems)
     phases = _read_phases(files, pipeline_source, pipeline)  # type: ignore[arg-type]

@@ -59,7 +59,7 @@ def read_text(path: Path, shown_as: str) -> str:
             [
                 ConfigProblem(
                     file=shown_as,
-                    line=1,
+                    line=None,
                     field="(file)",
                     problem=f"not UTF-8 text ({exc.reason})",
                     hint="save the file as UTF-8",
@@ -71,7 +71,7 @@ def read_text(path: Path, shown_as: str) -> str:
             [
                 ConfigProblem(
                     file=shown_as,
-                    line=1,
+                    line=None,
                     field="(file)",
                     problem=f"cannot read: {exc.strerror}",
                     hint="check the path and its permissions",

@@ -41,7 +41,7 @@ def unread_files(overlay: Path, pipeline: PipelineSpec) -> list[ConfigProblem]:
         found.append(
             ConfigProblem(
                 file=str(overlay),
-                line=1,
+                line=None,
                 field="(folder)",
                 problem="no file of this folder is read: the shipped defaults are used alone",
                 hint="a --config folder overrides the defaults file by file: pipeline.yaml, "
@@ -53,7 +53,7 @@ def unread_files(overlay: Path, pipeline: PipelineSpec) -> list[ConfigProblem]:
             continue
         problem, hint = _why(PurePosixPath(path.relative_to(overlay).as_posix()), path, pipeline)
         found.append(
-            ConfigProblem(file=str(path), line=1, field="(file)", problem=problem, hint=hint)
+            ConfigProblem(file=str(path), line=None, field="(file)", problem=problem, hint=hint)
         )
     return found
 

@@ -149,11 +149,15 @@ def replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def assert_at(problem: ConfigProblem, file: str, line_no: int, field: str, message: str) -> None:
-    """``problem`` reads ``file:line_no: field: message…``."""
+def assert_at(
+    problem: ConfigProblem, file: str, line_no: int | None, field: str, message: str
+) -> None:
+    """``problem`` reads ``file:line_no: field: message…`` (``file: field: …`` for a whole
+    file or folder, ``line_no`` None)."""
     assert (problem.file, problem.line, problem.field) == (file, line_no, field), str(problem)
     assert problem.problem.startswith(message), str(problem)
-    assert str(problem).startswith(f"{file}:{line_no}: {field}: {message}")
+    where = file if line_no is None else f"{file}:{line_no}"
+    assert str(problem).startswith(f"{where}: {field}: {message}")
     if problem.hint:
         assert str(problem).endswith(f" (hint: {problem.hint})")
 
@@ -1091,7 +1095,7 @@ def test_non_utf8_file(overlay: Overlay) -> None:
 
     problem = overlay.only_problem()
 
-    assert_at(problem, overlay.shown("phases/b.yaml"), 1, "(file)", "not UTF-8 text")
+    assert_at(problem, overlay.shown("phases/b.yaml"), None, "(file)", "not UTF-8 text")
     assert "UTF-8" in problem.hint
 
 
@@ -1103,7 +1107,7 @@ def test_config_pointing_at_a_file(tmp_path: Path) -> None:
         load_pipeline(target)
 
     (problem,) = caught.value.problems
-    assert_at(problem, str(target), 1, "(folder)", "not a folder")
+    assert_at(problem, str(target), None, "(folder)", "not a folder")
     assert problem.hint
 
 
@@ -1112,7 +1116,7 @@ def test_config_pointing_at_a_missing_folder(tmp_path: Path) -> None:
         load_pipeline(tmp_path / "missing")
 
     (problem,) = caught.value.problems
-    assert_at(problem, str(tmp_path / "missing"), 1, "(folder)", "not a folder")
+    assert_at(problem, str(tmp_path / "missing"), None, "(folder)", "not a folder")
     assert problem.hint
 
 

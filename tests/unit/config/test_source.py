@@ -233,7 +233,7 @@ def test_invalid_yaml_reports_the_line_of_the_error(tmp_path: Path, text: str, l
 def test_non_utf8_file(tmp_path: Path) -> None:
     problem = _read_error(tmp_path, "name: café\n".encode("latin-1"))
 
-    assert (problem.file, problem.line, problem.field) == ("shown/bad.yaml", 1, "(file)")
+    assert (problem.file, problem.line, problem.field) == ("shown/bad.yaml", None, "(file)")
     assert problem.problem.startswith("not UTF-8 text")
     assert problem.hint == "save the file as UTF-8"
 
@@ -243,6 +243,6 @@ def test_unreadable_file(tmp_path: Path) -> None:
         read_yaml(tmp_path / "missing.yaml", "missing.yaml")
 
     (problem,) = caught.value.problems
-    assert (problem.file, problem.line, problem.field) == ("missing.yaml", 1, "(file)")
+    assert (problem.file, problem.line, problem.field) == ("missing.yaml", None, "(file)")
     assert problem.problem.startswith("cannot read")
     assert problem.hint
