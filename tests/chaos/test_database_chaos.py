@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from tests.acceptance.conftest import artifact_hashes, cli_env, ideamine, only_run_id, wait_for
@@ -68,11 +68,8 @@ def proxy(pg_url: str) -> Iterator[TcpProxy]:
 def crews(pg_url: str, proxy: TcpProxy, tmp_path: Path) -> Iterator[tuple[Fleet, Fleet]]:
     """Workers that reach the database through the proxy, and a crew of the same store
     reached directly, for the test's own commands (submit, status, events, verify)."""
-    target = urlsplit(pg_url)
-    users = target.netloc.rpartition("@")[0]
-    netloc = f"{users}@127.0.0.1:{proxy.port}" if users else f"127.0.0.1:{proxy.port}"
     env = cli_env({"IDEAMINE_TEST_SLEEP": SLEEP})
-    workers = Fleet(urlunsplit(target._replace(netloc=netloc)), tmp_path, env)
+    workers = Fleet(proxy.url(pg_url), tmp_path, env)
     direct = Fleet(pg_url, tmp_path, env)
     yield workers, direct
     workers.stop_all()

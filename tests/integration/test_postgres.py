@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -356,14 +356,6 @@ def test_writes_survive_terminated_backends_and_the_chain_verifies(
         asyncio.run(body())
 
 
-def _through(proxy: TcpProxy, url: str) -> str:
-    """``url`` with its host and port replaced by the proxy's."""
-    target = urlsplit(url)
-    users = target.netloc.rpartition("@")[0]
-    netloc = f"{users}@127.0.0.1:{proxy.port}" if users else f"127.0.0.1:{proxy.port}"
-    return urlunsplit(target._replace(netloc=netloc))
-
-
 def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -375,7 +367,7 @@ def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
     target = urlsplit(pg_url)
 
     async def body(proxy: TcpProxy) -> None:
-        store = PostgresStore(_through(proxy, pg_url), retry_seconds=30)
+        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
         try:
             await store.migrate()
             await store.create_run(_run())
@@ -403,6 +395,51 @@ def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
         assert proxy.dropped >= 1, "the reply was never lost"
     stored = _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'")
     assert stored == [(1,)]
+
+
+def test_a_write_that_succeeds_after_a_lost_commit_reply_is_counted(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write whose first COMMIT reply is lost and whose retry succeeds (nothing in it
+    conflicts) is counted in ``retried_writes``: the first attempt may have committed too,
+    and the runner then looks for tasks such a commit claimed for it. Writes that lost
+    nothing, and reads, are not counted."""
+    target = urlsplit(pg_url)
+
+    async def body(proxy: TcpProxy) -> None:
+        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
+        try:
+            await store.migrate()
+            await store.create_run(_run())
+            attempts: list[int] = []
+
+            def touch(db: q.Db) -> None:
+                attempts.append(1)
+                q.update_run(
+                    db,
+                    "run-1",
+                    RunStatus.CREATED,
+                    "2026-11-27T00:00:00+00:00",
+                    error=None,
+                    driver=None,
+                )
+                if len(attempts) == 1:  # the COMMIT goes through, its reply does not
+                    proxy.silence_replies()
+                    threading.Timer(0.5, proxy.reset).start()
+
+            assert store.retried_writes == 0
+            await store.run_in_transaction(touch)
+            assert len(attempts) == 2 and store.retried_writes == 1
+            await store.run_in_transaction(touch)  # nothing lost this time
+            await store.get_run("run-1")
+            assert store.retried_writes == 1
+        finally:
+            await store.close()
+
+    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
+            asyncio.run(body(proxy))
+        assert proxy.dropped >= 1, "the reply was never lost"
 
 
 @pytest.mark.parametrize(

@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from tests.support.configs import write_callable_pipeline
+from tests.support.tcp_proxy import TcpProxy
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.errors import IllegalTransitionError, RetriedWriteError
 from ideamine.runtime.runner import Runner
+from ideamine.stores.postgres import PostgresStore
+from ideamine.stores.queries import Db
 from ideamine.stores.records import (
     ArtifactRecord,
     ClaimedTask,
     ClaimRequest,
     EventDraft,
+    EventRecord,
     NewArtifact,
     NewTask,
 )
@@ -152,3 +159,82 @@ def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_
     assert types.count("phase.completed") == 2
     assert caplog.text.count("moved on under this step") == 2
     assert caplog.text.count("handed back 2 task(s) a lost commit claimed") == 2
+
+
+class _LostClaimReply(PostgresStore):
+    """A real PostgreSQL store, reached through the TCP proxy, whose first claim outside a
+    step (the gate task's) commits and loses its reply: the retry claims nothing, and the
+    task the first attempt claimed is leased to a runner that never learned of it."""
+
+    def __init__(self, url: str, proxy: TcpProxy) -> None:
+        super().__init__(url, retry_seconds=30)
+        self._proxy = proxy
+        self._claiming = False
+        self.lost = 0
+
+    async def claim_tasks(
+        self,
+        run_id: str | None,
+        *,
+        owner: str,
+        now: float,
+        limit: int,
+        lease_seconds: float | None = None,
+    ) -> list[ClaimedTask]:
+        self._claiming = True
+        try:
+            return await super().claim_tasks(
+                run_id, owner=owner, now=now, limit=limit, lease_seconds=lease_seconds
+            )
+        finally:
+            self._claiming = False
+
+    def _claim_in(self, db: Db, run_id: str | None, **options: Any) -> list[ClaimedTask]:
+        claimed = super()._claim_in(db, run_id, **options)
+        if claimed and self._claiming and not self.lost:
+            self.lost += 1  # the COMMIT after this goes through; its reply does not
+            self._proxy.silence_replies()
+            threading.Timer(0.3, self._proxy.reset).start()
+        return claimed
+
+
+def test_tasks_a_lost_claim_reply_leased_to_the_runner_are_handed_back_at_once(
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the hand-back the gate task would wait for its lease to lapse and count a
+    stall (``phase.stalled``); with it the run goes on at once."""
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=2, heartbeat=SHORT_LEASES
+    )
+    target = urlsplit(pg_url)
+
+    async def go(proxy: TcpProxy) -> tuple[RunStatus, list[EventRecord], int]:
+        pipeline = load_pipeline(config)
+        store = _LostClaimReply(proxy.url(pg_url), proxy)
+        await store.migrate()
+        try:
+            run = await service.create_run(
+                store,
+                pipeline,
+                "a marketplace for farmers",
+                constraints={},
+                source="cli",
+                config_dir=config,
+            )
+            done = await Runner(store, pipeline).drive(run.id)
+            return done.status, await store.events(run.id), store.lost
+        finally:
+            await store.close()
+
+    with (
+        TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy,
+        caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"),
+    ):
+        status, events, lost = asyncio.run(go(proxy))
+
+    assert lost == 1 and status is RunStatus.COMPLETED
+    types = [event.type for event in events]
+    assert "phase.stalled" not in types, types
+    released = [e for e in events if e.type == "task.retry" and e.payload["strategy"] == "released"]
+    assert [e.payload["key"] for e in released] == ["~gate"], released
+    assert "handed back 1 task(s) a lost commit claimed" in caplog.text

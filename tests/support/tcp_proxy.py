@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["TcpProxy"]
 
@@ -117,6 +118,13 @@ class TcpProxy:
         """Reset every connection (but those accepted during the blackhole if
         ``spare_held``) and forward normally again; returns how many were reset."""
         return self._call(self._reset(spare_held))
+
+    def url(self, upstream_url: str) -> str:
+        """``upstream_url`` (``postgresql://user@host:port/db``) pointed at this proxy."""
+        target = urlsplit(upstream_url)
+        users = target.netloc.rpartition("@")[0]
+        netloc = f"{users}@127.0.0.1:{self.port}" if users else f"127.0.0.1:{self.port}"
+        return urlunsplit(target._replace(netloc=netloc))
 
     @property
     def held(self) -> int:

@@ -128,6 +128,7 @@ class Runner:
             if scope is not None and scope not in live:
                 return
             dropped = await self._drop_dead_work(live)
+            retried = self.store.retried_writes
             advanced = [await self._advance(run) for run in runs]
             steps = {step for step, _ in advanced}
             # Driving one run, a step that created tasks claimed the run's claimable tasks as
@@ -135,6 +136,9 @@ class Runner:
             claimed = any(taken for _, taken in advanced)
             if not claimed:
                 claimed = await self._claim(scope, runs)
+            if self.store.retried_writes != retried:  # a claim's lost attempt may hold some
+                for run_id in sorted(live):
+                    await self._release_unrun(run_id)
             if dropped or _Step.AGAIN in steps or (_Step.ACTED in steps and not claimed):
                 continue  # what was done may open more: a finished run, tasks to claim
             await self._idle(scope, stop)  # until a claimed task ends (or a poll interval)
@@ -186,9 +190,10 @@ class Runner:
             await self._release_unrun(run_id)
 
     async def _release_unrun(self, run_id: str) -> None:
-        """A step's commit whose reply was lost may have claimed tasks for this process
-        (a step that creates tasks claims them): hand back those it is not running, at once
-        and without counting a stall, rather than let their leases lapse."""
+        """A commit whose reply was lost may have claimed tasks for this process (a claim, or
+        a step that creates tasks and claims them) that it never learned of: hand back those
+        it is not running, at once and without counting a stall, rather than let their
+        leases lapse."""
         running = {item.task.id for item in self._inflight.values()}
         released = await self.store.release_unrun(
             run_id,

@@ -36,6 +36,13 @@ __all__ = ["Store"]
 class Store(Protocol):
     """Durable state of runs. All methods are safe to call from one event loop concurrently."""
 
+    @property
+    def retried_writes(self) -> int:
+        """How many writes succeeded on a retry after the connection was lost as an earlier
+        attempt may have committed (always 0 on SQLite). Such an attempt can have claimed
+        tasks its caller never learned of; ``release_unrun`` hands them back."""
+        ...
+
     async def migrate(self) -> int:
         """Apply pending numbered migrations; return the schema version now in force.
 

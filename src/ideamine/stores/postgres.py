@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -114,6 +115,8 @@ class PostgresStore(SqlStore):
         super().__init__(clock or SystemClock())
         self.url = url
         self.retry_seconds = retry_seconds
+        self._retried_writes = 0
+        self._counting = threading.Lock()  # transactions run on worker threads
         self._conninfo = _with_connect_timeout(url)
         self._pool = ConnectionPool(
             self._conninfo,
@@ -130,6 +133,10 @@ class PostgresStore(SqlStore):
     def __repr__(self) -> str:
         return f"PostgresStore({_redact(self.url)!r})"
 
+    @property
+    def retried_writes(self) -> int:
+        return self._retried_writes
+
     # -- transactions ---------------------------------------------------------------------
 
     def _run(self, work: Callable[[q.Db], T], *, read: bool = False) -> T:
@@ -143,7 +150,7 @@ class PostgresStore(SqlStore):
                 with self._pool.connection(timeout=wait) as connection:
                     if read:
                         return self._autocommitted(connection, work)
-                    return work(_Db(connection, self._manifests))
+                    done = work(_Db(connection, self._manifests))
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # the server rolled this transaction back to break a conflict: run it again
                 if time.monotonic() + delay > deadline:
@@ -170,6 +177,12 @@ class PostgresStore(SqlStore):
                 raise _translate(exc) from exc
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
+            else:
+                # committed (the block's end commits): counted if a lost attempt came first
+                if lost:
+                    with self._counting:
+                        self._retried_writes += 1
+                return done
 
     def _autocommitted(
         self, connection: psycopg.Connection[tuple[object, ...]], work: Callable[[q.Db], T]

@@ -69,6 +69,10 @@ class SqlStore(Coordination):
 
     claim_lock: str = ""  # appended to the claim query: " FOR UPDATE SKIP LOCKED" on PG
 
+    @property
+    def retried_writes(self) -> int:
+        return 0  # a dialect whose commits can lose their reply counts them
+
     async def run_in_transaction(self, work: Callable[[q.Db], T]) -> T:
         """Run ``work`` in one transaction. For store extensions inside ``ideamine.stores``
         (each module there keeps its own SQL); nothing outside ``stores`` may call it."""
