@@ -356,6 +356,50 @@ def test_writes_survive_terminated_backends_and_the_chain_verifies(
         asyncio.run(body())
 
 
+def _losing_first_reply(proxy: TcpProxy, write: Callable[[q.Db], None]) -> _Attempts:
+    """``write`` as a transaction's work whose first attempt's COMMIT reaches the server and
+    whose reply the proxy swallows, then resets the connection (the store retries)."""
+    attempts = _Attempts()
+
+    def work(db: q.Db) -> None:
+        attempts.count += 1
+        write(db)
+        if attempts.count == 1:
+            proxy.silence_replies()
+            threading.Timer(0.5, proxy.reset).start()
+
+    attempts.work = work
+    return attempts
+
+
+class _Attempts:
+    """A work function and how many times the store ran it."""
+
+    count = 0
+    work: Callable[[q.Db], None]
+
+
+def _through_proxy(
+    pg_url: str, caplog: pytest.LogCaptureFixture, test: Callable[[PostgresStore, TcpProxy], Any]
+) -> None:
+    """Run ``test`` with a store on ``pg_url`` reached through a TCP proxy, holding run-1."""
+    target = urlsplit(pg_url)
+
+    async def body(proxy: TcpProxy) -> None:
+        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
+        try:
+            await store.migrate()
+            await store.create_run(_run())
+            await test(store, proxy)
+        finally:
+            await store.close()
+
+    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
+            asyncio.run(body(proxy))
+        assert proxy.dropped >= 1, "the reply was never lost"
+
+
 def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -364,35 +408,19 @@ def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
     first attempt committed, and says so (``RetriedWriteError``, which the runner treats as
     a step overtaken), not a bare integrity error that stopped a worker. The row is stored
     once. The same conflict with no lost attempt before it stays an integrity error."""
-    target = urlsplit(pg_url)
 
-    async def body(proxy: TcpProxy) -> None:
-        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
-        try:
-            await store.migrate()
-            await store.create_run(_run())
-            attempts: list[int] = []
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        start_intake = _losing_first_reply(
+            proxy, lambda db: q.insert_phase(db, "run-1", "intake", 1, "2026-11-27T00:00:00Z")
+        )
+        with pytest.raises(RetriedWriteError, match="already stored"):
+            await store.run_in_transaction(start_intake.work)
+        assert start_intake.count == 2
+        with pytest.raises(StoreError, match="integrity constraint failed") as plain:
+            await store.run_in_transaction(start_intake.work)
+        assert not isinstance(plain.value, RetriedWriteError)
 
-            def start_intake(db: q.Db) -> None:
-                attempts.append(1)
-                q.insert_phase(db, "run-1", "intake", 1, "2026-11-27T00:00:00+00:00")
-                if len(attempts) == 1:  # the COMMIT goes through, its reply does not
-                    proxy.silence_replies()
-                    threading.Timer(0.5, proxy.reset).start()
-
-            with pytest.raises(RetriedWriteError, match="already stored"):
-                await store.run_in_transaction(start_intake)
-            assert len(attempts) == 2
-            with pytest.raises(StoreError, match="integrity constraint failed") as plain:
-                await store.run_in_transaction(start_intake)
-            assert not isinstance(plain.value, RetriedWriteError)
-        finally:
-            await store.close()
-
-    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
-        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
-            asyncio.run(body(proxy))
-        assert proxy.dropped >= 1, "the reply was never lost"
+    _through_proxy(pg_url, caplog, test)
     stored = _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'")
     assert stored == [(1,)]
 
@@ -404,42 +432,21 @@ def test_a_write_that_succeeds_after_a_lost_commit_reply_is_counted(
     conflicts) is counted in ``retried_writes``: the first attempt may have committed too,
     and the runner then looks for tasks such a commit claimed for it. Writes that lost
     nothing, and reads, are not counted."""
-    target = urlsplit(pg_url)
 
-    async def body(proxy: TcpProxy) -> None:
-        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
-        try:
-            await store.migrate()
-            await store.create_run(_run())
-            attempts: list[int] = []
+    def touch_run(db: q.Db) -> None:
+        at = "2026-11-27T00:00:00Z"
+        q.update_run(db, "run-1", RunStatus.CREATED, at, error=None, driver=None)
 
-            def touch(db: q.Db) -> None:
-                attempts.append(1)
-                q.update_run(
-                    db,
-                    "run-1",
-                    RunStatus.CREATED,
-                    "2026-11-27T00:00:00+00:00",
-                    error=None,
-                    driver=None,
-                )
-                if len(attempts) == 1:  # the COMMIT goes through, its reply does not
-                    proxy.silence_replies()
-                    threading.Timer(0.5, proxy.reset).start()
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        touch = _losing_first_reply(proxy, touch_run)
+        assert store.retried_writes == 0
+        await store.run_in_transaction(touch.work)
+        assert touch.count == 2 and store.retried_writes == 1
+        await store.run_in_transaction(touch.work)  # nothing lost this time
+        await store.get_run("run-1")
+        assert store.retried_writes == 1
 
-            assert store.retried_writes == 0
-            await store.run_in_transaction(touch)
-            assert len(attempts) == 2 and store.retried_writes == 1
-            await store.run_in_transaction(touch)  # nothing lost this time
-            await store.get_run("run-1")
-            assert store.retried_writes == 1
-        finally:
-            await store.close()
-
-    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
-        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
-            asyncio.run(body(proxy))
-        assert proxy.dropped >= 1, "the reply was never lost"
+    _through_proxy(pg_url, caplog, test)
 
 
 @pytest.mark.parametrize(

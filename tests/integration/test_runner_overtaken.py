@@ -21,6 +21,7 @@ from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.errors import IllegalTransitionError, RetriedWriteError
 from ideamine.runtime.runner import Runner
+from ideamine.stores.base import Store
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.queries import Db
 from ideamine.stores.records import (
@@ -103,27 +104,34 @@ def _drive(
     )
 
     async def go() -> tuple[RunStatus, list[str]]:
-        pipeline = load_pipeline(config)
         if store_class is _LostCreate:
             store: SqliteStore = _LostCreate(tmp_path / "ideamine.db", retries)
         else:
             store = _RetriedFanIn(tmp_path / "ideamine.db", retries, broken=broken)
-        await store.migrate()
-        try:
-            run = await service.create_run(
-                store,
-                pipeline,
-                "a marketplace for farmers",
-                constraints={},
-                source="cli",
-                config_dir=config,
-            )
-            done = await Runner(store, pipeline).drive(run.id)
-            return done.status, [event.type for event in await store.events(run.id)]
-        finally:
-            await store.close()
+        status, events = await _run_to_end(store, config)
+        return status, [event.type for event in events]
 
     return asyncio.run(go())
+
+
+async def _run_to_end(store: Store, config: Path) -> tuple[RunStatus, list[EventRecord]]:
+    """Create a run of ``config`` in ``store`` (migrated here, closed after) and drive it
+    to its end: its status and ledger."""
+    pipeline = load_pipeline(config)
+    await store.migrate()
+    try:
+        run = await service.create_run(
+            store,
+            pipeline,
+            "a marketplace for farmers",
+            constraints={},
+            source="cli",
+            config_dir=config,
+        )
+        done = await Runner(store, pipeline).drive(run.id)
+        return done.status, await store.events(run.id)
+    finally:
+        await store.close()
 
 
 def test_a_step_overtaken_by_a_retried_commit_reads_the_run_again(
@@ -209,22 +217,9 @@ def test_tasks_a_lost_claim_reply_leased_to_the_runner_are_handed_back_at_once(
     target = urlsplit(pg_url)
 
     async def go(proxy: TcpProxy) -> tuple[RunStatus, list[EventRecord], int]:
-        pipeline = load_pipeline(config)
         store = _LostClaimReply(proxy.url(pg_url), proxy)
-        await store.migrate()
-        try:
-            run = await service.create_run(
-                store,
-                pipeline,
-                "a marketplace for farmers",
-                constraints={},
-                source="cli",
-                config_dir=config,
-            )
-            done = await Runner(store, pipeline).drive(run.id)
-            return done.status, await store.events(run.id), store.lost
-        finally:
-            await store.close()
+        status, events = await _run_to_end(store, config)
+        return status, events, store.lost
 
     with (
         TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy,
