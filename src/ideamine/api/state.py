@@ -13,6 +13,7 @@ from pathlib import Path
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.config.model import PipelineSpec
+from ideamine.engine.states import RunStatus
 from ideamine.errors import IdeaMineError, StoreError, StoreUnavailableError
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.base import Store
@@ -107,17 +108,22 @@ class ServerState:
         return task is not None and not task.done()
 
     def drive(self, store: Store, run_id: str, pipeline: PipelineSpec | None = None) -> None:
-        """Carry the run out in this process, in the background, unless it already is."""
+        """Carry the run out in this process, in the background, unless it already is. A
+        drive that is ending (its run just failed, say) when the run is reopened (a phase
+        retried) drives it again: the request that reopened it found it still busy."""
         if self.driving(run_id):
             return
-        runner = Runner(store, pipeline, concurrency=self.settings.concurrency)
-        task = asyncio.create_task(self._drive(runner, run_id), name=f"drive {run_id}")
+        task = asyncio.create_task(self._drive(store, run_id, pipeline), name=f"drive {run_id}")
         self._drives[run_id] = task
 
-    async def _drive(self, runner: Runner, run_id: str) -> None:
+    async def _drive(self, store: Store, run_id: str, pipeline: PipelineSpec | None) -> None:
         try:
-            run = await runner.drive(run_id)
-            log.info("run %s: %s", run_id, run.status)
+            while True:
+                runner = Runner(store, pipeline, concurrency=self.settings.concurrency)
+                run = await runner.drive(run_id)
+                log.info("run %s: %s", run_id, run.status)
+                if run.status is not RunStatus.RUNNING:  # else reopened as the drive ended
+                    break
         except IdeaMineError as exc:  # recorded in the ledger where it matters; keep serving
             log.warning("driving run %s stopped: %s", run_id, exc)
         except Exception:  # a background task's boundary: log it, the server goes on
