@@ -74,6 +74,11 @@ class _LostCreate(SqliteStore):
     def __init__(self, path: Path, retries: int) -> None:
         super().__init__(path)
         self.retries = retries
+        self.lost_commits = 0
+
+    @property
+    def retried_writes(self) -> int:
+        return self.lost_commits  # counted as the PostgreSQL store counts them
 
     async def create_tasks(
         self,
@@ -89,6 +94,7 @@ class _LostCreate(SqliteStore):
         if self.retries <= 0:
             return claimed
         self.retries -= 1
+        self.lost_commits += 1
         # the tasks it claimed are leased to the caller, who does not know it
         raise RetriedWriteError('duplicate key value violates unique constraint "tasks_pkey"')
 

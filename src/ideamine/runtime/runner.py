@@ -76,6 +76,7 @@ class Runner:
         self._touched: set[str] = set()  # runs whose bundle we used: what `_forget` drops
         self._conflicts: dict[str, int] = {}  # run id → steps in a row overtaken (`_overtaken`)
         self._scope: str | None = None  # the run `drive` is limited to; None when serving
+        self._retried = store.retried_writes  # the store's count this runner has acted on
 
     async def drive(self, run_id: str) -> RunRecord:
         """Run ``run_id`` here until it completes, fails, or is paused or cancelled.
@@ -128,7 +129,6 @@ class Runner:
             if scope is not None and scope not in live:
                 return
             dropped = await self._drop_dead_work(live)
-            retried = self.store.retried_writes
             advanced = [await self._advance(run) for run in runs]
             steps = {step for step, _ in advanced}
             # Driving one run, a step that created tasks claimed the run's claimable tasks as
@@ -136,9 +136,8 @@ class Runner:
             claimed = any(taken for _, taken in advanced)
             if not claimed:
                 claimed = await self._claim(scope, runs)
-            if self.store.retried_writes != retried:  # a claim's lost attempt may hold some
-                for run_id in sorted(live):
-                    await self._release_unrun(run_id)
+            if self.store.retried_writes != self._retried:  # a lost commit may hold tasks
+                await self._release_unrun(live)
             if dropped or _Step.AGAIN in steps or (_Step.ACTED in steps and not claimed):
                 continue  # what was done may open more: a finished run, tasks to claim
             await self._idle(scope, stop)  # until a claimed task ends (or a poll interval)
@@ -164,16 +163,14 @@ class Runner:
         try:
             acted = await bundle.advancer.advance(run.id, lessee)
         except (IllegalTransitionError, RetriedWriteError) as exc:
-            await self._overtaken(run.id, exc)
+            self._overtaken(run.id, exc)
             step = _Step.AGAIN
         else:
             self._conflicts.pop(run.id, None)
             step = _Step.ACTED if acted else _Step.NOTHING
         return step, lessee.taken if lessee else 0
 
-    async def _overtaken(
-        self, run_id: str, exc: IllegalTransitionError | RetriedWriteError
-    ) -> None:
+    def _overtaken(self, run_id: str, exc: IllegalTransitionError | RetriedWriteError) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
         lease), or the store retried a commit whose reply was lost (a state change refused
@@ -186,25 +183,25 @@ class Runner:
         if self._conflicts[run_id] > MAX_CONFLICTS:
             raise exc
         log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
-        if isinstance(exc, RetriedWriteError):
-            await self._release_unrun(run_id)
 
-    async def _release_unrun(self, run_id: str) -> None:
-        """A commit whose reply was lost may have claimed tasks for this process (a claim, or
-        a step that creates tasks and claims them) that it never learned of: hand back those
-        it is not running, at once and without counting a stall, rather than let their
-        leases lapse."""
+    async def _release_unrun(self, live: set[str]) -> None:
+        """The store carried a write out again after losing its connection: the lost attempt
+        may have claimed tasks for this process (a claim, or a step that creates tasks and
+        claims them) that it never learned of. Hand back those it is not running, at once
+        and without counting a stall, rather than let their leases lapse."""
+        self._retried = self.store.retried_writes
         running = {item.task.id for item in self._inflight.values()}
-        released = await self.store.release_unrun(
-            run_id,
-            owner=self.owner,
-            running=running,
-            reason="claimed by a commit whose reply was lost",
-        )
-        if released:
-            log.warning(
-                "run %s: handed back %d task(s) a lost commit claimed", run_id, len(released)
+        for run_id in sorted(live):
+            released = await self.store.release_unrun(
+                run_id,
+                owner=self.owner,
+                running=running,
+                reason="claimed by a commit whose reply was lost",
             )
+            if released:
+                log.warning(
+                    "run %s: handed back %d task(s) a lost commit claimed", run_id, len(released)
+                )
 
     async def _bundle(self, run: RunRecord) -> Bundle | None:
         """The run's bundle. A worker that cannot build it (a missing API key, a pinned
@@ -350,7 +347,7 @@ class Runner:
         try:
             acted = await bundle.advancer.advance(run_id)
         except (IllegalTransitionError, RetriedWriteError) as exc:
-            await self._overtaken(run_id, exc)
+            self._overtaken(run_id, exc)
             return  # it moved on: the loop reads it again
         if not acted:
             raise RunStateError(

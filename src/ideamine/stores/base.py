@@ -38,8 +38,9 @@ class Store(Protocol):
 
     @property
     def retried_writes(self) -> int:
-        """How many writes succeeded on a retry after the connection was lost as an earlier
-        attempt may have committed (always 0 on SQLite). Such an attempt can have claimed
+        """How many writes were carried out again after the connection was lost as an
+        earlier attempt may have committed, whether the retry succeeded or found its rows
+        stored (``RetriedWriteError``); always 0 on SQLite. The lost attempt can have claimed
         tasks its caller never learned of; ``release_unrun`` hands them back."""
         ...
 

@@ -173,6 +173,7 @@ class PostgresStore(SqlStore):
                 delay = min(delay * 2, 2.0)
             except psycopg.errors.UniqueViolation as exc:
                 if lost:  # the lost attempt committed, or another process wrote the rows
+                    self._count_retried_write()
                     raise RetriedWriteError(_first_line(exc)) from exc
                 raise _translate(exc) from exc
             except psycopg.Error as exc:
@@ -180,9 +181,12 @@ class PostgresStore(SqlStore):
             else:
                 # committed (the block's end commits): counted if a lost attempt came first
                 if lost:
-                    with self._counting:
-                        self._retried_writes += 1
+                    self._count_retried_write()
                 return done
+
+    def _count_retried_write(self) -> None:
+        with self._counting:
+            self._retried_writes += 1
 
     def _autocommitted(
         self, connection: psycopg.Connection[tuple[object, ...]], work: Callable[[q.Db], T]
