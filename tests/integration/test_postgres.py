@@ -1,6 +1,7 @@
 """PostgreSQL-only behaviour of the store: SKIP LOCKED races between separate pools, the per-run
 ledger lock, migrations on real databases, lost connections, an unreachable server and
-password redaction. Each test gets its own database cloned from the migrated template."""
+password redaction (lost COMMIT replies: ``test_postgres_lost_commit.py``). Each test gets its
+own database cloned from the migrated template."""
 
 from __future__ import annotations
 
@@ -14,24 +15,19 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from psycopg_pool import PoolTimeout
-from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
 from ideamine.errors import (
-    RetriedWriteError,
     SchemaTooNewError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
 )
-from ideamine.stores import queries as q
 from ideamine.stores.ledger import verify_chain
-from ideamine.stores.postgres import PostgresStore, _connection_lost
+from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import EventDraft, NewRun, NewTask
 from ideamine.stores.sqlite import SqliteStore, migrations
 
@@ -354,116 +350,6 @@ def test_writes_survive_terminated_backends_and_the_chain_verifies(
 
     with caplog.at_level(logging.ERROR):  # the pool warns about every lost connection
         asyncio.run(body())
-
-
-def _losing_first_reply(proxy: TcpProxy, write: Callable[[q.Db], None]) -> _Attempts:
-    """``write`` as a transaction's work whose first attempt's COMMIT reaches the server and
-    whose reply the proxy swallows, then resets the connection (the store retries)."""
-    attempts = _Attempts()
-
-    def work(db: q.Db) -> None:
-        attempts.count += 1
-        write(db)
-        if attempts.count == 1:
-            proxy.silence_replies()
-            threading.Timer(0.5, proxy.reset).start()
-
-    attempts.work = work
-    return attempts
-
-
-class _Attempts:
-    """A work function and how many times the store ran it."""
-
-    count = 0
-    work: Callable[[q.Db], None]
-
-
-def _through_proxy(
-    pg_url: str, caplog: pytest.LogCaptureFixture, test: Callable[[PostgresStore, TcpProxy], Any]
-) -> None:
-    """Run ``test`` with a store on ``pg_url`` reached through a TCP proxy, holding run-1."""
-    target = urlsplit(pg_url)
-
-    async def body(proxy: TcpProxy) -> None:
-        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
-        try:
-            await store.migrate()
-            await store.create_run(_run())
-            await test(store, proxy)
-        finally:
-            await store.close()
-
-    with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
-        with caplog.at_level(logging.ERROR):  # the pool warns about the lost connection
-            asyncio.run(body(proxy))
-        assert proxy.dropped >= 1, "the reply was never lost"
-
-
-def test_a_write_whose_commit_reply_is_lost_reports_its_rows_stored(
-    pg_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The network passes a transaction's COMMIT to the server and loses the reply, then the
-    connection is reset: the store runs the transaction again, whose INSERT finds the row the
-    first attempt committed, and says so (``RetriedWriteError``, which the runner treats as
-    a step overtaken), not a bare integrity error that stopped a worker. The row is stored
-    once. The same conflict with no lost attempt before it stays an integrity error."""
-
-    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
-        start_intake = _losing_first_reply(
-            proxy, lambda db: q.insert_phase(db, "run-1", "intake", 1, "2026-11-27T00:00:00Z")
-        )
-        with pytest.raises(RetriedWriteError, match="already stored"):
-            await store.run_in_transaction(start_intake.work)
-        assert start_intake.count == 2
-        with pytest.raises(StoreError, match="integrity constraint failed") as plain:
-            await store.run_in_transaction(start_intake.work)
-        assert not isinstance(plain.value, RetriedWriteError)
-
-    _through_proxy(pg_url, caplog, test)
-    stored = _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'")
-    assert stored == [(1,)]
-
-
-def test_a_write_that_succeeds_after_a_lost_commit_reply_is_counted(
-    pg_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A write whose first COMMIT reply is lost and whose retry succeeds (nothing in it
-    conflicts) is counted in ``retried_writes``: the first attempt may have committed too,
-    and the runner then looks for tasks such a commit claimed for it. Writes that lost
-    nothing, and reads, are not counted."""
-
-    def touch_run(db: q.Db) -> None:
-        at = "2026-11-27T00:00:00Z"
-        q.update_run(db, "run-1", RunStatus.CREATED, at, error=None, driver=None)
-
-    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
-        touch = _losing_first_reply(proxy, touch_run)
-        assert store.retried_writes == 0
-        await store.run_in_transaction(touch.work)
-        assert touch.count == 2 and store.retried_writes == 1
-        await store.run_in_transaction(touch.work)  # nothing lost this time
-        await store.get_run("run-1")
-        assert store.retried_writes == 1
-
-    _through_proxy(pg_url, caplog, test)
-
-
-@pytest.mark.parametrize(
-    ("error", "lost"),
-    [
-        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
-        (psycopg.errors.AdminShutdown("terminating connection"), True),  # 57P01
-        (psycopg.errors.ConnectionFailure("connection failure"), True),  # 08006
-        (PoolTimeout("couldn't get a connection after 10.00 sec"), False),  # none was had
-        (psycopg.errors.QueryCanceled("canceling statement"), False),  # the server answered
-        (psycopg.errors.LockNotAvailable("could not obtain lock"), False),
-        (psycopg.errors.UniqueViolation("duplicate key"), False),
-    ],
-)
-def test_only_a_cut_connection_can_have_committed_unseen(error: Exception, lost: bool) -> None:
-    """What makes a later unique violation of the same call a ``RetriedWriteError``."""
-    assert _connection_lost(error) is lost
 
 
 def _fake_password_urls(port: int) -> list[str]:

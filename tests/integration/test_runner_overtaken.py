@@ -21,6 +21,7 @@ from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.errors import IllegalTransitionError, RetriedWriteError
 from ideamine.runtime.runner import Runner
+from ideamine.stores import postgres
 from ideamine.stores.base import Store
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.queries import Db
@@ -68,8 +69,9 @@ class _RetriedFanIn(SqliteStore):
 
 class _LostCreate(SqliteStore):
     """A real store whose first ``retries`` task creations commit and then report what the
-    PostgreSQL store reports when the commit's reply was lost and its retry found the rows
-    stored (``RetriedWriteError``): the tasks exist, the caller does not know it."""
+    PostgreSQL store reports when a commit's reply was lost, the server could not say what
+    became of it, and the retry found the rows stored (``RetriedWriteError``): the tasks
+    exist, the caller does not know it."""
 
     def __init__(self, path: Path, retries: int) -> None:
         super().__init__(path)
@@ -159,8 +161,8 @@ def test_the_same_conflict_step_after_step_is_raised(tmp_path: Path) -> None:
 def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """On PostgreSQL the retry of such a commit finds the tasks stored (a unique violation
-    after a lost connection): the runner reads the run again, hands back at once the tasks
+    """On PostgreSQL, should the server not account for such a commit, its retry finds the
+    tasks stored (a unique violation): the runner reads the run again, hands back at once the tasks
     the lost commit had leased to it (no stall: their leases do not have to lapse), and the
     run completes with each task created once."""
     with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
@@ -177,8 +179,9 @@ def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_
 
 class _LostClaimReply(PostgresStore):
     """A real PostgreSQL store, reached through the TCP proxy, whose first claim outside a
-    step (the gate task's) commits and loses its reply: the retry claims nothing, and the
-    task the first attempt claimed is leased to a runner that never learned of it."""
+    step (the gate task's) commits and loses its reply. Before the store asked the server
+    what became of such a commit, its retry claimed nothing, and the task the first attempt
+    had claimed was leased to a runner that never learned of it."""
 
     def __init__(self, url: str, proxy: TcpProxy) -> None:
         super().__init__(url, retry_seconds=30)
@@ -207,16 +210,19 @@ class _LostClaimReply(PostgresStore):
         claimed = super()._claim_in(db, run_id, **options)
         if claimed and self._claiming and not self.lost:
             self.lost += 1  # the COMMIT after this goes through; its reply does not
+            assert isinstance(db, postgres._Db)
+            db.sent(claimed)  # the store's question before COMMIT, asked now
             self._proxy.silence_replies()
             threading.Timer(0.3, self._proxy.reset).start()
         return claimed
 
 
-def test_tasks_a_lost_claim_reply_leased_to_the_runner_are_handed_back_at_once(
+def test_a_claim_whose_reply_is_lost_hands_its_tasks_to_the_runner(
     tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without the hand-back the gate task would wait for its lease to lapse and count a
-    stall (``phase.stalled``); with it the run goes on at once."""
+    """The store learns from the server that the lost claim committed and returns the task
+    it claimed, so the runner runs it at once: no stall (``phase.stalled``), nothing handed
+    back, the gate task started once."""
     config = write_callable_pipeline(
         tmp_path / "cfg", DAG, agents_per_phase=2, heartbeat=SHORT_LEASES
     )
@@ -229,13 +235,15 @@ def test_tasks_a_lost_claim_reply_leased_to_the_runner_are_handed_back_at_once(
 
     with (
         TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy,
-        caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"),
+        caplog.at_level(logging.WARNING),
     ):
         status, events, lost = asyncio.run(go(proxy))
 
     assert lost == 1 and status is RunStatus.COMPLETED
     types = [event.type for event in events]
     assert "phase.stalled" not in types, types
-    released = [e for e in events if e.type == "task.retry" and e.payload["strategy"] == "released"]
-    assert [e.payload["key"] for e in released] == ["~gate"], released
-    assert "handed back 1 task(s) a lost commit claimed" in caplog.text
+    assert "task.retry" not in types, types
+    gates = [e for e in events if e.type == "task.started" and e.payload["key"] == "~gate"]
+    assert len(gates) == 2  # one per phase: the lost claim's start is the only one
+    assert "the server says its transaction committed" in caplog.text
+    assert "handed back" not in caplog.text

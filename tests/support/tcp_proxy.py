@@ -16,6 +16,9 @@ It runs an asyncio loop on a thread of its own and forwards bytes both ways. The
 - ``silence_replies()``: keep passing what clients send but swallow what the server answers,
   so a statement (a ``COMMIT``) reaches the server and its reply never comes back; ``reset()``
   then resets every connection and forwards both ways again.
+- ``strand()``: reset every client connection but leave its server side open and silent, so
+  the server's session stays open (a transaction in it stays in progress, a ``COMMIT`` a
+  blackhole swallowed never read) until the server ends it; forwards normally again.
 
 Counters (``accepted``, ``dropped``, ``swallowed``) let a test check that a fault really hit
 live traffic. Connections are reset with ``SO_LINGER`` 0, so the peers see ``ECONNRESET``
@@ -66,6 +69,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._blackholed = False
         self._silenced = False  # replies (server to client) are swallowed
+        self._stranded: list[asyncio.StreamWriter] = []  # server sides left open (`strand`)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="tcp-proxy", daemon=True
@@ -118,6 +122,11 @@ class TcpProxy:
         """Reset every connection (but those accepted during the blackhole if
         ``spare_held``) and forward normally again; returns how many were reset."""
         return self._call(self._reset(spare_held))
+
+    def strand(self) -> int:
+        """Reset every client connection, leaving its server side open and unread, and
+        forward normally again; returns how many were stranded."""
+        return self._call(self._strand())
 
     def url(self, upstream_url: str) -> str:
         """``upstream_url`` (``postgresql://user@host:port/db``) pointed at this proxy."""
@@ -178,8 +187,26 @@ class TcpProxy:
         await self._settle(dropped)
         return len(dropped)
 
+    async def _strand(self) -> int:
+        links = list(self._links)
+        for link in links:
+            self._links.discard(link)
+            _reset(link.client)
+            if link.server is not None:
+                self._stranded.append(link.server)
+            for pump in link.pumps:
+                pump.cancel()
+        self.dropped += len(links)
+        self._blackholed = False
+        self._silenced = False
+        await self._settle(links)
+        return len(links)
+
     async def _shutdown(self) -> None:
         await self._refuse()
+        for writer in self._stranded:
+            _reset(writer)
+        self._stranded.clear()
         others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in others:
             task.cancel()

@@ -30,6 +30,7 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
+from ideamine.stores.lostcommit import Fate, Sent, settle
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlite import migrations, split_statements
 from ideamine.stores.sqlstore import SqlStore
@@ -59,7 +60,7 @@ class _Db:
         self._connection = connection
         self.manifests = manifests
         self._notified: set[str] = set()
-        self._revision: int | None = None
+        self._xid: int | None = None
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
@@ -83,11 +84,23 @@ class _Db:
                 "a read tried to write tasks (no transaction to stamp them with)",
                 hint="this is a bug in IdeaMine: writes go through run_in_transaction",
             )
-        if self._revision is None:
+        if self._xid is None:
             row = self._connection.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
             assert row is not None  # the function always returns a row
-            self._revision = int(str(row[0]))
-        return self._revision
+            self._xid = int(str(row[0]))
+        return self._xid
+
+    def sent(self, value: T) -> Sent[T] | None:
+        """What to ask the server about should this transaction's COMMIT reply be lost
+        (``lostcommit``); None when it wrote nothing (it has no transaction id)."""
+        if self._xid is None:
+            row = self._connection.execute(
+                "SELECT pg_current_xact_id_if_assigned()::text::bigint"
+            ).fetchone()
+            if row is None or row[0] is None:
+                return None
+            self._xid = int(str(row[0]))
+        return Sent(xid=self._xid, pid=self._connection.info.backend_pid, value=value)
 
     def lock_run(self, run_id: str) -> None:
         # Held until commit: appends to one run's chain happen one transaction at a time.
@@ -142,47 +155,68 @@ class PostgresStore(SqlStore):
     def _run(self, work: Callable[[q.Db], T], *, read: bool = False) -> T:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
-        lost = False  # a write attempt lost its connection: it may have committed
+        unsettled: Sent[T] | None = None  # a COMMIT sent on a connection lost before its reply
+        unknown = False  # a lost COMMIT whose fate the server could not tell: this is a retry
         while True:
+            sent: Sent[T] | None = None
             try:
                 self._open()
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
+                    if unsettled is not None:
+                        fate = self._settle(connection, unsettled, deadline)
+                        if fate is Fate.COMMITTED:
+                            return unsettled.value  # done by the lost attempt: not again
+                        unknown, unsettled = fate is Fate.UNKNOWN, None
                     if read:
                         return self._autocommitted(connection, work)
-                    done = work(_Db(connection, self._manifests))
+                    db = _Db(connection, self._manifests)
+                    done = work(db)
+                    sent = db.sent(done)  # None when it wrote nothing (nothing to lose)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # the server rolled this transaction back to break a conflict: run it again
-                if time.monotonic() + delay > deadline:
-                    raise _translate(exc) from exc
-                log.warning(
-                    "transaction conflict (%s); retrying in %.1f s", _first_line(exc), delay
-                )
-                time.sleep(delay)
+                self._pause(exc, delay, deadline)
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                lost = lost or (not read and _connection_lost(exc))
-                if time.monotonic() + delay > deadline:
-                    raise StoreUnavailableError(
-                        f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
-                        hint="check that the server runs and accepts connections, then retry",
-                    ) from exc
-                log.warning(
-                    "PostgreSQL unavailable (%s); retrying in %.1f s", _first_line(exc), delay
-                )
-                time.sleep(delay)
+                if sent is not None and _connection_lost(exc):
+                    unsettled = sent  # the COMMIT went out: asked about on the next connection
+                self._pause(exc, delay, deadline)
                 delay = min(delay * 2, 2.0)
             except psycopg.errors.UniqueViolation as exc:
-                if lost:  # the lost attempt committed, or another process wrote the rows
+                if unknown:  # the lost attempt committed, or another process wrote the rows
                     self._count_retried_write()
                     raise RetriedWriteError(_first_line(exc)) from exc
                 raise _translate(exc) from exc
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
             else:
-                # committed (the block's end commits): counted if a lost attempt came first
-                if lost:
+                # committed (the block's end commits): counted if a lost attempt may have too
+                if unknown:
                     self._count_retried_write()
                 return done
+
+    def _pause(self, exc: psycopg.Error | PoolTimeout, delay: float, deadline: float) -> None:
+        """Wait ``delay`` before a retry, or raise if that would pass ``deadline``."""
+        conflict = not isinstance(exc, psycopg.OperationalError | PoolTimeout)
+        if time.monotonic() + delay > deadline:
+            if conflict:
+                raise _translate(exc) from exc
+            raise StoreUnavailableError(
+                f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
+                hint="check that the server runs and accepts connections, then retry",
+            ) from exc
+        what = "transaction conflict" if conflict else "PostgreSQL unavailable"
+        log.warning("%s (%s); retrying in %.1f s", what, _first_line(exc), delay)
+        time.sleep(delay)
+
+    def _settle(
+        self, connection: psycopg.Connection[tuple[object, ...]], sent: Sent[T], deadline: float
+    ) -> Fate:
+        """What became of ``sent`` (``lostcommit``), asked outside any transaction."""
+        fate = self._autocommitted(connection, lambda _: settle(connection, sent, deadline))
+        log.warning(
+            "a write's COMMIT reply was lost; the server says its transaction %s", fate.value
+        )
+        return fate
 
     def _count_retried_write(self) -> None:
         with self._counting:

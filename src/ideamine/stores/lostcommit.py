@@ -1,0 +1,92 @@
+"""What became of a PostgreSQL ``COMMIT`` whose reply the network lost.
+
+Before a write's ``COMMIT`` is sent, the store notes the transaction's id and server process
+(``Sent``). If the connection is lost before the reply comes, the store asks the server, on
+another connection, what became of that transaction (``settle``):
+
+- **committed**: the write is done, and its result is the one the lost attempt computed;
+- **aborted**: nothing of it was written, so running it again is safe;
+- **in progress**: the lost session is still open on the server with the ``COMMIT`` unread.
+  The store ends that session (``pg_terminate_backend``, only while it still holds this
+  transaction), which aborts the transaction unless its ``COMMIT`` was being carried out,
+  and asks again.
+
+A transaction that wrote nothing has no id, and nothing to lose: it is simply run again. So
+no write is carried out twice, and none is lost, whatever the network drops.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import psycopg
+
+from ideamine.errors import StoreUnavailableError
+
+__all__ = ["Fate", "Sent", "settle"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+POLL_SECONDS = 0.05  # between questions while the lost session is ending
+
+
+@dataclass(frozen=True, slots=True)
+class Sent(Generic[T]):
+    """A write whose ``COMMIT`` was sent: its transaction, and what the work returned."""
+
+    xid: int  # pg_current_xact_id()
+    pid: int  # the server process of the connection it was sent on
+    value: T
+
+
+class Fate(enum.Enum):
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+    UNKNOWN = "unknown"  # too old for the server to tell (never within a retry window)
+
+
+def settle(
+    connection: psycopg.Connection[tuple[object, ...]], sent: Sent[T], deadline: float
+) -> Fate:
+    """What became of ``sent``, asked on ``connection`` (in autocommit mode: each question
+    sees the server as it is now). Raises ``StoreUnavailableError`` if the lost session is
+    still open at ``deadline``."""
+    while True:
+        status = _status(connection, sent.xid)
+        if status == "committed":
+            return Fate.COMMITTED
+        if status == "aborted":
+            return Fate.ABORTED
+        if status is None:
+            return Fate.UNKNOWN
+        if time.monotonic() > deadline:
+            raise StoreUnavailableError(
+                f"cannot tell whether a write committed: its session (server process "
+                f"{sent.pid}) still holds transaction {sent.xid} open",
+                hint="end that session (SELECT pg_terminate_backend(PID)) and retry",
+            )
+        _end_session(connection, sent)
+        time.sleep(POLL_SECONDS)
+
+
+def _status(connection: psycopg.Connection[tuple[object, ...]], xid: int) -> str | None:
+    row = connection.execute("SELECT pg_xact_status(%s::text::xid8)", (str(xid),)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _end_session(connection: psycopg.Connection[tuple[object, ...]], sent: Sent[T]) -> None:
+    """Terminate the lost session if it still holds ``sent``'s transaction (its process id
+    may since have gone to another session, which is left alone)."""
+    try:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid = %s AND backend_xid = %s::text::xid8::xid",
+            (sent.pid, str(sent.xid)),
+        )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        # not ours to end: the server aborts it once it notices the client has gone
+        log.warning("cannot end lost session %d (%s); waiting for it to end", sent.pid, exc)
