@@ -18,7 +18,7 @@ from tests.support.records import new_run
 from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
-from ideamine.errors import RetriedWriteError, StoreError
+from ideamine.errors import RetriedWriteError, StoreError, StoreUnavailableError
 from ideamine.stores import postgres
 from ideamine.stores import queries as q
 from ideamine.stores.ledger import verify_chain
@@ -30,8 +30,9 @@ AT = "2026-11-27T00:00:00Z"
 
 
 class _Attempts:
-    """A transaction's work, how many times the store ran it, and the fault its first
-    attempt's COMMIT meets (``fault(proxy)``, once the transaction's id is known)."""
+    """A transaction's work and how many times the store ran it. Its first attempt's COMMIT
+    meets ``fault(proxy)``: fired once the store has asked for the transaction's id (the
+    last thing before COMMIT, ``_Db.sent``), so the fault hits the COMMIT itself."""
 
     def __init__(
         self, proxy: TcpProxy, write: Callable[[q.Db], object], fault: Callable[[TcpProxy], None]
@@ -43,12 +44,28 @@ class _Attempts:
 
     def work(self, db: q.Db) -> object:
         self.count += 1
-        value = self._write(db)
         if self.count == 1:
-            assert isinstance(db, postgres._Db)
-            db.sent(value)  # the store's question before COMMIT, asked now: the fault meets COMMIT
-            self._fault(self._proxy)
-        return value
+            _ARMED[threading.get_ident()] = lambda: self._fault(self._proxy)
+        return self._write(db)
+
+
+_ARMED: dict[int, Callable[[], None]] = {}  # thread → the fault its next `_Db.sent` fires
+
+
+@pytest.fixture(autouse=True)
+def _fault_at_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_Db.sent`` fires the fault armed on its thread, after its own question."""
+    real = postgres._Db.sent
+
+    def sent(db: postgres._Db, value: object) -> Sent[object] | None:
+        noted = real(db, value)
+        fault = _ARMED.pop(threading.get_ident(), None)
+        if fault is not None:
+            fault()
+        return noted
+
+    monkeypatch.setattr(postgres._Db, "sent", sent)
+    _ARMED.clear()
 
 
 def _reply_lost(proxy: TcpProxy) -> None:
@@ -65,13 +82,17 @@ def _commit_unread(proxy: TcpProxy) -> None:
 
 
 def _through_proxy(
-    pg_url: str, caplog: pytest.LogCaptureFixture, test: Callable[[PostgresStore, TcpProxy], Any]
+    pg_url: str,
+    caplog: pytest.LogCaptureFixture,
+    test: Callable[[PostgresStore, TcpProxy], Any],
+    *,
+    retry_seconds: float = 30,
 ) -> None:
     """Run ``test`` with a store on ``pg_url`` reached through a TCP proxy, holding run-1."""
     target = urlsplit(pg_url)
 
     async def body(proxy: TcpProxy) -> None:
-        store = PostgresStore(proxy.url(pg_url), retry_seconds=30)
+        store = PostgresStore(proxy.url(pg_url), retry_seconds=retry_seconds)
         try:
             await store.migrate()
             await store.create_run(new_run())
@@ -197,7 +218,8 @@ def test_a_write_the_server_cannot_account_for_is_retried_and_counted(
 def test_a_transaction_that_wrote_nothing_is_simply_run_again(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No transaction id was assigned (it wrote nothing), so there is nothing to ask about."""
+    """No transaction id was assigned (it wrote nothing), so there is nothing to ask about:
+    its COMMIT's lost reply costs a second run of the work, nothing more."""
 
     async def test(store: PostgresStore, proxy: TcpProxy) -> None:
         look = _Attempts(proxy, lambda db: len(q.select_phases(db, "run-1")), _reply_lost)
@@ -206,6 +228,90 @@ def test_a_transaction_that_wrote_nothing_is_simply_run_again(
 
     _through_proxy(pg_url, caplog, test)
     assert "the server says" not in caplog.text
+    assert "PostgreSQL unavailable" in caplog.text  # the lost reply was met, and retried
+
+
+def test_a_reply_lost_past_the_retry_window_is_still_asked_about(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is found lost only after the retry window (2 s here) has passed: the
+    store still asks what became of the COMMIT (for up to the window again, at most 10 s)
+    rather than report the server unreachable for a write that took effect."""
+
+    def late(proxy: TcpProxy) -> None:
+        proxy.silence_replies()
+        threading.Timer(3.0, proxy.reset).start()
+
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        write = _Attempts(proxy, _start_intake, late)
+        assert await store.run_in_transaction(write.work) == "intake started"
+        assert write.count == 1
+
+    _through_proxy(pg_url, caplog, test, retry_seconds=2)
+    assert _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'") == [(1,)]
+    assert "the server says its transaction committed" in caplog.text
+
+
+def test_a_lost_commit_nobody_can_ask_about_is_reported_unknown(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reply is lost and the server stays unreachable: the caller is told that the
+    write's outcome is unknown and to look before doing it again, not just "unreachable"."""
+
+    def cut(proxy: TcpProxy) -> None:
+        proxy.silence_replies()
+        threading.Timer(0.5, proxy.refuse).start()
+
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        write = _Attempts(proxy, _start_intake, cut)
+        with pytest.raises(StoreUnavailableError, match="whether it took effect is unknown") as e:
+            await store.run_in_transaction(write.work)
+        assert "look" in e.value.hint and write.count == 1
+        proxy.accept()  # let the store close
+
+    _through_proxy(pg_url, caplog, test, retry_seconds=1)
+
+
+def test_a_conflict_at_the_end_of_the_window_is_reported_as_a_conflict(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server broke a deadlock by rolling the transaction back, every time: the error
+    says so (psycopg's DeadlockDetected is an OperationalError: not "unreachable")."""
+
+    def deadlocked(db: q.Db) -> None:
+        db.query("SELECT 1")
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        with pytest.raises(StoreError, match="deadlock detected") as raised:
+            await store.run_in_transaction(deadlocked)
+        assert not isinstance(raised.value, StoreUnavailableError)
+        proxy.reset()  # the helper checks that the proxy saw a fault
+
+    _through_proxy(pg_url, caplog, test, retry_seconds=0.5)
+    assert "transaction conflict (deadlock detected)" in caplog.text
+
+
+def test_sessions_are_set_to_notice_a_dead_peer(pg_url: str) -> None:
+    """Keepalives and a TCP user timeout (a silent network cut is noticed in ~30 s, inside
+    the retry window), and an idle-in-transaction timeout (the server ends a session whose
+    client vanished mid-transaction, freeing its locks for the retry); a URL's own win."""
+
+    async def body() -> tuple[object, object]:
+        store = PostgresStore(pg_url + "?keepalives_idle=7")
+        try:
+            return await store.run_in_transaction(
+                lambda db: (
+                    db.query("SHOW idle_in_transaction_session_timeout")[0][0],
+                    db.query("SELECT 1")[0][0],
+                )
+            ), store._conninfo
+        finally:
+            await store.close()
+
+    (timeout, _), conninfo = asyncio.run(body())
+    assert timeout == "30s"
+    assert "keepalives_idle=7" in str(conninfo) and "tcp_user_timeout=30000" in str(conninfo)
 
 
 @pytest.mark.parametrize(

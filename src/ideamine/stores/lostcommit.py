@@ -9,10 +9,15 @@ another connection, what became of that transaction (``settle``):
 - **in progress**: the lost session is still open on the server with the ``COMMIT`` unread.
   The store ends that session (``pg_terminate_backend``, only while it still holds this
   transaction), which aborts the transaction unless its ``COMMIT`` was being carried out,
-  and asks again.
+  and asks again. A session waiting for a synchronous standby to confirm its ``COMMIT``
+  (``wait_event`` ``SyncRep``) is left alone: ending it would report a commit the standby
+  never confirmed; the store waits for it.
 
-A transaction that wrote nothing has no id, and nothing to lose: it is simply run again. So
-no write is carried out twice, and none is lost, whatever the network drops.
+A transaction that wrote nothing has no id (``pg_current_xact_id_if_assigned()`` says so, at
+the cost of the same round trip), and nothing to lose: it is simply run again. So no write is
+carried out twice while the server that answers is the one that took the ``COMMIT`` (after a
+failover to an asynchronous standby, that standby may not know the transaction at all). If
+no answer comes in time, the caller is told the outcome is unknown (``PostgresStore._run``).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def settle(
 ) -> Fate:
     """What became of ``sent``, asked on ``connection`` (in autocommit mode: each question
     sees the server as it is now). Raises ``StoreUnavailableError`` if the lost session is
-    still open at ``deadline``."""
+    still open at ``deadline`` (it was asked to end at least once)."""
     while True:
         status = _status(connection, sent.xid)
         if status == "committed":
@@ -63,13 +68,14 @@ def settle(
             return Fate.ABORTED
         if status is None:
             return Fate.UNKNOWN
+        _end_session(connection, sent)
         if time.monotonic() > deadline:
             raise StoreUnavailableError(
                 f"cannot tell whether a write committed: its session (server process "
                 f"{sent.pid}) still holds transaction {sent.xid} open",
-                hint="end that session (SELECT pg_terminate_backend(PID)) and retry",
+                hint="look (ideamine runs, ideamine status RUN) before doing it again; "
+                "SELECT pg_terminate_backend(PID) ends that session",
             )
-        _end_session(connection, sent)
         time.sleep(POLL_SECONDS)
 
 
@@ -80,11 +86,13 @@ def _status(connection: psycopg.Connection[tuple[object, ...]], xid: int) -> str
 
 def _end_session(connection: psycopg.Connection[tuple[object, ...]], sent: Sent[T]) -> None:
     """Terminate the lost session if it still holds ``sent``'s transaction (its process id
-    may since have gone to another session, which is left alone)."""
+    may since have gone to another session, which is left alone), unless it waits for a
+    synchronous standby to confirm the commit."""
     try:
         connection.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid = %s AND backend_xid = %s::text::xid8::xid",
+            "WHERE pid = %s AND backend_xid = %s::text::xid8::xid "
+            "AND wait_event IS DISTINCT FROM 'SyncRep'",
             (sent.pid, str(sent.xid)),
         )
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -47,6 +47,9 @@ MIGRATION_LOCK = 7_311_947  # an arbitrary, fixed advisory lock key for migratio
 # reconnect after the network came back. Kept well under ``retry_seconds`` so attempts
 # give up and are made afresh; a ``connect_timeout`` in the URL wins.
 CONNECT_TIMEOUT_SECONDS = 10
+# A transaction's statements follow each other at once (no waiting on anything in between), so
+# a session idle in a transaction this long has lost its client; ending it frees its locks.
+IDLE_IN_TRANSACTION_MS = 30_000
 
 
 class _Db:
@@ -130,7 +133,7 @@ class PostgresStore(SqlStore):
         self.retry_seconds = retry_seconds
         self._retried_writes = 0
         self._counting = threading.Lock()  # transactions run on worker threads
-        self._conninfo = _with_connect_timeout(url)
+        self._conninfo = _with_timeouts(url)
         self._pool = ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -164,7 +167,7 @@ class PostgresStore(SqlStore):
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
                     if unsettled is not None:
-                        fate = self._settle(connection, unsettled, deadline)
+                        fate = self._settle(connection, unsettled, deadline + self._grace)
                         if fate is Fate.COMMITTED:
                             return unsettled.value  # done by the lost attempt: not again
                         unknown, unsettled = fate is Fate.UNKNOWN, None
@@ -175,11 +178,11 @@ class PostgresStore(SqlStore):
                     sent = db.sent(done)  # None when it wrote nothing (nothing to lose)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
                 # the server rolled this transaction back to break a conflict: run it again
-                self._pause(exc, delay, deadline)
+                self._pause(exc, delay, deadline, conflict=True)
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if sent is not None and _connection_lost(exc):
                     unsettled = sent  # the COMMIT went out: asked about on the next connection
-                self._pause(exc, delay, deadline)
+                self._pause(exc, delay, deadline, unsettled=unsettled is not None)
                 delay = min(delay * 2, 2.0)
             except psycopg.errors.UniqueViolation as exc:
                 if unknown:  # the lost attempt committed, or another process wrote the rows
@@ -194,12 +197,33 @@ class PostgresStore(SqlStore):
                     self._count_retried_write()
                 return done
 
-    def _pause(self, exc: psycopg.Error | PoolTimeout, delay: float, deadline: float) -> None:
-        """Wait ``delay`` before a retry, or raise if that would pass ``deadline``."""
-        conflict = not isinstance(exc, psycopg.OperationalError | PoolTimeout)
-        if time.monotonic() + delay > deadline:
+    @property
+    def _grace(self) -> float:
+        """How long past the retry window the store keeps asking what became of a lost
+        COMMIT (a caller told "unreachable" could otherwise do a committed write again)."""
+        return min(10.0, self.retry_seconds)
+
+    def _pause(
+        self,
+        exc: psycopg.Error | PoolTimeout,
+        delay: float,
+        deadline: float,
+        *,
+        conflict: bool = False,
+        unsettled: bool = False,
+    ) -> None:
+        """Wait ``delay`` before a retry, or raise if that would pass ``deadline`` (plus the
+        grace for asking about a lost COMMIT, when one is ``unsettled``)."""
+        if time.monotonic() + delay > deadline + (self._grace if unsettled else 0.0):
             if conflict:
                 raise _translate(exc) from exc
+            if unsettled:
+                raise StoreUnavailableError(
+                    f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)}), "
+                    "and a write's COMMIT was sent as the connection was lost: whether it "
+                    "took effect is unknown",
+                    hint="look (ideamine runs, ideamine status RUN) before doing it again",
+                ) from exc
             raise StoreUnavailableError(
                 f"PostgreSQL at {_redact(self.url)} is unreachable ({_first_line(exc)})",
                 hint="check that the server runs and accepts connections, then retry",
@@ -338,14 +362,29 @@ def _translate(exc: psycopg.Error) -> StoreError:
     )
 
 
-def _with_connect_timeout(url: str) -> str:
-    """``url`` with ``connect_timeout`` set, unless it sets its own."""
+def _with_timeouts(url: str) -> str:
+    """``url`` with what detects a dead connection in time, each unless the URL sets its own:
+    ``connect_timeout``; TCP keepalives and ``tcp_user_timeout``, so a network that goes
+    silent (no reset) is noticed in about 30 s, not the ~15 min TCP takes to give up, well
+    inside the retry window; and ``idle_in_transaction_session_timeout``, so the server ends a
+    session whose client vanished mid-transaction and frees its locks for the retry."""
     try:
-        if "connect_timeout" in conninfo_to_dict(url):
-            return url
-        return make_conninfo(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        given = conninfo_to_dict(url)
     except psycopg.ProgrammingError:  # not parseable: connecting reports it
         return url
+    settings = {key: value for key, value in _TIMEOUTS.items() if key not in given}
+    return make_conninfo(url, **settings) if settings else url
+
+
+_TIMEOUTS: dict[str, str | int] = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms a sent byte may stay unacknowledged
+    "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+}
 
 
 def _first_line(exc: BaseException) -> str:
