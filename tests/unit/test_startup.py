@@ -127,6 +127,54 @@ def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtim
     assert done.stdout.strip() == "ok"
 
 
+RICH = """
+import json, sys
+from click.testing import CliRunner
+from ideamine.cli.app import escape
+from ideamine.cli.main import cli
+for args in (["runs", "--json", "--store", STORE], ["status", RUN, "--json", "--store", STORE]):
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0, (args, done.output)
+    json.loads(done.output)
+    assert "rich" not in sys.modules, f"{args[0]} --json imported rich"
+assert escape("[bold]x[/bold]") == "\\[bold]x\\[/bold]"
+assert "rich" in sys.modules
+done = CliRunner().invoke(cli, ["runs", "--store", STORE])
+assert done.exit_code == 0 and RUN in done.output, done.output
+print("ok")
+"""
+
+
+def test_json_output_starts_without_rich_which_loads_at_the_first_print(tmp_path: Path) -> None:
+    """rich (~20–45 ms to import here) is loaded when something is printed through it, so
+    ``--json`` commands, and ``run -q``/``resume -q`` (which print only the closing summary,
+    after the run), start without it."""
+    store = tmp_path / "ideamine.db"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ideamine",
+            "run",
+            "an idea to list",
+            "--detach",
+            "--store",
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    probe = RICH.replace("STORE", repr(str(store))).replace("RUN", repr(made.stdout.strip()))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 TEMPLATES = """
 import sys
 from ideamine.llm.registry import Providers

@@ -11,15 +11,15 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from ideamine.errors import ConfigError, IdeaMineError, RunStateError, StoreError, UsageError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ideamine.stores.base import Store
 
 __all__ = [
@@ -39,6 +39,8 @@ __all__ = [
     "console",
     "echo",
     "err",
+    "escape",
+    "made",
     "print_json",
     "runs_async",
 ]
@@ -111,23 +113,55 @@ def echo(text: str | bytes, *, nl: bool = True) -> None:
         raise OutputClosed from exc
 
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """The reader went away (rich's own handler exits 1, the code for a failed run).
-        Nothing more is printed here; on stdout the command ends (``OutputClosed``), on
-        stderr it goes on and exits with its own code, its messages unread."""
-        self.quiet = True
-        if not self.stderr:
-            raise OutputClosed
+def escape(text: str) -> str:
+    """``text`` with rich's markup escaped (``rich.markup.escape``), rich imported at the
+    first call: a command that prints nothing through rich (``-q``, ``--json``) starts
+    without it (~20 ms)."""
+    from rich.markup import escape as rich_escape  # noqa: PLC0415  (see above)
+
+    return rich_escape(text)
 
 
 def _console(*, stderr: bool = False) -> Console:
     """A console that wraps lines at the terminal's width, and not at all when its output is
     piped or redirected: a logged line stays whole, so a run id or a command in it can be
     grepped and copied (tables still fit 80 columns there, or ``$COLUMNS``)."""
-    made = _Console(stderr=stderr, highlight=False)
+    made = _console_class()(stderr=stderr, highlight=False)
     made.soft_wrap = not made.is_terminal
     return made
+
+
+@functools.cache
+def _console_class() -> type[Console]:
+    from rich.console import Console  # noqa: PLC0415  (made at the first print: `escape`)
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """The reader went away (rich's own handler exits 1, the code for a failed run).
+            Nothing more is printed here; on stdout the command ends (``OutputClosed``), on
+            stderr it goes on and exits with its own code, its messages unread."""
+            self.quiet = True
+            if not self.stderr:
+                raise OutputClosed
+
+    return _Console
+
+
+class _Deferred:
+    """Stands for a console made at its first use (``_console``); ``made`` is that console."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._made: Console | None = None
+
+    @property
+    def made(self) -> Console:
+        if self._made is None:
+            self._made = _console(stderr=self._stderr)
+        return self._made
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.made, name)
 
 
 def clip(text: str, most: int) -> str:
@@ -136,8 +170,14 @@ def clip(text: str, most: int) -> str:
     return line if len(line) <= most else line[: most - 1].rstrip() + "…"
 
 
-console = _console()
-err = _console(stderr=True)
+console = cast("Console", _Deferred(stderr=False))  # rich is imported at the first print
+err = cast("Console", _Deferred(stderr=True))
+
+
+def made(stand_in: Console) -> Console:
+    """The console ``console`` or ``err`` stands for, made now if it was not yet: for what
+    needs the object itself (rich's ``Live`` enters it with ``with``)."""
+    return stand_in.made if isinstance(stand_in, _Deferred) else stand_in
 
 
 async def chosen_run(store: Store, run_id: str | None, *, note: bool = True) -> str:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from ideamine import service
 from ideamine.cli.app import (
@@ -24,6 +23,7 @@ from ideamine.cli.app import (
     console,
     echo,
     err,
+    escape,
     runs_async,
 )
 from ideamine.dossier.compile import CompiledDossier, compile_run

@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, Exit, err, runs_async
+from ideamine.cli.app import EXIT_FAILED, Exit, err, escape, runs_async
 from ideamine.config.loader import load_pipeline
 from ideamine.errors import UsageError
 from ideamine.eval.embedding import MODEL_NAME, MiniLM

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 
 from ideamine import service
 from ideamine.cli import ops, reading
@@ -26,6 +25,7 @@ from ideamine.cli.app import (
     console,
     echo,
     err,
+    escape,
     print_json,
     runs_async,
 )

@@ -14,10 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from ideamine import service
-from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, runs_async
+from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, escape, runs_async
 from ideamine.config.loader import load_pinned
 from ideamine.engine.states import RunStatus
 from ideamine.llm.registry import Providers

@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import click
-from rich.markup import escape
 
 from ideamine import service, service_api
-from ideamine.cli.app import STORE_OPTION, console, err, runs_async
+from ideamine.cli.app import STORE_OPTION, console, err, escape, runs_async
 from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.identity import process_owner
 from ideamine.stores.base import Store

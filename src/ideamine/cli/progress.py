@@ -7,10 +7,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
-from ideamine.cli.app import console
+from ideamine.cli.app import console, escape, made
 from ideamine.cli.views import run_view
 from ideamine.config.model import PipelineSpec
 from ideamine.stores.base import Store
@@ -60,7 +59,7 @@ async def watch(
     """Show progress until ``driver`` finishes (its result or error is the caller's)."""
     started = time.monotonic()
     if console.is_terminal:
-        with Live(console=console, auto_refresh=False, transient=False) as live:
+        with Live(console=made(console), auto_refresh=False, transient=False) as live:
             while not driver.done():
                 live.update(_table(await _view(store, pipeline, run_id), started), refresh=True)
                 await asyncio.wait([driver], timeout=REFRESH_SECONDS)

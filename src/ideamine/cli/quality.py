@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from ideamine import service, service_quality
-from ideamine.cli.app import STORE_OPTION, chosen_run, console, print_json, runs_async
+from ideamine.cli.app import STORE_OPTION, chosen_run, console, escape, print_json, runs_async
 
 __all__ = ["answer", "gates", "questions", "waive"]
 

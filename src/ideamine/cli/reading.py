@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from ideamine import service
 from ideamine.cli.app import (
@@ -21,6 +19,7 @@ from ideamine.cli.app import (
     console,
     echo,
     err,
+    escape,
     print_json,
     runs_async,
 )
@@ -70,6 +69,8 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
         f"run [bold]{view['id']}[/] {view['status']} · {view['tokens']:,} tokens · "
         f"${float(str(view['cost_usd'])):.4f} · {escape(clip(str(view['idea']), 80))}"
     )
+    from rich.table import Table  # noqa: PLC0415  (rich: at the first print, `app.escape`)
+
     table = Table()
     for column in ("phase", "status", "attempt", "tasks", "gate", "started", "finished"):
         table.add_column(column)
@@ -126,6 +127,8 @@ async def runs(store_ref: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         print_json([run_summary(r) for r in records])
         return
+    from rich.table import Table  # noqa: PLC0415  (rich: at the first print, `app.escape`)
+
     table = Table()
     for column in ("id", "status", "created", "idea"):
         table.add_column(column)
@@ -235,6 +238,8 @@ async def artifacts(
     if as_json:
         print_json([artifact_view(r) for r in records])
         return
+    from rich.table import Table  # noqa: PLC0415  (rich: at the first print, `app.escape`)
+
     table = Table()
     for column in ("type", "version", "phase", "agents", "sha256"):
         table.add_column(column)

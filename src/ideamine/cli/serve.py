@@ -8,12 +8,11 @@ from types import FrameType
 
 import click
 import uvicorn
-from rich.markup import escape
 
 from ideamine import service
 from ideamine.api import ServerSettings, ServerState, create_app
 from ideamine.api.auth import TOKEN_ENV, check_bind
-from ideamine.cli.app import STORE_OPTION, err, runs_async
+from ideamine.cli.app import STORE_OPTION, err, escape, runs_async
 from ideamine.dashboard import dashboard_router
 from ideamine.observability.tracing import configure_from_env
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY
