@@ -109,7 +109,13 @@ def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtim
     """``--help``, ``--version``, ``runs``, ``events``, ``verify`` and ``artifacts`` (about
     half the start-up time of ``run``), on a run submitted with ``--detach``; ``status`` reads
     the pinned configuration for the run's budgets."""
-    store = tmp_path / "ideamine.db"
+    _probe_on_a_submitted_run(READING, tmp_path)
+
+
+def _probe_on_a_submitted_run(script: str, folder: Path) -> None:
+    """Run ``script`` in a fresh interpreter, with ``STORE`` and ``RUN`` standing for a store
+    in ``folder`` and a run submitted to it with ``--detach``; it prints ``ok``."""
+    store = folder / "ideamine.db"
     submit = ["run", "an idea to list", "--detach", "--store", str(store)]
     made = subprocess.run(
         [sys.executable, "-m", "ideamine", *submit],
@@ -119,7 +125,7 @@ def test_the_commands_that_only_read_a_store_start_without_the_config_and_runtim
         check=False,
     )
     assert made.returncode == 0, made.stderr
-    probe = READING.replace("STORE", repr(str(store))).replace("RUN", repr(made.stdout.strip()))
+    probe = script.replace("STORE", repr(str(store))).replace("RUN", repr(made.stdout.strip()))
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
     )
@@ -149,30 +155,7 @@ def test_json_output_starts_without_rich_which_loads_at_the_first_print(tmp_path
     """rich (~20–45 ms to import here) is loaded when something is printed through it, so
     ``--json`` commands, and ``run -q``/``resume -q`` (which print only the closing summary,
     after the run), start without it."""
-    store = tmp_path / "ideamine.db"
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ideamine",
-            "run",
-            "an idea to list",
-            "--detach",
-            "--store",
-            str(store),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
-    probe = RICH.replace("STORE", repr(str(store))).replace("RUN", repr(made.stdout.strip()))
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    _probe_on_a_submitted_run(RICH, tmp_path)
 
 
 TEMPLATES = """
