@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -290,6 +291,36 @@ def test_a_conflict_at_the_end_of_the_window_is_reported_as_a_conflict(
 
     _through_proxy(pg_url, caplog, test, retry_seconds=0.5)
     assert "transaction conflict (deadlock detected)" in caplog.text
+
+
+def test_a_session_lost_mid_transaction_is_ended_so_the_retry_does_not_wait(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is lost after an INSERT and before COMMIT, and the server keeps the
+    session open, inside its transaction, holding the new row's key: the retry's INSERT of
+    the same key would wait for it (until the server's 30 s idle-in-transaction timeout).
+    The store ends that session first, so the retry goes through at once; stored once."""
+
+    async def test(store: PostgresStore, proxy: TcpProxy) -> None:
+        attempts: list[int] = []
+
+        def insert_then_lose(db: q.Db) -> str:
+            value = _start_intake(db)
+            attempts.append(1)
+            if len(attempts) == 1:
+                proxy.blackhole()  # the next statement goes nowhere ...
+                threading.Timer(0.5, proxy.strand).start()  # ... and the client is cut off
+                db.query("SELECT 1")
+            return value
+
+        started = time.monotonic()
+        assert await store.run_in_transaction(insert_then_lose) == "intake started"
+        assert time.monotonic() - started < 10  # not the 30 s the server would take
+        assert len(attempts) == 2
+
+    _through_proxy(pg_url, caplog, test)
+    assert _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'") == [(1,)]
+    assert "ended the server session a lost connection left inside a transaction" in caplog.text
 
 
 def test_sessions_are_set_to_notice_a_dead_peer(pg_url: str) -> None:

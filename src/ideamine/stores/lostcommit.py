@@ -1,4 +1,5 @@
-"""What became of a PostgreSQL ``COMMIT`` whose reply the network lost.
+"""What became of a PostgreSQL write whose connection was lost: at its ``COMMIT``, whose
+reply the network lost, or before it, in the middle of the transaction.
 
 Before a write's ``COMMIT`` is sent, the store notes the transaction's id and server process
 (``Sent``). If the connection is lost before the reply comes, the store asks the server, on
@@ -18,6 +19,12 @@ the cost of the same round trip), and nothing to lose: it is simply run again. S
 carried out twice while the server that answers is the one that took the ``COMMIT`` (after a
 failover to an asynchronous standby, that standby may not know the transaction at all). If
 no answer comes in time, the caller is told the outcome is unknown (``PostgresStore._run``).
+
+A connection lost before its ``COMMIT`` was sent leaves nothing committed, but the server may
+keep the session open, inside its transaction and holding its locks, until it notices the
+client has gone (``idle_in_transaction_session_timeout``); the retry would wait on those locks.
+So the store ends that session first (``end_stranded``), named by its process id and start
+time (``Session``), which together no other session can have.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ import enum
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import psycopg
 
 from ideamine.errors import StoreUnavailableError
 
-__all__ = ["Fate", "Sent", "settle"]
+__all__ = ["Fate", "Sent", "Session", "end_stranded", "session_of", "settle"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,3 +106,33 @@ def _end_session(connection: psycopg.Connection[tuple[object, ...]], sent: Sent[
     except psycopg.errors.InsufficientPrivilege as exc:
         # not ours to end: the server aborts it once it notices the client has gone
         log.warning("cannot end lost session %d (%s); waiting for it to end", sent.pid, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A server session: its process id and when it started (together, unique)."""
+
+    pid: int
+    started: datetime
+
+
+def session_of(connection: psycopg.Connection[tuple[object, ...]]) -> Session | None:
+    """The session ``connection`` talks to (one statement; the caller ends its transaction);
+    None if the server does not show it (behind a pooler, say: then none is ever ended)."""
+    row = connection.execute(
+        "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    ).fetchone()
+    if row is None or not isinstance(row[1], datetime):
+        return None
+    return Session(pid=int(str(row[0])), started=row[1])
+
+
+def end_stranded(connection: psycopg.Connection[tuple[object, ...]], session: Session) -> bool:
+    """End ``session`` if it is still inside a transaction (not ``idle``), asked on
+    ``connection`` in autocommit mode; True if it was."""
+    row = connection.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE pid = %s AND backend_start = %s AND state IS DISTINCT FROM 'idle'",
+        (session.pid, session.started),
+    ).fetchone()
+    return bool(row is not None and row[0])

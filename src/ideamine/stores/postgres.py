@@ -14,8 +14,10 @@ import logging
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -30,7 +32,7 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
-from ideamine.stores.lostcommit import Fate, Sent, settle
+from ideamine.stores.lostcommit import Fate, Sent, Session, end_stranded, session_of, settle
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlite import migrations, split_statements
 from ideamine.stores.sqlstore import SqlStore
@@ -115,6 +117,23 @@ class _Db:
             self._connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, run_id))
 
 
+@dataclass(slots=True)
+class _Lost(Generic[T]):
+    """What a write's attempts that lost their connection left to settle (``_recover``)."""
+
+    unsettled: Sent[T] | None = None  # a COMMIT sent on a connection lost before its reply
+    stranded: Session | None = None  # a session whose connection was lost mid-transaction
+    unknown: bool = False  # a lost COMMIT the server could not account for: a retry follows
+
+    def note(self, sent: Sent[T] | None, session: Session | None) -> None:
+        """An attempt lost its connection: after its COMMIT went out (``sent``), or in the
+        middle of its transaction on ``session`` (None before it had a connection)."""
+        if sent is not None:
+            self.unsettled = sent
+        elif session is not None:
+            self.stranded = session
+
+
 class PostgresStore(SqlStore):
     """``Store`` on a PostgreSQL database."""
 
@@ -140,9 +159,15 @@ class PostgresStore(SqlStore):
             max_size=pool_size,
             open=False,
             check=ConnectionPool.check_connection,
+            configure=self._configure,
             kwargs={"autocommit": False},
             name="ideamine",
         )
+        # each pooled connection's server session, to end it if the connection is lost
+        # inside a transaction (``lostcommit.end_stranded``)
+        self._sessions: weakref.WeakKeyDictionary[
+            psycopg.Connection[tuple[object, ...]], Session
+        ] = weakref.WeakKeyDictionary()
         self._listener: psycopg.Connection[tuple[object, ...]] | None = None
         self._closing = False
 
@@ -158,21 +183,20 @@ class PostgresStore(SqlStore):
     def _run(self, work: Callable[[q.Db], T], *, read: bool = False) -> T:
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.1
-        unsettled: Sent[T] | None = None  # a COMMIT sent on a connection lost before its reply
-        unknown = False  # a lost COMMIT whose fate the server could not tell: this is a retry
+        lost: _Lost[T] = _Lost()
         while True:
             sent: Sent[T] | None = None
+            session: Session | None = None
             try:
                 self._open()
                 wait = max(0.1, min(10.0, deadline - time.monotonic()))
                 with self._pool.connection(timeout=wait) as connection:
-                    if unsettled is not None:
-                        fate = self._settle(connection, unsettled, deadline + self._grace)
-                        if fate is Fate.COMMITTED:
-                            return unsettled.value  # done by the lost attempt: not again
-                        unknown, unsettled = fate is Fate.UNKNOWN, None
+                    committed = self._recover(connection, lost, deadline)
+                    if committed is not None:
+                        return committed.value  # done by the lost attempt: not again
                     if read:
                         return self._autocommitted(connection, work)
+                    session = self._sessions.get(connection)
                     db = _Db(connection, self._manifests)
                     done = work(db)
                     sent = db.sent(done)  # None when it wrote nothing (nothing to lose)
@@ -180,12 +204,12 @@ class PostgresStore(SqlStore):
                 # the server rolled this transaction back to break a conflict: run it again
                 self._pause(exc, delay, deadline, conflict=True)
             except (psycopg.OperationalError, PoolTimeout) as exc:
-                if sent is not None and _connection_lost(exc):
-                    unsettled = sent  # the COMMIT went out: asked about on the next connection
-                self._pause(exc, delay, deadline, unsettled=unsettled is not None)
+                if _connection_lost(exc):
+                    lost.note(sent, session)
+                self._pause(exc, delay, deadline, unsettled=lost.unsettled is not None)
                 delay = min(delay * 2, 2.0)
             except psycopg.errors.UniqueViolation as exc:
-                if unknown:  # the lost attempt committed, or another process wrote the rows
+                if lost.unknown:  # the lost attempt committed, or another process wrote the rows
                     self._count_retried_write()
                     raise RetriedWriteError(_first_line(exc)) from exc
                 raise _translate(exc) from exc
@@ -193,9 +217,25 @@ class PostgresStore(SqlStore):
                 raise _translate(exc) from exc
             else:
                 # committed (the block's end commits): counted if a lost attempt may have too
-                if unknown:
+                if lost.unknown:
                     self._count_retried_write()
                 return done
+
+    def _recover(
+        self, connection: psycopg.Connection[tuple[object, ...]], lost: _Lost[T], deadline: float
+    ) -> Sent[T] | None:
+        """Settle what earlier attempts of a write left (``lostcommit``) before it runs again:
+        the attempt whose COMMIT reply was lost, if it committed (its value is the write's);
+        else None, once the session of an attempt lost mid-transaction is ended."""
+        if lost.unsettled is not None:
+            fate = self._settle(connection, lost.unsettled, deadline + self._grace)
+            if fate is Fate.COMMITTED:
+                return lost.unsettled
+            lost.unknown, lost.unsettled = fate is Fate.UNKNOWN, None
+        if lost.stranded is not None:
+            self._end_stranded(connection, lost.stranded)
+            lost.stranded = None
+        return None
 
     @property
     def _grace(self) -> float:
@@ -241,6 +281,23 @@ class PostgresStore(SqlStore):
             "a write's COMMIT reply was lost; the server says its transaction %s", fate.value
         )
         return fate
+
+    def _end_stranded(
+        self, connection: psycopg.Connection[tuple[object, ...]], session: Session
+    ) -> None:
+        if self._autocommitted(connection, lambda _: end_stranded(connection, session)):
+            log.warning(
+                "ended the server session a lost connection left inside a transaction "
+                "(process %d), so its locks do not hold up the retry",
+                session.pid,
+            )
+
+    def _configure(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Note a new pooled connection's session (the pool's ``configure`` hook)."""
+        session = session_of(connection)
+        connection.commit()
+        if session is not None:
+            self._sessions[connection] = session
 
     def _count_retried_write(self) -> None:
         with self._counting:
