@@ -299,7 +299,8 @@ def test_a_session_lost_mid_transaction_is_ended_so_the_retry_does_not_wait(
     """The connection is lost after an INSERT and before COMMIT, and the server keeps the
     session open, inside its transaction, holding the new row's key: the retry's INSERT of
     the same key would wait for it (until the server's 30 s idle-in-transaction timeout).
-    The store ends that session first, so the retry goes through at once; stored once."""
+    The store ends that session first, so the retry goes through at once; stored once.
+    Another client's session, idle in its own transaction, is left alone."""
 
     async def test(store: PostgresStore, proxy: TcpProxy) -> None:
         attempts: list[int] = []
@@ -313,10 +314,13 @@ def test_a_session_lost_mid_transaction_is_ended_so_the_retry_does_not_wait(
                 db.query("SELECT 1")
             return value
 
-        started = time.monotonic()
-        assert await store.run_in_transaction(insert_then_lose) == "intake started"
-        assert time.monotonic() - started < 10  # not the 30 s the server would take
-        assert len(attempts) == 2
+        with psycopg.connect(pg_url) as bystander:  # another client, idle in a transaction
+            bystander.execute("SELECT 1")
+            started = time.monotonic()
+            assert await store.run_in_transaction(insert_then_lose) == "intake started"
+            assert time.monotonic() - started < 10  # not the 30 s the server would take
+            assert len(attempts) == 2
+            assert bystander.execute("SELECT 2").fetchone() == (2,)  # left alone
 
     _through_proxy(pg_url, caplog, test)
     assert _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'") == [(1,)]

@@ -98,7 +98,7 @@ def _end_session(connection: psycopg.Connection[tuple[object, ...]], sent: Sent[
     synchronous standby to confirm the commit."""
     try:
         connection.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"SELECT {_terminate(connection)} FROM pg_stat_activity "
             "WHERE pid = %s AND backend_xid = %s::text::xid8::xid "
             "AND wait_event IS DISTINCT FROM 'SyncRep'",
             (sent.pid, str(sent.xid)),
@@ -117,22 +117,39 @@ class Session:
 
 
 def session_of(connection: psycopg.Connection[tuple[object, ...]]) -> Session | None:
-    """The session ``connection`` talks to (one statement; the caller ends its transaction);
-    None if the server does not show it (behind a pooler, say: then none is ever ended)."""
+    """The session ``connection`` talks to for good; None when it has none of its own: behind
+    a pooler in transaction mode each transaction may run on another server session (the
+    pooler then reports a process id of its own making, not the server's), so no session is
+    ever ended for such a connection."""
     row = connection.execute(
         "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
     ).fetchone()
     if row is None or not isinstance(row[1], datetime):
+        return None
+    if int(str(row[0])) != connection.info.backend_pid:
         return None
     return Session(pid=int(str(row[0])), started=row[1])
 
 
 def end_stranded(connection: psycopg.Connection[tuple[object, ...]], session: Session) -> bool:
     """End ``session`` if it is still inside a transaction (not ``idle``), asked on
-    ``connection`` in autocommit mode; True if it was."""
-    row = connection.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE pid = %s AND backend_start = %s AND state IS DISTINCT FROM 'idle'",
-        (session.pid, session.started),
-    ).fetchone()
+    ``connection`` in autocommit mode, and wait for it to end; True if it was ended."""
+    try:
+        row = connection.execute(
+            f"SELECT {_terminate(connection)} FROM pg_stat_activity "
+            "WHERE pid = %s AND backend_start = %s AND state IS DISTINCT FROM 'idle'",
+            (session.pid, session.started),
+        ).fetchone()
+    except psycopg.errors.InsufficientPrivilege as exc:
+        # not ours to end: the server ends it once it notices (idle-in-transaction timeout)
+        log.warning("cannot end stranded session %d (%s)", session.pid, exc)
+        return False
     return bool(row is not None and row[0])
+
+
+def _terminate(connection: psycopg.Connection[tuple[object, ...]]) -> str:
+    """The call that ends the session ``pid`` names: from PostgreSQL 14 on it waits (up to
+    5 s) until the session is gone and its locks are free."""
+    if connection.info.server_version >= 140000:
+        return "pg_terminate_backend(pid, 5000)"
+    return "pg_terminate_backend(pid)"

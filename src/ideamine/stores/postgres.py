@@ -231,7 +231,8 @@ class PostgresStore(SqlStore):
             fate = self._settle(connection, lost.unsettled, deadline + self._grace)
             if fate is Fate.COMMITTED:
                 return lost.unsettled
-            lost.unknown, lost.unsettled = fate is Fate.UNKNOWN, None
+            lost.unknown = lost.unknown or fate is Fate.UNKNOWN  # any unknown fate so far
+            lost.unsettled = None
         if lost.stranded is not None:
             self._end_stranded(connection, lost.stranded)
             lost.stranded = None
@@ -293,9 +294,13 @@ class PostgresStore(SqlStore):
             )
 
     def _configure(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Note a new pooled connection's session (the pool's ``configure`` hook)."""
-        session = session_of(connection)
-        connection.commit()
+        """Note a new pooled connection's session (the pool's ``configure`` hook; one round
+        trip per connection)."""
+        connection.autocommit = True
+        try:
+            session = session_of(connection)
+        finally:
+            connection.autocommit = False
         if session is not None:
             self._sessions[connection] = session
 
