@@ -329,24 +329,27 @@ def test_a_session_lost_mid_transaction_is_ended_so_the_retry_does_not_wait(
 
 def test_sessions_are_set_to_notice_a_dead_peer(pg_url: str) -> None:
     """Keepalives and a TCP user timeout (a silent network cut is noticed in ~30 s, inside
-    the retry window), and an idle-in-transaction timeout (the server ends a session whose
-    client vanished mid-transaction, freeing its locks for the retry); a URL's own win."""
+    the retry window; client-side, so a pooler sees no startup parameter it could refuse),
+    and an idle-in-transaction timeout set on the session (the server ends a session whose
+    client vanished mid-transaction, freeing its locks); a URL's own settings win."""
 
-    async def body() -> tuple[object, object]:
-        store = PostgresStore(pg_url + "?keepalives_idle=7")
+    async def settings(url: str) -> tuple[object, str]:
+        store = PostgresStore(url)
         try:
-            return await store.run_in_transaction(
-                lambda db: (
-                    db.query("SHOW idle_in_transaction_session_timeout")[0][0],
-                    db.query("SELECT 1")[0][0],
-                )
-            ), store._conninfo
+            shown = await store.run_in_transaction(
+                lambda db: db.query("SHOW idle_in_transaction_session_timeout")[0][0]
+            )
+            return shown, store._conninfo
         finally:
             await store.close()
 
-    (timeout, _), conninfo = asyncio.run(body())
-    assert timeout == "30s"
-    assert "keepalives_idle=7" in str(conninfo) and "tcp_user_timeout=30000" in str(conninfo)
+    shown, conninfo = asyncio.run(settings(pg_url + "?keepalives_idle=7"))
+    assert shown == "30s"
+    assert "keepalives_idle=7" in conninfo and "tcp_user_timeout=30000" in conninfo
+    assert "options" not in conninfo
+    own = "?options=-c%20idle_in_transaction_session_timeout%3D5s"
+    shown, _ = asyncio.run(settings(pg_url + own))
+    assert shown == "5s"
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,15 @@ import psycopg
 
 from ideamine.errors import StoreUnavailableError
 
-__all__ = ["Fate", "Sent", "Session", "end_stranded", "session_of", "settle"]
+__all__ = [
+    "Fate",
+    "Sent",
+    "Session",
+    "end_stranded",
+    "limit_idle_transactions",
+    "session_of",
+    "settle",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -153,3 +161,13 @@ def _terminate(connection: psycopg.Connection[tuple[object, ...]]) -> str:
     if connection.info.server_version >= 140000:
         return "pg_terminate_backend(pid, 5000)"
     return "pg_terminate_backend(pid)"
+
+
+def limit_idle_transactions(connection: psycopg.Connection[tuple[object, ...]], ms: int) -> None:
+    """Have the server end this session should it sit ``ms`` inside a transaction with no
+    statement (its client gone, and not ended by ``end_stranded``), freeing its locks; left as
+    it is when the server or the URL (``options``) set a limit already."""
+    row = connection.execute("SELECT current_setting('idle_in_transaction_session_timeout')")
+    current = row.fetchone()
+    if current is not None and str(current[0]) == "0":
+        connection.execute(f"SET idle_in_transaction_session_timeout = {int(ms)}")

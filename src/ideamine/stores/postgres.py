@@ -32,7 +32,15 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
-from ideamine.stores.lostcommit import Fate, Sent, Session, end_stranded, session_of, settle
+from ideamine.stores.lostcommit import (
+    Fate,
+    Sent,
+    Session,
+    end_stranded,
+    limit_idle_transactions,
+    session_of,
+    settle,
+)
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlite import migrations, split_statements
 from ideamine.stores.sqlstore import SqlStore
@@ -299,6 +307,8 @@ class PostgresStore(SqlStore):
         connection.autocommit = True
         try:
             session = session_of(connection)
+            if session is not None:  # its own session: settings stay with this connection
+                limit_idle_transactions(connection, IDLE_IN_TRANSACTION_MS)
         finally:
             connection.autocommit = False
         if session is not None:
@@ -428,8 +438,8 @@ def _with_timeouts(url: str) -> str:
     """``url`` with what detects a dead connection in time, each unless the URL sets its own:
     ``connect_timeout``; TCP keepalives and ``tcp_user_timeout``, so a network that goes
     silent (no reset) is noticed in about 30 s, not the ~15 min TCP takes to give up, well
-    inside the retry window; and ``idle_in_transaction_session_timeout``, so the server ends a
-    session whose client vanished mid-transaction and frees its locks for the retry."""
+    inside the retry window. All client-side: nothing here reaches the server (a pooler such
+    as PgBouncer refuses startup parameters it does not know, ``options`` among them)."""
     try:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError:  # not parseable: connecting reports it
@@ -445,7 +455,6 @@ _TIMEOUTS: dict[str, str | int] = {
     "keepalives_interval": 5,
     "keepalives_count": 3,
     "tcp_user_timeout": 30_000,  # ms a sent byte may stay unacknowledged
-    "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
 }
 
 
