@@ -302,8 +302,11 @@ class PostgresStore(SqlStore):
             )
 
     def _configure(self, connection: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Note a new pooled connection's session (the pool's ``configure`` hook; one round
-        trip per connection)."""
+        """Note a new pooled connection's session (the pool's ``configure`` hook; one or two
+        round trips per connection). A connection with no session of its own goes through a
+        pooler in transaction mode (PgBouncer), where each transaction may run on another
+        server session: it gets no session setting, and no server-side prepared statements
+        (psycopg prepares a query run five times, and the next session would not know it)."""
         connection.autocommit = True
         try:
             session = session_of(connection)
@@ -311,7 +314,9 @@ class PostgresStore(SqlStore):
                 limit_idle_transactions(connection, IDLE_IN_TRANSACTION_MS)
         finally:
             connection.autocommit = False
-        if session is not None:
+        if session is None:
+            connection.prepare_threshold = None
+        else:
             self._sessions[connection] = session
 
     def _count_retried_write(self) -> None:
