@@ -4,7 +4,10 @@ appends, and wake-ups with ``LISTEN``/``NOTIFY``.
 
 Connection failures (a restarted server, terminated backends, a cut network) are retried with
 backoff for ``retry_seconds`` before the store reports itself unavailable; a transaction is
-always retried whole, never resumed half-way.
+always retried whole, never resumed half-way, once what the lost attempt left is settled: a
+``COMMIT`` whose reply was lost is asked about, a session left inside a transaction is ended
+(``stores.lostcommit``). Behind PgBouncer in transaction mode a connection has no session of
+its own: the store then prepares no statement and ends no session (``_configure``).
 """
 
 from __future__ import annotations
