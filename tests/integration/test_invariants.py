@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
+from tests.support.runs import drive_new_run
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -43,17 +44,8 @@ def _string_literals(path: Path) -> list[tuple[int, str]]:
 
 
 async def _drive(db: Path, config: Path, concurrency: int) -> tuple[SqliteStore, RunRecord]:
-    pipeline = load_pipeline(config)
     store = await service.open_store(str(db))
-    run = await service.create_run(
-        store,
-        pipeline,
-        "a marketplace for farmers",
-        constraints={},
-        source="cli",
-        config_dir=config,
-    )
-    return store, await Runner(store, pipeline, concurrency=concurrency).drive(run.id)
+    return store, await drive_new_run(store, config, concurrency=concurrency)
 
 
 def test_invariant_1_every_state_change_has_its_ledger_event(tmp_path: Path) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from tests.support.configs import write_callable_pipeline
+from tests.support.runs import drive_new_run
 
 from ideamine import service
-from ideamine.config.loader import load_pipeline
-from ideamine.runtime.runner import Runner
 from ideamine.stores import observability as obs
 from ideamine.stores.records import EventDraft
 from ideamine.stores.sqlstore import SqlStore
@@ -25,19 +24,9 @@ DAG = {"a": [], "b": ["a"]}
 
 
 async def _finished_run(reference: str, config: Path) -> tuple[SqlStore, str]:
-    pipeline = load_pipeline(config)
     store = await service.open_store(reference)
     assert isinstance(store, SqlStore)
-    run = await service.create_run(
-        store,
-        pipeline,
-        "a marketplace for farmers",
-        constraints={},
-        source="cli",
-        config_dir=config,
-    )
-    await Runner(store, pipeline).drive(run.id)
-    return store, run.id
+    return store, (await drive_new_run(store, config)).id
 
 
 async def _add_gate_row(store: SqlStore, run_id: str, passed: int) -> None:

@@ -14,13 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from tests.support.configs import write_callable_pipeline
+from tests.support.runs import drive_new_run
 from tests.support.tcp_proxy import TcpProxy
 
-from ideamine import service
-from ideamine.config.loader import load_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.errors import IllegalTransitionError, RetriedWriteError
-from ideamine.runtime.runner import Runner
 from ideamine.stores import postgres
 from ideamine.stores.base import Store
 from ideamine.stores.postgres import PostgresStore
@@ -125,19 +123,10 @@ def _drive(
 async def _run_to_end(store: Store, config: Path) -> tuple[RunStatus, list[EventRecord]]:
     """Create a run of ``config`` in ``store`` (migrated here, closed after) and drive it
     to its end: its status and ledger."""
-    pipeline = load_pipeline(config)
     await store.migrate()
     try:
-        run = await service.create_run(
-            store,
-            pipeline,
-            "a marketplace for farmers",
-            constraints={},
-            source="cli",
-            config_dir=config,
-        )
-        done = await Runner(store, pipeline).drive(run.id)
-        return done.status, await store.events(run.id)
+        done = await drive_new_run(store, config)
+        return done.status, await store.events(done.id)
     finally:
         await store.close()
 

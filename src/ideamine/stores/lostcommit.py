@@ -104,16 +104,11 @@ def _end_session(connection: psycopg.Connection[tuple[object, ...]], sent: Sent[
     """Terminate the lost session if it still holds ``sent``'s transaction (its process id
     may since have gone to another session, which is left alone), unless it waits for a
     synchronous standby to confirm the commit."""
-    try:
-        connection.execute(
-            f"SELECT {_terminate(connection)} FROM pg_stat_activity "
-            "WHERE pid = %s AND backend_xid = %s::text::xid8::xid "
-            "AND wait_event IS DISTINCT FROM 'SyncRep'",
-            (sent.pid, str(sent.xid)),
-        )
-    except psycopg.errors.InsufficientPrivilege as exc:
-        # not ours to end: the server aborts it once it notices the client has gone
-        log.warning("cannot end lost session %d (%s); waiting for it to end", sent.pid, exc)
+    _terminate_where(
+        connection,
+        "pid = %s AND backend_xid = %s::text::xid8::xid AND wait_event IS DISTINCT FROM 'SyncRep'",
+        (sent.pid, str(sent.xid)),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,25 +137,33 @@ def session_of(connection: psycopg.Connection[tuple[object, ...]]) -> Session | 
 def end_stranded(connection: psycopg.Connection[tuple[object, ...]], session: Session) -> bool:
     """End ``session`` if it is still inside a transaction (not ``idle``), asked on
     ``connection`` in autocommit mode, and wait for it to end; True if it was ended."""
+    return _terminate_where(
+        connection,
+        "pid = %s AND backend_start = %s AND state IS DISTINCT FROM 'idle'",
+        (session.pid, session.started),
+    )
+
+
+def _terminate_where(
+    connection: psycopg.Connection[tuple[object, ...]], condition: str, params: tuple[object, ...]
+) -> bool:
+    """End the session ``pg_stat_activity`` lists under ``condition`` (from PostgreSQL 14 on,
+    waiting up to 5 s until it is gone and its locks are free); True if one was ended. A
+    session not ours to end is left for the server to end once it notices its client has
+    gone (the idle-in-transaction timeout), with a warning."""
+    call = (
+        "pg_terminate_backend(pid, 5000)"
+        if connection.info.server_version >= 140000
+        else "pg_terminate_backend(pid)"
+    )
     try:
         row = connection.execute(
-            f"SELECT {_terminate(connection)} FROM pg_stat_activity "
-            "WHERE pid = %s AND backend_start = %s AND state IS DISTINCT FROM 'idle'",
-            (session.pid, session.started),
+            f"SELECT {call} FROM pg_stat_activity WHERE {condition}", params
         ).fetchone()
     except psycopg.errors.InsufficientPrivilege as exc:
-        # not ours to end: the server ends it once it notices (idle-in-transaction timeout)
-        log.warning("cannot end stranded session %d (%s)", session.pid, exc)
+        log.warning("cannot end lost session %s (%s)", params[0], exc)
         return False
     return bool(row is not None and row[0])
-
-
-def _terminate(connection: psycopg.Connection[tuple[object, ...]]) -> str:
-    """The call that ends the session ``pid`` names: from PostgreSQL 14 on it waits (up to
-    5 s) until the session is gone and its locks are free."""
-    if connection.info.server_version >= 140000:
-        return "pg_terminate_backend(pid, 5000)"
-    return "pg_terminate_backend(pid)"
 
 
 def limit_idle_transactions(connection: psycopg.Connection[tuple[object, ...]], ms: int) -> None:
