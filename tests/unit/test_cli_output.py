@@ -149,3 +149,12 @@ def test_help_ends_with_where_to_start_naming_real_commands() -> None:
     assert named == ["run", "status", "dossier"]
     for name in named:
         assert cli.get_command(click.Context(cli), name) is not None, name
+
+
+def test_an_unknown_sqlite_sync_level_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    env = {**_env(), "IDEAMINE_SQLITE_SYNC": "fast"}
+    store = tmp_path / "ideamine.db"
+    shown = ideamine("run", IDEA, "--detach", "--store", str(store), cwd=tmp_path, env=env)
+    assert shown.returncode == 2, shown.stderr
+    assert shown.stderr.startswith("error: $IDEAMINE_SQLITE_SYNC is 'fast', not one of full")
+    assert "Traceback" not in shown.stderr and not store.exists()

@@ -13,6 +13,12 @@ immediate write, like a read, completes without letting the event loop run other
 (yielding after each cost W1 3 %): code that makes many store calls in a row and must share
 the loop yields itself.
 
+Every commit is durable by default: ``PRAGMA synchronous = FULL`` syncs the WAL to the disk
+before ``COMMIT`` returns, so an acknowledged output or event survives a power cut or an
+operating-system crash, not only the death of the process. ``IDEAMINE_SQLITE_SYNC=normal``
+trades that for speed (SQLite's ``NORMAL`` in WAL mode: a process crash still loses nothing,
+a power cut may undo the last commits before the WAL's next checkpoint).
+
 Reads run on the caller's thread, each in a read transaction of that thread's own query-only
 connection: in WAL mode a reader never waits for the writer, and it sees every commit
 acknowledged before it began. Handing a read to the writer thread and back cost ~130 µs, six
@@ -22,6 +28,7 @@ times the read itself.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 import threading
@@ -38,16 +45,43 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
+    UsageError,
 )
 from ideamine.stores import queries as q
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlstore import SqlStore
 
-__all__ = ["SqliteStore", "migrations", "split_statements", "sqlite_statements"]
+__all__ = [
+    "SYNC_ENV",
+    "SqliteStore",
+    "migrations",
+    "split_statements",
+    "sqlite_statements",
+    "sync_level",
+]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
+SYNC_ENV = "IDEAMINE_SQLITE_SYNC"
+SYNC_LEVELS = ("full", "normal")  # the first is the default
+
+
+def sync_level(value: str | None) -> str:
+    """The ``PRAGMA synchronous`` level for ``value`` (``$IDEAMINE_SQLITE_SYNC``; None or
+    empty: the default, ``FULL``).
+
+    Raises:
+        UsageError: ``value`` is not one of the levels IdeaMine offers.
+    """
+    level = (value or SYNC_LEVELS[0]).strip().lower()
+    if level not in SYNC_LEVELS:
+        raise UsageError(
+            f"${SYNC_ENV} is {value!r}, not one of {', '.join(SYNC_LEVELS)}",
+            hint=f"unset it for durable commits (full), or set {SYNC_ENV}=normal to trade "
+            "durability across a power cut for speed",
+        )
+    return level.upper()
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:
@@ -101,9 +135,20 @@ class SqliteStore(SqlStore):
     # BEGIN IMMEDIATE already serialises claimers, so a plain SELECT is race-free.
     claim_lock = ""
 
-    def __init__(self, path: Path | str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: Path | str, clock: Clock | None = None, *, synchronous: str | None = None
+    ) -> None:
+        """``synchronous``: ``full`` or ``normal`` (see the module's docstring); None reads
+        ``$IDEAMINE_SQLITE_SYNC``.
+
+        Raises:
+            UsageError: ``synchronous`` (or the variable) names no level IdeaMine offers.
+        """
         super().__init__(clock or SystemClock())
         self.path = Path(path)
+        self.synchronous = sync_level(
+            os.environ.get(SYNC_ENV) if synchronous is None else synchronous
+        )
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._read_only = False  # the file cannot be written: every connection is immutable
@@ -159,7 +204,7 @@ class SqliteStore(SqlStore):
         try:
             _check_identity(connection)  # before WAL: never touch another program's file
             connection.execute("PRAGMA foreign_keys = ON")
-            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(f"PRAGMA synchronous = {self.synchronous}")
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
         except sqlite3.Error as exc:
             connection.close()

@@ -15,8 +15,9 @@ from ideamine.errors import (
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
+    UsageError,
 )
-from ideamine.stores.sqlite import SqliteStore, migrations
+from ideamine.stores.sqlite import SYNC_ENV, SqliteStore, migrations
 
 TABLES = {"runs", "phases", "tasks", "task_outputs", "model_calls", "blobs", "artifacts", "events"}
 
@@ -183,3 +184,40 @@ def test_directory_path_is_unavailable_with_driver_cause(tmp_path: Path) -> None
     _assert_explains(caught.value, driver_cause=True)
     assert folder.is_dir()
     assert list(folder.iterdir()) == []
+
+
+def _synchronous_of(store: SqliteStore) -> int:
+    """``PRAGMA synchronous`` on the store's writing connection (0 OFF, 1 NORMAL, 2 FULL)."""
+
+    async def read() -> int:
+        await store.migrate()
+        level: int = await store.run_in_transaction(
+            lambda db: int(db.query("PRAGMA synchronous")[0][0])
+        )
+        await store.close()
+        return level
+
+    return asyncio.run(read())
+
+
+def test_commits_are_durable_across_a_power_cut_by_default(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FULL syncs the WAL before COMMIT returns; NORMAL (WAL) only at checkpoints."""
+    monkeypatch.delenv(SYNC_ENV, raising=False)
+    assert _synchronous_of(SqliteStore(db_path)) == 2
+    monkeypatch.setenv(SYNC_ENV, "Normal")
+    assert _synchronous_of(SqliteStore(db_path)) == 1
+    assert _synchronous_of(SqliteStore(db_path, synchronous="full")) == 2
+
+
+@pytest.mark.parametrize("value", ["off", "fast", "2"])
+def test_an_unknown_sync_level_is_refused_naming_the_variable(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(SYNC_ENV, value)
+    with pytest.raises(UsageError) as caught:
+        SqliteStore(db_path)
+    assert f"$IDEAMINE_SQLITE_SYNC is {value!r}" in str(caught.value)
+    assert "normal" in caught.value.hint
+    assert not db_path.exists()  # refused before anything was opened
