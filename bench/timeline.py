@@ -53,11 +53,25 @@ class Timeline:
 
         return wrapper
 
+    def starts(self, start: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        @functools.wraps(start)
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            taken: list[Action] = args[3]  # type: ignore[assignment]  # start_phases(…, starts)
+            names = " ".join(getattr(action, "phase", "") for action in taken)
+            self.mark(f"  StartPhase {names} begins (with their first tasks)")
+            try:
+                return await start(*args, **kwargs)
+            finally:
+                self.mark("  StartPhase ends")
+
+        return wrapper
+
 
 def instrument(timeline: Timeline) -> None:
     storetime.instrument(timeline.store_call)
     # the name the advancer calls the actions by (imported into `advance`, not re-exported)
     advance.apply_action = timeline.action(advance.apply_action)  # type: ignore[attr-defined,assignment]
+    advance.start_phases = timeline.starts(advance.start_phases)  # type: ignore[attr-defined,assignment]
     log_exec = bench.agents.log_exec
 
     def logged(event: str, key: str) -> None:

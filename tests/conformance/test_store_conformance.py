@@ -40,6 +40,7 @@ from ideamine.stores.records import (
     NewRun,
     NewTask,
     OutputWrite,
+    PhaseStart,
     TaskRecord,
 )
 from ideamine.stores.sqlite import SqliteStore
@@ -760,6 +761,107 @@ def test_create_tasks_with_a_claim_claims_them_in_the_same_transaction(
     asyncio.run(body())
 
 
+def test_start_phases_starts_attempts_with_their_first_tasks_in_one_transaction(
+    store: Store, clock: Ticking
+) -> None:
+    """Two phases that start together: both ``phase.started`` first, then each one's tasks,
+    then the claim, all stamped with one commit's time."""
+
+    async def body() -> None:
+        await store.create_run(new_run("run-1"))
+        await store.set_run_status("run-1", RunStatus.RUNNING, EventDraft(type="run.started"))
+        before = len(await store.events("run-1"))
+
+        claimed = await store.start_phases(
+            "run-1",
+            [
+                PhaseStart(
+                    phase=phase,
+                    attempt=1,
+                    started=EventDraft(type="phase.started", phase=phase),
+                    tasks=[
+                        NewTask(id=f"run-1.{phase}.1.{key}", key=key, agent="a", iteration=1)
+                        for key in keys
+                    ],
+                    created=EventDraft(type="phase.progress", phase=phase),
+                )
+                for phase, keys in (("security", ("s1",)), ("story-loop", ("l1", "l2")))
+            ],
+            claim=lease(clock, limit=2),
+        )
+
+        assert [(c.task.phase, c.task.key) for c in claimed] == [
+            ("security", "s1"),
+            ("story-loop", "l1"),
+        ]
+        _, phases, tasks = await store.run_rows("run-1")
+        assert {(p.phase, p.attempt, p.status) for p in phases} == {
+            ("security", 1, PhaseStatus.RUNNING),
+            ("story-loop", 1, PhaseStatus.RUNNING),
+        }
+        assert sorted(t.key for t in tasks) == ["l1", "l2", "s1"]
+        events = (await chain_ok(store))[before:]
+        assert [(e.type, e.phase) for e in events] == [
+            ("phase.started", "security"),
+            ("phase.started", "story-loop"),
+            ("phase.progress", "security"),
+            ("phase.progress", "story-loop"),
+            ("task.started", "security"),
+            ("task.started", "story-loop"),
+        ]
+        assert len({e.at for e in events}) == 1
+
+    asyncio.run(body())
+
+
+def test_start_phases_writes_nothing_when_an_attempt_already_exists(store: Store) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())  # ideation attempt 1 is running
+        before = await store.events("run-1")
+
+        with pytest.raises(StoreError):
+            await store.start_phases(
+                "run-1",
+                [
+                    PhaseStart(phase="prd", attempt=1, started=EventDraft(type="phase.started")),
+                    PhaseStart(phase=PHASE, attempt=1, started=EventDraft(type="phase.started")),
+                ],
+            )
+
+        _, phases, _ = await store.run_rows("run-1")
+        assert [(p.phase, p.attempt) for p in phases] == [(PHASE, 1)]
+        assert await store.events("run-1") == before
+
+    asyncio.run(body())
+
+
+def test_record_artifacts_with_a_claim_claims_the_gate_task_in_the_same_transaction(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        before = len(await store.events("run-1"))
+
+        ready = await store.record_artifacts(
+            "run-1",
+            PHASE,
+            1,
+            [NewArtifact(type="IdeaSpec", content={"a": 1}, provenance={})],
+            EventDraft(type="phase.ready", phase=PHASE),
+            new_tasks("run-1", "~gate"),
+            claim=lease(clock),
+        )
+
+        assert [a.type for a in ready.artifacts] == ["IdeaSpec"]
+        assert [c.task.key for c in ready.claimed] == ["~gate"]
+        assert (await tasks_by_key(store))["~gate"].lease_owner == "worker-1"
+        events = (await chain_ok(store))[before:]
+        assert [e.type for e in events] == ["phase.ready", "task.started"]
+        assert await claim(store, clock, limit=5) == []
+
+    asyncio.run(body())
+
+
 def test_create_tasks_with_a_claim_writes_nothing_when_the_claim_fails(
     store: Store, clock: Ticking, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1468,7 +1570,7 @@ def test_record_artifacts_are_content_addressed_and_versioned(store: Store) -> N
     async def body() -> None:
         await running_run(store, keys=())
         spec = {"title": "Tool", "features": ["a", "b"], "note": "ü"}
-        records = await store.record_artifacts(
+        ready_attempt = await store.record_artifacts(
             "run-1",
             PHASE,
             1,
@@ -1478,6 +1580,8 @@ def test_record_artifacts_are_content_addressed_and_versioned(store: Store) -> N
             ],
             EventDraft(type="phase.ready", phase=PHASE, payload={"n": 2}),
         )
+        records = ready_attempt.artifacts
+        assert ready_attempt.claimed == []
 
         assert [(r.type, r.version) for r in records] == [("IdeaSpec", 1), ("Copy", 1)]
         assert records[0].content_hash == records[1].content_hash == content_hash(spec)
@@ -1490,13 +1594,15 @@ def test_record_artifacts_are_content_addressed_and_versioned(store: Store) -> N
 
         await store.retry_phase("run-1", PHASE, reason="better")
         changed = {**spec, "title": "Tool 2"}
-        [second] = await store.record_artifacts(
-            "run-1",
-            PHASE,
-            2,
-            [NewArtifact(type="IdeaSpec", content=changed, provenance={})],
-            EventDraft(type="phase.ready", phase=PHASE),
-        )
+        [second] = (
+            await store.record_artifacts(
+                "run-1",
+                PHASE,
+                2,
+                [NewArtifact(type="IdeaSpec", content=changed, provenance={})],
+                EventDraft(type="phase.ready", phase=PHASE),
+            )
+        ).artifacts
         assert (second.version, second.attempt) == (2, 2)
         stored = await store.artifacts("run-1")
         assert [(a.type, a.version) for a in stored] == [
@@ -1535,13 +1641,15 @@ def test_record_artifacts_refuses_a_phase_that_is_not_running(store: Store) -> N
 def test_blob_that_is_missing_or_altered_is_store_corrupt(store: Store, raw: Raw) -> None:
     async def body() -> None:
         await running_run(store, keys=())
-        [record] = await store.record_artifacts(
-            "run-1",
-            PHASE,
-            1,
-            [NewArtifact(type="IdeaSpec", content={"a": 1}, provenance={})],
-            EventDraft(type="phase.ready"),
-        )
+        [record] = (
+            await store.record_artifacts(
+                "run-1",
+                PHASE,
+                1,
+                [NewArtifact(type="IdeaSpec", content={"a": 1}, provenance={})],
+                EventDraft(type="phase.ready"),
+            )
+        ).artifacts
         with pytest.raises(StoreCorruptError):
             await store.blob("00" * 32)
         raw("UPDATE blobs SET content = ? WHERE hash = ?", ('{"a":2}', record.content_hash))

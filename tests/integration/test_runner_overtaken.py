@@ -24,13 +24,14 @@ from ideamine.stores.base import Store
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.queries import Db
 from ideamine.stores.records import (
-    ArtifactRecord,
     ClaimedTask,
     ClaimRequest,
     EventDraft,
     EventRecord,
     NewArtifact,
     NewTask,
+    PhaseStart,
+    ReadyAttempt,
 )
 from ideamine.stores.sqlite import SqliteStore
 
@@ -55,18 +56,25 @@ class _RetriedFanIn(SqliteStore):
         artifacts: Sequence[NewArtifact],
         event: EventDraft,
         tasks: Sequence[NewTask] = (),
-    ) -> list[ArtifactRecord]:
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> ReadyAttempt:
         if self.broken:
             raise IllegalTransitionError("phase", "running", "ready")
-        first = await super().record_artifacts(run_id, phase, attempt, artifacts, event, tasks)
+        first = await super().record_artifacts(
+            run_id, phase, attempt, artifacts, event, tasks, claim=claim
+        )
         if self.retries <= 0:
             return first
         self.retries -= 1
-        return await super().record_artifacts(run_id, phase, attempt, artifacts, event, tasks)
+        return await super().record_artifacts(
+            run_id, phase, attempt, artifacts, event, tasks, claim=claim
+        )
 
 
 class _LostCreate(SqliteStore):
-    """A real store whose first ``retries`` task creations commit and then report what the
+    """A real store whose first ``retries`` phase starts (each with its first tasks) commit
+    and then report what the
     PostgreSQL store reports when a commit's reply was lost, the server could not say what
     became of it, and the retry found the rows stored (``RetriedWriteError``): the tasks
     exist, the caller does not know it."""
@@ -80,17 +88,10 @@ class _LostCreate(SqliteStore):
     def retried_writes(self) -> int:
         return self.lost_commits  # counted as the PostgreSQL store counts them
 
-    async def create_tasks(
-        self,
-        run_id: str,
-        phase: str,
-        attempt: int,
-        tasks: Sequence[NewTask],
-        event: EventDraft,
-        *,
-        claim: ClaimRequest | None = None,
+    async def start_phases(
+        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
     ) -> list[ClaimedTask]:
-        claimed = await super().create_tasks(run_id, phase, attempt, tasks, event, claim=claim)
+        claimed = await super().start_phases(run_id, starts, claim=claim)
         if self.retries <= 0:
             return claimed
         self.retries -= 1
@@ -167,10 +168,10 @@ def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_
 
 
 class _LostClaimReply(PostgresStore):
-    """A real PostgreSQL store, reached through the TCP proxy, whose first claim outside a
-    step (the gate task's) commits and loses its reply. Before the store asked the server
-    what became of such a commit, its retry claimed nothing, and the task the first attempt
-    had claimed was leased to a runner that never learned of it."""
+    """A real PostgreSQL store, reached through the TCP proxy, whose first fan-in (which
+    claims the gate task it creates) commits and loses its reply. Before the store asked the
+    server what became of such a commit, its retry failed or claimed nothing, and the task
+    the first attempt had claimed was leased to a runner that never learned of it."""
 
     def __init__(self, url: str, proxy: TcpProxy) -> None:
         super().__init__(url, retry_seconds=30)
@@ -178,19 +179,21 @@ class _LostClaimReply(PostgresStore):
         self._claiming = False
         self.lost = 0
 
-    async def claim_tasks(
+    async def record_artifacts(
         self,
-        run_id: str | None,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        event: EventDraft,
+        tasks: Sequence[NewTask] = (),
         *,
-        owner: str,
-        now: float,
-        limit: int,
-        lease_seconds: float | None = None,
-    ) -> list[ClaimedTask]:
-        self._claiming = True
+        claim: ClaimRequest | None = None,
+    ) -> ReadyAttempt:
+        self._claiming = claim is not None
         try:
-            return await super().claim_tasks(
-                run_id, owner=owner, now=now, limit=limit, lease_seconds=lease_seconds
+            return await super().record_artifacts(
+                run_id, phase, attempt, artifacts, event, tasks, claim=claim
             )
         finally:
             self._claiming = False

@@ -12,7 +12,6 @@ from tests.support.configs import write_callable_pipeline
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
-from ideamine.engine.plan import GATE_KEY
 from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
 from ideamine.runtime.actions import Lessee
@@ -195,8 +194,9 @@ def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
 def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Driving a run, the runner takes the agent tasks a step creates as it creates them;
-    only the gate tasks (created with the fan-in's artifacts) go through ``claim_tasks``."""
+    """Driving a run, the runner takes the tasks a step creates as it creates them: the
+    agents' with their phase's start, the gate judges' with the fan-in's artifacts; none
+    goes through ``claim_tasks``."""
     claimed_apart: list[str] = []
     claim_tasks = SqliteStore.claim_tasks
 
@@ -211,14 +211,20 @@ def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_th
     status, _, events = _run(tmp_path, config)
 
     assert status is RunStatus.COMPLETED
-    assert claimed_apart == [GATE_KEY] * len(DAG)
+    assert claimed_apart == []
+    creations = 0
     for index, event in enumerate(events):
-        if event.type == "phase.progress" and "created" in event.payload:
+        if event.type in ("phase.progress", "phase.ready") and "created" in event.payload:
+            creations += 1
             created = event.payload["created"]
             following = events[index + 1 : index + 1 + len(created)]
             assert [e.type for e in following] == ["task.started"] * len(created)
             assert [e.payload["key"] for e in following] == sorted(created)
             assert {e.at for e in following} == {event.at}  # the same transaction
+            if event.type == "phase.progress":  # the phase started in it too
+                assert events[index - 1].type == "phase.started"
+                assert events[index - 1].at == event.at
+    assert creations == 2 * len(DAG)
 
 
 def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(

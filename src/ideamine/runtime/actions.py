@@ -22,9 +22,15 @@ from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.stores.base import Store
-from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, NewTask
+from ideamine.stores.records import (
+    ClaimedTask,
+    ClaimRequest,
+    EventDraft,
+    NewTask,
+    PhaseStart,
+)
 
-__all__ = ["Lessee", "apply_action"]
+__all__ = ["Lessee", "apply_action", "start_phases"]
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +58,20 @@ async def apply_action(
 ) -> None:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made."""
     if isinstance(action, StartPhase):
+        await start_phases(store, pipeline, run_id, [action], [], lessee)
+    elif isinstance(action, CreateTasks):
         spec = pipeline.phase(action.phase)
-        await store.start_phase(
+        claimed = await store.create_tasks(
             run_id,
             action.phase,
             action.attempt,
-            EventDraft(
-                type="phase.started",
-                phase=action.phase,
-                payload={
-                    "attempt": action.attempt,
-                    "depends_on": list(spec.depends_on),
-                    "agents": list(spec.agents),
-                    "fan_out": spec.fan_out.kind.value,
-                },
-            ),
+            _new_tasks(spec, run_id, action),
+            _created(action),
+            claim=lessee.request() if lessee else None,
         )
-    elif isinstance(action, CreateTasks):
-        await _create_tasks(store, pipeline.phase(action.phase), run_id, action, lessee)
+        _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        await _fan_in(store, pipeline, blobs, run_id, action)
+        await _fan_in(store, pipeline, blobs, run_id, action, lessee)
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
         from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415
@@ -82,6 +82,70 @@ async def apply_action(
     else:
         await _finish(store, run_id, action)
     await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
+
+
+async def start_phases(
+    store: Store,
+    pipeline: PipelineSpec,
+    run_id: str,
+    starts: Sequence[StartPhase],
+    firsts: Sequence[CreateTasks],
+    lessee: Lessee | None = None,
+) -> None:
+    """Carry out a step's ``StartPhase`` actions and the ``CreateTasks`` of those phases'
+    first tasks (``firsts``) in one transaction, so phases that start together (security
+    and story-loop) do so in one commit; the tasks go to ``lessee`` (if any)."""
+    first = {(create.phase, create.attempt): create for create in firsts}
+    opened = []
+    for start in starts:
+        spec = pipeline.phase(start.phase)
+        create = first.get((start.phase, start.attempt))
+        opened.append(
+            PhaseStart(
+                phase=start.phase,
+                attempt=start.attempt,
+                started=_started(spec, start),
+                tasks=_new_tasks(spec, run_id, create) if create else (),
+                created=_created(create) if create else None,
+            )
+        )
+    claimed = await store.start_phases(
+        run_id, opened, claim=lessee.request() if lessee and firsts else None
+    )
+    _hand(claimed, lessee)
+
+
+def _hand(claimed: Sequence[ClaimedTask], lessee: Lessee | None) -> None:
+    if claimed and lessee:
+        lessee.take(claimed)
+
+
+def _started(spec: PhaseSpec, action: StartPhase) -> EventDraft:
+    return EventDraft(
+        type="phase.started",
+        phase=action.phase,
+        payload={
+            "attempt": action.attempt,
+            "depends_on": list(spec.depends_on),
+            "agents": list(spec.agents),
+            "fan_out": spec.fan_out.kind.value,
+        },
+    )
+
+
+def _created(action: CreateTasks) -> EventDraft:
+    return EventDraft(
+        type="phase.progress",
+        phase=action.phase,
+        payload={"attempt": action.attempt, "created": [plan.key for plan in action.tasks]},
+    )
+
+
+def _new_tasks(spec: PhaseSpec, run_id: str, action: CreateTasks) -> list[NewTask]:
+    return [
+        _new_task(spec, run_id, action.attempt, plan.key, plan.agent, plan.iteration)
+        for plan in action.tasks
+    ]
 
 
 def _new_task(
@@ -96,31 +160,13 @@ def _new_task(
     )
 
 
-async def _create_tasks(
-    store: Store, spec: PhaseSpec, run_id: str, action: CreateTasks, lessee: Lessee | None
-) -> None:
-    tasks = [
-        _new_task(spec, run_id, action.attempt, plan.key, plan.agent, plan.iteration)
-        for plan in action.tasks
-    ]
-    claimed = await store.create_tasks(
-        run_id,
-        action.phase,
-        action.attempt,
-        tasks,
-        EventDraft(
-            type="phase.progress",
-            phase=action.phase,
-            payload={"attempt": action.attempt, "created": [plan.key for plan in action.tasks]},
-        ),
-        claim=lessee.request() if lessee else None,
-    )
-    if claimed and lessee:
-        lessee.take(claimed)
-
-
 async def _fan_in(
-    store: Store, pipeline: PipelineSpec, blobs: BlobCache, run_id: str, action: FanIn
+    store: Store,
+    pipeline: PipelineSpec,
+    blobs: BlobCache,
+    run_id: str,
+    action: FanIn,
+    lessee: Lessee | None,
 ) -> None:
     spec = pipeline.phase(action.phase)
     outputs = await store.outputs(run_id, action.phase, action.attempt)
@@ -131,7 +177,7 @@ async def _fan_in(
     except ArtifactProblem as exc:
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return
-    await store.record_artifacts(
+    ready = await store.record_artifacts(
         run_id,
         action.phase,
         action.attempt,
@@ -142,7 +188,9 @@ async def _fan_in(
             payload={"attempt": action.attempt, "tasks": len(outputs), "created": [GATE_KEY]},
         ),
         [_new_task(spec, run_id, action.attempt, GATE_KEY, GATE_AGENT, 1)],
+        claim=lessee.request() if lessee else None,
     )
+    _hand(ready.claimed, lessee)
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:

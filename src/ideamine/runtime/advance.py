@@ -16,6 +16,7 @@ from ideamine.engine.snapshot import (
     ApplyVerdict,
     CreateTasks,
     FailPhase,
+    FanIn,
     FinishRun,
     PhaseState,
     RunSnapshot,
@@ -24,7 +25,7 @@ from ideamine.engine.snapshot import (
 )
 from ideamine.engine.states import RunStatus
 from ideamine.errors import AgentError
-from ideamine.runtime.actions import Lessee, apply_action
+from ideamine.runtime.actions import Lessee, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.stores.base import Store
 from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
@@ -46,9 +47,10 @@ class Advancer:
         """Read what changed in ``run_id`` since the last call and take steps while it is
         running and a step's verdict may have opened the way for the next (a passed phase
         lets the phases after it start); False when it is not running, or the engine had
-        nothing to do. A step that only starts phases and creates their tasks claims them
-        for ``lessee`` as it creates them; any other step (a fan-in, a verdict, a failure, the
-        end of the run) leaves its tasks to be claimed as usual.
+        nothing to do. A step that only starts phases, creates their tasks and fans phases in
+        claims the tasks (a fan-in's: its gate judge) for ``lessee`` as it creates them, in
+        the same transaction; any other step (a verdict, a failure, the end of the run)
+        leaves its tasks to be claimed as usual.
 
         Only tasks changed since the previous read come from the store (``run_changes``),
         so a step costs the changes, not the run's size: a phase of 2,000 tasks would
@@ -74,10 +76,21 @@ class Advancer:
             await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
             return [problem.action]
         actions = plan(self.pipeline, snapshot)
-        if not all(isinstance(action, StartPhase | CreateTasks) for action in actions):
-            lessee = None  # a step that may end the run or make a gate task claims nothing
+        if not all(isinstance(action, StartPhase | CreateTasks | FanIn) for action in actions):
+            lessee = None  # a step that may end the run claims nothing
+        # The phases starting in this step start in one transaction with their first tasks.
+        starts = [action for action in actions if isinstance(action, StartPhase)]
+        opened = {(start.phase, start.attempt) for start in starts}
+        firsts = [
+            action
+            for action in actions
+            if isinstance(action, CreateTasks) and (action.phase, action.attempt) in opened
+        ]
         for done, action in enumerate(actions, start=1):
-            await apply_action(self.store, self.pipeline, self._blobs, run_id, action, lessee)
+            if action is (starts[0] if starts else None):
+                await start_phases(self.store, self.pipeline, run_id, starts, firsts, lessee)
+            elif not isinstance(action, StartPhase) and action not in firsts:
+                await apply_action(self.store, self.pipeline, self._blobs, run_id, action, lessee)
             if isinstance(action, FailPhase | FinishRun):
                 return actions[:done]  # the run left `running`: the rest of the plan is moot
         return actions

@@ -25,6 +25,8 @@ from ideamine.stores.records import (
     NewTask,
     OutputWrite,
     PhaseRecord,
+    PhaseStart,
+    ReadyAttempt,
     RunChanges,
     RunRecord,
     TaskRecord,
@@ -157,6 +159,15 @@ class Store(Protocol):
         """Insert a running phase attempt with its ``phase.started`` event."""
         ...
 
+    async def start_phases(
+        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
+    ) -> list[ClaimedTask]:
+        """Start phase attempts together with their first tasks, in one transaction: each
+        attempt as ``start_phase`` would (the ``phase.started`` events first, in order), then
+        each one's tasks as ``create_tasks`` would, then ``claim`` as ``create_tasks`` makes
+        it. The claimed tasks (none without ``claim``)."""
+        ...
+
     async def set_phase_status(
         self,
         run_id: str,
@@ -281,9 +292,12 @@ class Store(Protocol):
         artifacts: Sequence[NewArtifact],
         event: EventDraft,
         tasks: Sequence[NewTask] = (),
-    ) -> list[ArtifactRecord]:
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> ReadyAttempt:
         """Store the fanned-in artifacts (content-addressed), set the attempt ``ready`` and
-        create ``tasks`` (its gate judge), in one transaction."""
+        create ``tasks`` (its gate judge), in one transaction; with ``claim``, claim the run's
+        due tasks in it too, as ``create_tasks`` does."""
         ...
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:

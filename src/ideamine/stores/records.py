@@ -19,6 +19,8 @@ __all__ = [
     "NewTask",
     "OutputWrite",
     "PhaseRecord",
+    "PhaseStart",
+    "ReadyAttempt",
     "RunChanges",
     "RunRecord",
     "TaskChange",
@@ -222,6 +224,27 @@ class ArtifactRecord:
     content_hash: str
     provenance: Mapping[str, object]
     created_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseStart:
+    """A phase attempt to start (``started``: its ``phase.started`` event) with its first
+    tasks (``created``: their ``phase.progress`` event), for ``Store.start_phases``."""
+
+    phase: str
+    attempt: int
+    started: EventDraft
+    tasks: Sequence[NewTask] = ()
+    created: EventDraft | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadyAttempt:
+    """What ``record_artifacts`` wrote: the artifacts, and the tasks it created that the
+    caller claimed in the same transaction (none unless it asked)."""
+
+    artifacts: list[ArtifactRecord]
+    claimed: list[ClaimedTask]
 
 
 def latest_attempts(phases: Iterable[PhaseRecord]) -> dict[str, PhaseRecord]:

@@ -45,6 +45,8 @@ from ideamine.stores.records import (
     NewTask,
     OutputWrite,
     PhaseRecord,
+    PhaseStart,
+    ReadyAttempt,
     RunChanges,
     RunRecord,
     TaskRecord,
@@ -231,6 +233,23 @@ class SqlStore(Coordination):
 
         await self._transaction(work)
 
+    async def start_phases(
+        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
+    ) -> list[ClaimedTask]:
+        def work(db: q.Db) -> list[ClaimedTask]:
+            at = self._now()
+            for start in starts:
+                q.insert_phase(db, run_id, start.phase, start.attempt, at)
+                q.append_event(db, run_id, start.started, at)
+            for start in starts:
+                if start.tasks:
+                    tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at)
+                if start.created is not None:
+                    q.append_event(db, run_id, start.created, at)
+            return self._claim_for(db, run_id, claim, at)
+
+        return await self._transaction(work)
+
     async def set_phase_status(
         self,
         run_id: str,
@@ -278,14 +297,21 @@ class SqlStore(Coordination):
             at = self._now()
             tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
             q.append_event(db, run_id, event, at)
-            if claim is None:
-                return []
-            limit = claim.limit
-            if run_id in tq.select_throttled(db, run_id):
-                limit = min(limit, throttled_room(claim.concurrency, claim.held))
-            return self._claim_in(db, run_id, owner=claim.owner, now=claim.now, limit=limit, at=at)
+            return self._claim_for(db, run_id, claim, at)
 
         return await self._transaction(work)
+
+    def _claim_for(
+        self, db: q.Db, run_id: str, claim: ClaimRequest | None, at: str
+    ) -> list[ClaimedTask]:
+        """The claim riding along with a write that created ``run_id``'s tasks, inside its
+        transaction: up to ``claim.limit``, and a throttled run's room at most."""
+        if claim is None:
+            return []
+        limit = claim.limit
+        if run_id in tq.select_throttled(db, run_id):
+            limit = min(limit, throttled_room(claim.concurrency, claim.held))
+        return self._claim_in(db, run_id, owner=claim.owner, now=claim.now, limit=limit, at=at)
 
     async def claim_tasks(
         self,
@@ -519,8 +545,10 @@ class SqlStore(Coordination):
         artifacts: Sequence[NewArtifact],
         event: EventDraft,
         tasks: Sequence[NewTask] = (),
-    ) -> list[ArtifactRecord]:
-        def work(db: q.Db) -> list[ArtifactRecord]:
+        *,
+        claim: ClaimRequest | None = None,
+    ) -> ReadyAttempt:
+        def work(db: q.Db) -> ReadyAttempt:
             at = self._now()
             check_transition(require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
             records = [
@@ -538,7 +566,7 @@ class SqlStore(Coordination):
                 ),
                 at,
             )
-            return records
+            return ReadyAttempt(artifacts=records, claimed=self._claim_for(db, run_id, claim, at))
 
         return await self._transaction(work)
 

@@ -816,7 +816,7 @@ def _ready(store: SqliteStore, attempt: int, artifacts: Sequence[NewArtifact]) -
             artifacts,
             EventDraft(type="phase.ready", phase="ideation", payload={"attempt": attempt}),
         )
-    )
+    ).artifacts
     assert [record.type for record in records] == [artifact.type for artifact in artifacts]
     return _events(store)
 
