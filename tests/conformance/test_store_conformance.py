@@ -45,6 +45,7 @@ from ideamine.stores.records import (
 )
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.usage import UsageStore
+from ideamine.stores.verdicts import Verdict, VerdictStore
 
 Store = SqliteStore | PostgresStore
 Raw = Callable[..., list[tuple[Any, ...]]]
@@ -1938,5 +1939,64 @@ def test_run_changes_never_misses_a_change_committed_after_a_later_one(
         late = await store.run_changes("run-1", middle.cursor)
         assert "a" in {t.key for t in late.tasks}
         assert {t.key: t.error for t in late.tasks}["a"] == "slow"
+
+    asyncio.run(body())
+
+
+def _started_with_tasks(phase: str, *keys: str) -> PhaseStart:
+    return PhaseStart(
+        phase=phase,
+        attempt=1,
+        started=EventDraft(type="phase.started", phase=phase),
+        tasks=[
+            NewTask(id=f"run-1.{phase}.1.{key}", key=key, agent="a", iteration=1) for key in keys
+        ],
+        created=EventDraft(type="phase.progress", phase=phase),
+    )
+
+
+@pytest.mark.parametrize("outcome", [PhaseStatus.PASSED, PhaseStatus.FAILED])
+def test_a_verdict_starts_the_phases_it_lets_start_only_when_it_passes(
+    store: Store, clock: Ticking, outcome: PhaseStatus
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        await store.record_artifacts("run-1", PHASE, 1, [], EventDraft(type="phase.ready"))
+        before = len(await store.events("run-1"))
+        verdict = Verdict(
+            run_id="run-1",
+            phase=PHASE,
+            attempt=1,
+            result={"pass": outcome is PhaseStatus.PASSED, "score": 1.0, "threshold": 0.7},
+            phase_status=outcome,
+            events=[EventDraft(type="phase.completed", phase=PHASE)],
+            starts=[_started_with_tasks("prd", "p1", "p2")],
+            claim=lease(clock, limit=1),
+        )
+
+        claimed = await VerdictStore(store).record(verdict)
+        again = await VerdictStore(store).record(verdict)  # judged already: a no-op
+
+        assert again == []
+        events = (await chain_ok(store))[before:]
+        _, phases, tasks = await store.run_rows("run-1")
+        if outcome is PhaseStatus.FAILED:
+            assert claimed == [] and tasks == []
+            assert [p.phase for p in phases] == [PHASE]
+            assert [e.type for e in events] == ["phase.completed"]
+            return
+        assert [c.task.key for c in claimed] == ["p1"]
+        assert {(p.phase, p.status) for p in phases} == {
+            (PHASE, PhaseStatus.PASSED),
+            ("prd", PhaseStatus.RUNNING),
+        }
+        assert sorted(t.key for t in tasks) == ["p1", "p2"]
+        assert [e.type for e in events] == [
+            "phase.completed",
+            "phase.started",
+            "phase.progress",
+            "task.started",
+        ]
+        assert len({e.at for e in events}) == 1
 
     asyncio.run(body())

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -36,6 +36,7 @@ from ideamine.stores.records import (
 from ideamine.stores.sqlite import SqliteStore
 
 DAG = {"intake": [], "ideation": ["intake"]}
+T = TypeVar("T")
 
 
 class _RetriedFanIn(SqliteStore):
@@ -73,8 +74,8 @@ class _RetriedFanIn(SqliteStore):
 
 
 class _LostCreate(SqliteStore):
-    """A real store whose first ``retries`` phase starts (each with its first tasks) commit
-    and then report what the
+    """A real store whose first ``retries`` writes that start phases (each with its first
+    tasks: ``start_phases``, or a passing verdict) commit and then report what the
     PostgreSQL store reports when a commit's reply was lost, the server could not say what
     became of it, and the retry found the rows stored (``RetriedWriteError``): the tasks
     exist, the caller does not know it."""
@@ -83,21 +84,41 @@ class _LostCreate(SqliteStore):
         super().__init__(path)
         self.retries = retries
         self.lost_commits = 0
+        self._starts: list[str] | None = None  # phases the unit being run started
 
     @property
     def retried_writes(self) -> int:
         return self.lost_commits  # counted as the PostgreSQL store counts them
 
-    async def start_phases(
-        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
-    ) -> list[ClaimedTask]:
-        claimed = await super().start_phases(run_id, starts, claim=claim)
-        if self.retries <= 0:
-            return claimed
+    async def _transaction(self, work: Callable[[Db], T]) -> T:
+        started: list[str] = []
+
+        def watched(db: Db) -> T:
+            self._starts = started
+            try:
+                return work(db)
+            finally:
+                self._starts = None
+
+        value = await super()._transaction(watched)
+        if not started or self.retries <= 0:
+            return value
         self.retries -= 1
         self.lost_commits += 1
         # the tasks it claimed are leased to the caller, who does not know it
         raise RetriedWriteError('duplicate key value violates unique constraint "tasks_pkey"')
+
+    def _start_phases_in(
+        self,
+        db: Db,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        claim: ClaimRequest | None,
+        at: str,
+    ) -> list[ClaimedTask]:
+        if self._starts is not None:
+            self._starts.extend(start.phase for start in starts)
+        return super()._start_phases_in(db, run_id, starts, claim, at)
 
 
 SHORT_LEASES = {"interval_seconds": 0.2, "stall_after_missed": 2}

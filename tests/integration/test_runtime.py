@@ -157,18 +157,18 @@ def test_until_sees_the_outputs_of_the_iteration_that_just_finished(tmp_path: Pa
     assert len(done) == 2  # one iteration: both agents' outputs were visible to `until`
 
 
-def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
+def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Applying a verdict may let phases start (or the run finish): the advancer plans
-    again at once instead of leaving it to the runner's next round (an empty claim and a
-    read of the run later)."""
+    """The phases a passing verdict lets start, with their first tasks, and the claim of
+    those tasks, are written in the verdict's transaction; the advancer's next step finds
+    nothing left to do, and the last verdict's next step finishes the run."""
     calls: list[list[str]] = []
     step = Advancer._step
 
     async def counted(self: Advancer, run_id: str, lessee: Lessee | None) -> list[Action]:
         actions = await step(self, run_id, lessee)
-        calls[-1].extend(type(action).__name__ for action in actions)
+        calls[-1].append(",".join(type(action).__name__ for action in actions))
         return actions
 
     advance = Advancer.advance
@@ -181,14 +181,24 @@ def test_a_passed_verdict_starts_the_next_phases_in_the_same_advance(
     monkeypatch.setattr(Advancer, "advance", recorded)
     config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
 
-    status, _, _ = _run(tmp_path, config)
+    status, _, events = _run(tmp_path, config)
 
     assert status is RunStatus.COMPLETED
     with_verdicts = [call for call in calls if "ApplyVerdict" in call]
-    assert len(with_verdicts) == len(DAG)
-    for call in with_verdicts[:-1]:  # intake, ideation: the next phase starts with its tasks
-        assert call == ["ApplyVerdict", "StartPhase", "CreateTasks"]
-    assert with_verdicts[-1] == ["ApplyVerdict", "FinishRun"]
+    assert with_verdicts == [["ApplyVerdict", ""]] * (len(DAG) - 1) + [
+        ["ApplyVerdict", "FinishRun"]
+    ]
+    for phase, after in (("intake", "ideation"), ("ideation", "critique")):
+        passed = next(e for e in events if e.type == "phase.completed" and e.phase == phase)
+        at = events.index(passed)
+        following = [(e.type, e.phase) for e in events[at + 1 : at + 5]]
+        assert following == [
+            ("phase.started", after),
+            ("phase.progress", after),
+            ("task.started", after),
+            ("task.started", after),
+        ]
+        assert {e.at for e in events[at : at + 5]} == {passed.at}  # one transaction
 
 
 def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_them(

@@ -55,8 +55,12 @@ async def apply_action(
     run_id: str,
     action: Action,
     lessee: Lessee | None = None,
+    *,
+    on_pass: Sequence[StartPhase | CreateTasks] = (),
 ) -> None:
-    """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made."""
+    """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
+    ``on_pass`` (with an ``ApplyVerdict``): the phases its passing lets start and their first
+    tasks, carried out in the verdict's transaction should it pass."""
     if isinstance(action, StartPhase):
         await start_phases(store, pipeline, run_id, [action], [], lessee)
     elif isinstance(action, CreateTasks):
@@ -76,7 +80,18 @@ async def apply_action(
         # imported at the first verdict, not with the runtime (``runtime.preload``)
         from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415
 
-        await apply_verdict(store, pipeline, run_id, action.phase, action.attempt)
+        starts = [then for then in on_pass if isinstance(then, StartPhase)]
+        firsts = [then for then in on_pass if isinstance(then, CreateTasks)]
+        claimed = await apply_verdict(
+            store,
+            pipeline,
+            run_id,
+            action.phase,
+            action.attempt,
+            starts=phase_starts(pipeline, run_id, starts, firsts),
+            claim=lessee.request() if lessee and firsts else None,
+        )
+        _hand(claimed, lessee)
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
@@ -95,6 +110,21 @@ async def start_phases(
     """Carry out a step's ``StartPhase`` actions and the ``CreateTasks`` of those phases'
     first tasks (``firsts``) in one transaction, so phases that start together (security
     and story-loop) do so in one commit; the tasks go to ``lessee`` (if any)."""
+    claimed = await store.start_phases(
+        run_id,
+        phase_starts(pipeline, run_id, starts, firsts),
+        claim=lessee.request() if lessee and firsts else None,
+    )
+    _hand(claimed, lessee)
+
+
+def phase_starts(
+    pipeline: PipelineSpec,
+    run_id: str,
+    starts: Sequence[StartPhase],
+    firsts: Sequence[CreateTasks],
+) -> list[PhaseStart]:
+    """What the store writes for ``starts`` and their phases' first tasks (``firsts``)."""
     first = {(create.phase, create.attempt): create for create in firsts}
     opened = []
     for start in starts:
@@ -109,10 +139,7 @@ async def start_phases(
                 created=_created(create) if create else None,
             )
         )
-    claimed = await store.start_phases(
-        run_id, opened, claim=lessee.request() if lessee and firsts else None
-    )
-    _hand(claimed, lessee)
+    return opened
 
 
 def _hand(claimed: Sequence[ClaimedTask], lessee: Lessee | None) -> None:

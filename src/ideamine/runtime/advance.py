@@ -7,6 +7,7 @@ same action twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
@@ -23,7 +24,7 @@ from ideamine.engine.snapshot import (
     StartPhase,
     TaskState,
 )
-from ideamine.engine.states import RunStatus
+from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.errors import AgentError
 from ideamine.runtime.actions import Lessee, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
@@ -76,9 +77,20 @@ class Advancer:
             await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
             return [problem.action]
         actions = plan(self.pipeline, snapshot)
-        if not all(isinstance(action, StartPhase | CreateTasks | FanIn) for action in actions):
-            lessee = None  # a step that may end the run claims nothing
-        # The phases starting in this step start in one transaction with their first tasks.
+        return await self._apply(run_id, snapshot, actions, lessee)
+
+    async def _apply(
+        self,
+        run_id: str,
+        snapshot: RunSnapshot,
+        actions: Sequence[Action],
+        lessee: Lessee | None,
+    ) -> list[Action]:
+        """Carry ``actions`` out; the actions carried out. The phases starting in this step
+        start in one transaction with their first tasks; those a verdict lets start, in the
+        verdict's transaction should it pass. Only the tasks of a step that cannot end the
+        run, and those a passing verdict starts, are claimed for ``lessee``."""
+        claims = all(isinstance(action, StartPhase | CreateTasks | FanIn) for action in actions)
         starts = [action for action in actions if isinstance(action, StartPhase)]
         opened = {(start.phase, start.attempt) for start in starts}
         firsts = [
@@ -88,12 +100,48 @@ class Advancer:
         ]
         for done, action in enumerate(actions, start=1):
             if action is (starts[0] if starts else None):
-                await start_phases(self.store, self.pipeline, run_id, starts, firsts, lessee)
+                await start_phases(
+                    self.store, self.pipeline, run_id, starts, firsts, lessee if claims else None
+                )
+            elif isinstance(action, ApplyVerdict):
+                on_pass = self._opened_by(snapshot, action.phase, starts)
+                await apply_action(
+                    self.store, self.pipeline, self._blobs, run_id, action, lessee, on_pass=on_pass
+                )
             elif not isinstance(action, StartPhase) and action not in firsts:
-                await apply_action(self.store, self.pipeline, self._blobs, run_id, action, lessee)
+                await apply_action(
+                    self.store,
+                    self.pipeline,
+                    self._blobs,
+                    run_id,
+                    action,
+                    lessee if claims else None,
+                )
             if isinstance(action, FailPhase | FinishRun):
-                return actions[:done]  # the run left `running`: the rest of the plan is moot
-        return actions
+                return list(actions[:done])  # the run left `running`: the rest is moot
+        return list(actions)
+
+    def _opened_by(
+        self, snapshot: RunSnapshot, phase: str, starting: Sequence[StartPhase]
+    ) -> list[StartPhase | CreateTasks]:
+        """The phases that ``phase`` passing would let start (besides ``starting``, which
+        start in this step anyway), each with its first tasks, as the next step would plan
+        them from the run as read now."""
+        state = snapshot.phases[phase]
+        passed = replace(
+            snapshot, phases={**snapshot.phases, phase: replace(state, status=PhaseStatus.PASSED)}
+        )
+        after = plan(self.pipeline, passed)
+        now = {(start.phase, start.attempt) for start in starting}
+        new = {
+            (action.phase, action.attempt) for action in after if isinstance(action, StartPhase)
+        } - now
+        return [
+            action
+            for action in after
+            if isinstance(action, StartPhase | CreateTasks)
+            and (action.phase, action.attempt) in new
+        ]
 
     async def _snapshot(
         self, run: RunRecord, phases: Sequence[PhaseRecord], known: _KnownTasks

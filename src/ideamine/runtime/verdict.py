@@ -20,16 +20,25 @@ from ideamine.stores.base import Store
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.knowledge import Knowledge
 from ideamine.stores.options import RunOptions
-from ideamine.stores.records import EventDraft
+from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, PhaseStart
 from ideamine.stores.verdicts import NextAttempt, Verdict, VerdictStore
 
 __all__ = ["apply_verdict", "qav_events"]
 
 
 async def apply_verdict(
-    store: Store, pipeline: PipelineSpec, run_id: str, phase: str, attempt: int
-) -> None:
-    """Record the verdict of ``phase``'s ``attempt`` and what follows from it."""
+    store: Store,
+    pipeline: PipelineSpec,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    *,
+    starts: Sequence[PhaseStart] = (),
+    claim: ClaimRequest | None = None,
+) -> list[ClaimedTask]:
+    """Record the verdict of ``phase``'s ``attempt`` and what follows from it. Should it
+    pass the phase, ``starts`` (the phases that its passing lets start) start in the same
+    transaction, with ``claim``: the tasks claimed."""
     spec = pipeline.phase(phase)
     judged = (await store.outputs(run_id, phase, attempt)).get(GATE_KEY)
     if not isinstance(judged, Mapping) or "result" not in judged:
@@ -54,12 +63,14 @@ async def apply_verdict(
         open_ids = list(qav.get("open_questions", ())) if qav else []
     if options.get("ask") and open_ids:
         await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
-        return
+        return []
     previous = await _previous(store, run_id, phase, attempt)
     decision = decide(spec, result, previous=previous)
     events.append(_gate_event(phase, attempt, result, decision))
     fields = _verdict(spec, run_id, attempt, result, decision, events)
-    await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
+    if decision.outcome == "pass":
+        fields.update(starts=starts, claim=claim)
+    return await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
 
 
 def _verdict(

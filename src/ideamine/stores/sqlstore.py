@@ -236,19 +236,28 @@ class SqlStore(Coordination):
     async def start_phases(
         self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
     ) -> list[ClaimedTask]:
-        def work(db: q.Db) -> list[ClaimedTask]:
-            at = self._now()
-            for start in starts:
-                q.insert_phase(db, run_id, start.phase, start.attempt, at)
-                q.append_event(db, run_id, start.started, at)
-            for start in starts:
-                if start.tasks:
-                    tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at)
-                if start.created is not None:
-                    q.append_event(db, run_id, start.created, at)
-            return self._claim_for(db, run_id, claim, at)
+        return await self._transaction(
+            lambda db: self._start_phases_in(db, run_id, starts, claim, self._now())
+        )
 
-        return await self._transaction(work)
+    def _start_phases_in(
+        self,
+        db: q.Db,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        claim: ClaimRequest | None,
+        at: str,
+    ) -> list[ClaimedTask]:
+        """``start_phases`` inside the caller's transaction, stamped ``at``."""
+        for start in starts:
+            q.insert_phase(db, run_id, start.phase, start.attempt, at)
+            q.append_event(db, run_id, start.started, at)
+        for start in starts:
+            if start.tasks:
+                tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at)
+            if start.created is not None:
+                q.append_event(db, run_id, start.created, at)
+        return self._claim_for(db, run_id, claim, at)
 
     async def set_phase_status(
         self,

@@ -23,7 +23,15 @@ from ideamine.stores import task_queries as tq
 from ideamine.stores.base import Store
 from ideamine.stores.checked import require_phase, require_run
 from ideamine.stores.knowledge import insert_qav
-from ideamine.stores.records import EventDraft, NewTask, PhaseRecord, latest_attempts
+from ideamine.stores.records import (
+    ClaimedTask,
+    ClaimRequest,
+    EventDraft,
+    NewTask,
+    PhaseRecord,
+    PhaseStart,
+    latest_attempts,
+)
 from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["NextAttempt", "Verdict", "VerdictStore", "Waiver"]
@@ -51,6 +59,10 @@ class Verdict:
     run_status: RunStatus | None = None
     error: str | None = None
     open_questions: Sequence[str] = ()  # ``--ask``: questions left open for a person
+    # A passing verdict's follow-up, in its transaction: the phases it lets start (with
+    # their first tasks), and the claim that rides along (``Store.start_phases``).
+    starts: Sequence[PhaseStart] = ()
+    claim: ClaimRequest | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,17 +83,18 @@ class VerdictStore:
             raise TypeError("verdicts need a SQL store")
         self._store = store
 
-    async def record(self, verdict: Verdict) -> None:
+    async def record(self, verdict: Verdict) -> list[ClaimedTask]:
         """Apply ``verdict`` atomically; a verdict already recorded for the attempt is a
-        no-op (two advancers racing after a lost acknowledgement)."""
-        await self._store.run_in_transaction(lambda db: self._record(db, verdict))
+        no-op (two advancers racing after a lost acknowledgement). A verdict that passes its
+        phase then starts ``verdict.starts`` in the same transaction: the tasks claimed."""
+        return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
-    def _record(self, db: q.Db, verdict: Verdict) -> None:
+    def _record(self, db: q.Db, verdict: Verdict) -> list[ClaimedTask]:
         at = self._store._now()
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
         current = require_phase(db, run_id, phase, attempt)
         if current.status is not PhaseStatus.READY:
-            return  # already judged
+            return []  # already judged
         if verdict.qav is not None:
             insert_qav(db, run_id, phase, attempt, verdict.qav, at)
         for question_id in verdict.open_questions:  # rows are keyed "<run>.<question id>"
@@ -112,6 +125,9 @@ class VerdictStore:
             run = require_run(db, run_id)
             check_transition(run.status, verdict.run_status)
             q.update_run(db, run_id, verdict.run_status, at, error=verdict.error, driver=run.driver)
+        if verdict.phase_status is not PhaseStatus.PASSED or not verdict.starts:
+            return []
+        return self._store._start_phases_in(db, run_id, verdict.starts, verdict.claim, at)
 
     async def waive(self, waiver: Waiver) -> int:
         """Pass ``phase``'s failed gate on a person's word; returns the attempt waived.
