@@ -26,7 +26,7 @@ from ideamine.stores.callcache import call_cache_for
 from ideamine.stores.ledger import ChainReport, verify_chain
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ArtifactRecord, EventDraft, EventRecord, NewRun, RunRecord
-from ideamine.stores.sqlite import SqliteStore
+from ideamine.stores.sqlite import SYNC_ENV, SqliteStore, sync_level
 from ideamine.stores.sqlstore import SqlStore
 from ideamine.stores.usage import THROTTLED_OPTION
 
@@ -50,6 +50,7 @@ __all__ = [
     "budget_status",
     "check_agents",
     "check_idea",
+    "check_store",
     "cleanup",
     "config_folder",
     "configured_advisories",
@@ -124,6 +125,19 @@ def store_path(reference: str | None) -> Path:
             f"--store {path} is a folder", hint=f"name a file, e.g. {path / DEFAULT_STORE}"
         )
     return path
+
+
+def check_store(reference: str | None) -> None:
+    """Refuse a store that no retry can make usable (a folder, a URL of another kind, an
+    unknown ``$IDEAMINE_SQLITE_SYNC``) before a long-lived process starts; opens nothing.
+
+    Raises:
+        UsageError: as ``open_store`` would for it.
+    """
+    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    if not reference.startswith(POSTGRES_SCHEMES):
+        store_path(reference)
+        sync_level(os.environ.get(SYNC_ENV))
 
 
 def check_idea(text: str) -> str:

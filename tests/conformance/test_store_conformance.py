@@ -2000,3 +2000,35 @@ def test_a_verdict_starts_the_phases_it_lets_start_only_when_it_passes(
         assert len({e.at for e in events}) == 1
 
     asyncio.run(body())
+
+
+def test_a_passing_verdict_starts_nothing_in_a_run_paused_meanwhile(
+    store: Store, clock: Ticking
+) -> None:
+    """The verdict is recorded; the phases it would let start wait for the run's next step."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        await store.record_artifacts("run-1", PHASE, 1, [], EventDraft(type="phase.ready"))
+        await store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused"))
+
+        claimed = await VerdictStore(store).record(
+            Verdict(
+                run_id="run-1",
+                phase=PHASE,
+                attempt=1,
+                result={"pass": True, "score": 1.0, "threshold": 0.7},
+                phase_status=PhaseStatus.PASSED,
+                events=[EventDraft(type="phase.completed", phase=PHASE)],
+                starts=[_started_with_tasks("prd", "p1")],
+                claim=lease(clock),
+            )
+        )
+
+        assert claimed == []
+        _, phases, tasks = await store.run_rows("run-1")
+        assert [(p.phase, p.status) for p in phases] == [(PHASE, PhaseStatus.PASSED)]
+        assert tasks == []
+        assert (await chain_ok(store))[-1].type == "phase.completed"
+
+    asyncio.run(body())

@@ -158,3 +158,22 @@ def test_an_unknown_sqlite_sync_level_is_one_line_naming_the_variable(tmp_path: 
     assert shown.returncode == 2, shown.stderr
     assert shown.stderr.startswith("error: $IDEAMINE_SQLITE_SYNC is 'fast', not one of full")
     assert "Traceback" not in shown.stderr and not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("store", "extra", "message"),
+    [
+        ("ideamine.db", {"IDEAMINE_SQLITE_SYNC": "fast"}, "error: $IDEAMINE_SQLITE_SYNC is 'fast'"),
+        (".", {}, "error: --store . is a folder"),
+    ],
+)
+def test_serve_refuses_an_unusable_store_before_it_starts(
+    tmp_path: Path, store: str, extra: dict[str, str], message: str
+) -> None:
+    """What no retry can fix is exit 2 with one line, not a server that fails to start."""
+    shown = ideamine(
+        "serve", "--store", store, "--port", "0", cwd=tmp_path, env={**_env(), **extra}
+    )
+    assert shown.returncode == 2, shown.stderr
+    assert shown.stderr.startswith(message) and len(shown.stderr.splitlines()) == 1
+    assert "Traceback" not in shown.stderr

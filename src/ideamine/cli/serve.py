@@ -93,6 +93,7 @@ async def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json), the dashboard and /metrics."""
     token = token or None
     check_bind(host, token)
+    service.check_store(store_ref)  # the app opens it later, retrying what a retry can fix
     configure_from_env(trace)
     settings = ServerSettings(
         store_ref=store_ref,

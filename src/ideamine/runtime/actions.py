@@ -57,10 +57,12 @@ async def apply_action(
     lessee: Lessee | None = None,
     *,
     on_pass: Sequence[StartPhase | CreateTasks] = (),
-) -> None:
+) -> bool:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``): the phases its passing lets start and their first
-    tasks, carried out in the verdict's transaction should it pass."""
+    tasks, carried out in the verdict's transaction should it pass. True when the action
+    took the run out of ``running`` (the rest of its step is then moot)."""
+    stopped = isinstance(action, FailPhase | FinishRun)
     if isinstance(action, StartPhase):
         await start_phases(store, pipeline, run_id, [action], [], lessee)
     elif isinstance(action, CreateTasks):
@@ -75,14 +77,14 @@ async def apply_action(
         )
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        await _fan_in(store, pipeline, blobs, run_id, action, lessee)
+        stopped = await _fan_in(store, pipeline, blobs, run_id, action, lessee)
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
         from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415
 
         starts = [then for then in on_pass if isinstance(then, StartPhase)]
         firsts = [then for then in on_pass if isinstance(then, CreateTasks)]
-        claimed = await apply_verdict(
+        judged = await apply_verdict(
             store,
             pipeline,
             run_id,
@@ -91,12 +93,14 @@ async def apply_action(
             starts=phase_starts(pipeline, run_id, starts, firsts),
             claim=lessee.request() if lessee and firsts else None,
         )
-        _hand(claimed, lessee)
+        _hand(judged.claimed, lessee)
+        stopped = judged.stopped
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
         await _finish(store, run_id, action)
     await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
+    return stopped
 
 
 async def start_phases(
@@ -194,7 +198,8 @@ async def _fan_in(
     run_id: str,
     action: FanIn,
     lessee: Lessee | None,
-) -> None:
+) -> bool:
+    """Fan the attempt in; True when its artifacts failed their checks and the run failed."""
     spec = pipeline.phase(action.phase)
     outputs = await store.outputs(run_id, action.phase, action.attempt)
     calls = await store.model_calls(run_id)
@@ -203,7 +208,7 @@ async def _fan_in(
         artifacts = assemble_artifacts(pipeline, spec, action.attempt, outputs, calls, input_ids)
     except ArtifactProblem as exc:
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
-        return
+        return True
     ready = await store.record_artifacts(
         run_id,
         action.phase,
@@ -218,6 +223,7 @@ async def _fan_in(
         claim=lessee.request() if lessee else None,
     )
     _hand(ready.claimed, lessee)
+    return False
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:

@@ -48,10 +48,10 @@ class Advancer:
         """Read what changed in ``run_id`` since the last call and take steps while it is
         running and a step's verdict may have opened the way for the next (a passed phase
         lets the phases after it start); False when it is not running, or the engine had
-        nothing to do. A step that only starts phases, creates their tasks and fans phases in
-        claims the tasks (a fan-in's: its gate judge) for ``lessee`` as it creates them, in
-        the same transaction; any other step (a verdict, a failure, the end of the run)
-        leaves its tasks to be claimed as usual.
+        nothing to do. The tasks a step creates (a phase's, a fan-in's gate judge, those of the
+        phases a passing verdict starts) are claimed for ``lessee`` in the transaction that
+        creates them, unless an action later in the step may stop the run (``_apply``); such
+        tasks are left to be claimed as usual.
 
         Only tasks changed since the previous read come from the store (``run_changes``),
         so a step costs the changes, not the run's size: a phase of 2,000 tasks would
@@ -86,11 +86,14 @@ class Advancer:
         actions: Sequence[Action],
         lessee: Lessee | None,
     ) -> list[Action]:
-        """Carry ``actions`` out; the actions carried out. The phases starting in this step
-        start in one transaction with their first tasks; those a verdict lets start, in the
-        verdict's transaction should it pass. Only the tasks of a step that cannot end the
-        run, and those a passing verdict starts, are claimed for ``lessee``."""
-        claims = all(isinstance(action, StartPhase | CreateTasks | FanIn) for action in actions)
+        """Carry ``actions`` out, until one takes the run out of ``running``; the actions
+        carried out. The phases starting in this step start in one transaction with their
+        first tasks; those a verdict lets start, in the verdict's transaction should it pass.
+        An action claims tasks for ``lessee`` only when no action after it in the step may
+        end the run (a fan-in whose artifacts fail, a verdict that escalates or asks, a
+        failure, the end): tasks are never started for a run that stops in the same step."""
+        ending = [i for i, action in enumerate(actions) if isinstance(action, _MAY_END)]
+        last = ending[-1] if ending else -1
         starts = [action for action in actions if isinstance(action, StartPhase)]
         opened = {(start.phase, start.attempt) for start in starts}
         firsts = [
@@ -99,25 +102,21 @@ class Advancer:
             if isinstance(action, CreateTasks) and (action.phase, action.attempt) in opened
         ]
         for done, action in enumerate(actions, start=1):
+            taker = lessee if done - 1 >= last else None
+            stopped = False
             if action is (starts[0] if starts else None):
-                await start_phases(
-                    self.store, self.pipeline, run_id, starts, firsts, lessee if claims else None
-                )
+                await start_phases(self.store, self.pipeline, run_id, starts, firsts, taker)
             elif isinstance(action, ApplyVerdict):
-                on_pass = self._opened_by(snapshot, action.phase, starts)
-                await apply_action(
-                    self.store, self.pipeline, self._blobs, run_id, action, lessee, on_pass=on_pass
+                # the phases its pass lets start, unless a later action may stop the run
+                on_pass = self._opened_by(snapshot, action.phase, starts) if taker else []
+                stopped = await apply_action(
+                    self.store, self.pipeline, self._blobs, run_id, action, taker, on_pass=on_pass
                 )
             elif not isinstance(action, StartPhase) and action not in firsts:
-                await apply_action(
-                    self.store,
-                    self.pipeline,
-                    self._blobs,
-                    run_id,
-                    action,
-                    lessee if claims else None,
+                stopped = await apply_action(
+                    self.store, self.pipeline, self._blobs, run_id, action, taker
                 )
-            if isinstance(action, FailPhase | FinishRun):
+            if stopped:
                 return list(actions[:done])  # the run left `running`: the rest is moot
         return list(actions)
 
@@ -188,6 +187,9 @@ class Advancer:
         self._tasks.pop(run_id, None)
         for key in [key for key in self._loop_checks if key[0] == run_id]:
             del self._loop_checks[key]
+
+
+_MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
 
 
 class _KnownTasks:

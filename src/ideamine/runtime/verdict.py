@@ -8,6 +8,7 @@ picks what follows; everything is written in one transaction with its events
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
@@ -23,7 +24,7 @@ from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, PhaseStart
 from ideamine.stores.verdicts import NextAttempt, Verdict, VerdictStore
 
-__all__ = ["apply_verdict", "qav_events"]
+__all__ = ["Judged", "apply_verdict", "qav_events"]
 
 
 async def apply_verdict(
@@ -35,10 +36,10 @@ async def apply_verdict(
     *,
     starts: Sequence[PhaseStart] = (),
     claim: ClaimRequest | None = None,
-) -> list[ClaimedTask]:
+) -> Judged:
     """Record the verdict of ``phase``'s ``attempt`` and what follows from it. Should it
     pass the phase, ``starts`` (the phases that its passing lets start) start in the same
-    transaction, with ``claim``: the tasks claimed."""
+    transaction, with ``claim``."""
     spec = pipeline.phase(phase)
     judged = (await store.outputs(run_id, phase, attempt)).get(GATE_KEY)
     if not isinstance(judged, Mapping) or "result" not in judged:
@@ -63,14 +64,24 @@ async def apply_verdict(
         open_ids = list(qav.get("open_questions", ())) if qav else []
     if options.get("ask") and open_ids:
         await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
-        return []
+        return Judged(claimed=[], stopped=True)
     previous = await _previous(store, run_id, phase, attempt)
     decision = decide(spec, result, previous=previous)
     events.append(_gate_event(phase, attempt, result, decision))
     fields = _verdict(spec, run_id, attempt, result, decision, events)
     if decision.outcome == "pass":
         fields.update(starts=starts, claim=claim)
-    return await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
+    claimed = await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
+    return Judged(claimed=claimed, stopped=fields.get("run_status") is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What applying a verdict did: the tasks it claimed, and whether it took the run out of
+    ``running`` (a person is asked, or the gate escalated)."""
+
+    claimed: list[ClaimedTask]
+    stopped: bool
 
 
 def _verdict(

@@ -127,6 +127,8 @@ class VerdictStore:
             q.update_run(db, run_id, verdict.run_status, at, error=verdict.error, driver=run.driver)
         if verdict.phase_status is not PhaseStatus.PASSED or not verdict.starts:
             return []
+        if require_run(db, run_id).status is not RunStatus.RUNNING:
+            return []  # paused or cancelled meanwhile: its next step starts them, if any
         return self._store._start_phases_in(db, run_id, verdict.starts, verdict.claim, at)
 
     async def waive(self, waiver: Waiver) -> int:
