@@ -24,9 +24,13 @@ from ideamine.stores.records import (
     ClaimedTask,
     ClaimRequest,
     EventDraft,
+    EventRecord,
     NewTask,
     OutputWrite,
+    PhaseRecord,
     PhaseStart,
+    RunRecord,
+    TaskRecord,
 )
 from ideamine.stores.sqlite import SqliteStore
 
@@ -103,59 +107,61 @@ async def _judged_run(store: SqliteStore, config: Path, verdicts: Mapping[str, b
     return run.id
 
 
-@pytest.mark.parametrize("order", [("opener", "stopper"), ("stopper", "opener")])
+def _advance_judged(
+    tmp_path: Path, first: str, verdicts: Mapping[str, bool]
+) -> tuple[RunRecord, list[PhaseRecord], list[TaskRecord], list[EventRecord], list[str]]:
+    """Phases ``first`` and the other of opener/stopper judged as ``verdicts`` says, ``child``
+    depending on ``opener``; one ``advance`` with a recording lessee. The run's rows, its
+    ledger and what the lessee was handed."""
+    second = "stopper" if first == "opener" else "opener"
+    dag = {first: [], second: [], "child": ["opener"]}
+    config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=1)
+
+    async def go() -> tuple[
+        RunRecord, list[PhaseRecord], list[TaskRecord], list[EventRecord], list[str]
+    ]:
+        store = SqliteStore(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            run_id = await _judged_run(store, config, verdicts)
+            lessee = _Recording()
+            await Advancer(store, load_pipeline(config), BlobCache(store)).advance(run_id, lessee)
+            run, phases, tasks = await store.run_rows(run_id)
+            return run, phases, tasks, await store.events(run_id), lessee.handed
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("first", ["opener", "stopper"])
 def test_a_verdict_that_stops_the_run_keeps_another_verdicts_phases_from_starting(
-    tmp_path: Path, order: tuple[str, str]
+    tmp_path: Path, first: str
 ) -> None:
     """``opener`` passes, which would let ``child`` start; ``stopper`` fails its gate and the
     run needs attention, in the same step, in either order: ``child`` neither starts nor is
     claimed, and nothing follows ``run.needs_attention`` in the ledger."""
-    dag = {order[0]: [], order[1]: [], "child": ["opener"]}
-    config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=1)
+    run, phases, tasks, events, handed = _advance_judged(
+        tmp_path, first, {"opener": True, "stopper": False}
+    )
 
-    async def go() -> None:
-        store = SqliteStore(tmp_path / "ideamine.db")
-        await store.migrate()
-        try:
-            run_id = await _judged_run(store, config, {"opener": True, "stopper": False})
-            lessee = _Recording()
-            await Advancer(store, load_pipeline(config), BlobCache(store)).advance(run_id, lessee)
-
-            run, phases, tasks = await store.run_rows(run_id)
-            assert run.status is RunStatus.NEEDS_ATTENTION
-            assert "child" not in {p.phase for p in phases}
-            assert lessee.handed == [] and not [t for t in tasks if t.phase == "child"]
-            events = await store.events(run_id)
-            assert events[-1].type == "run.needs_attention", [e.type for e in events]
-        finally:
-            await store.close()
-
-    asyncio.run(go())
+    assert run.status is RunStatus.NEEDS_ATTENTION
+    assert "child" not in {p.phase for p in phases}
+    assert handed == [] and not [t for t in tasks if t.phase == "child"]
+    assert events[-1].type == "run.needs_attention", [e.type for e in events]
 
 
 def test_a_passing_verdict_alone_starts_and_claims_the_phase_it_opens(tmp_path: Path) -> None:
     """The same run with both verdicts passing: ``child`` starts in ``opener``'s verdict
     transaction, its task claimed for the driver."""
-    dag = {"opener": [], "stopper": [], "child": ["opener"]}
-    config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=1)
+    run, phases, tasks, _, handed = _advance_judged(
+        tmp_path, "opener", {"opener": True, "stopper": True}
+    )
 
-    async def go() -> None:
-        store = SqliteStore(tmp_path / "ideamine.db")
-        await store.migrate()
-        try:
-            run_id = await _judged_run(store, config, {"opener": True, "stopper": True})
-            lessee = _Recording()
-            await Advancer(store, load_pipeline(config), BlobCache(store)).advance(run_id, lessee)
-
-            run, phases, tasks = await store.run_rows(run_id)
-            assert run.status is RunStatus.RUNNING
-            assert {(p.phase, p.status) for p in phases} >= {("child", PhaseStatus.RUNNING)}
-            [child] = [t for t in tasks if t.phase == "child"]
-            assert child.status is TaskStatus.RUNNING and lessee.handed == [child.id]
-        finally:
-            await store.close()
-
-    asyncio.run(go())
+    assert run.status is RunStatus.RUNNING
+    assert {(p.phase, p.status) for p in phases} >= {("child", PhaseStatus.RUNNING)}
+    [child] = [t for t in tasks if t.phase == "child"]
+    assert child.status is TaskStatus.RUNNING and handed == [child.id]
 
 
 def test_a_step_whose_fan_in_fails_the_run_claims_none_of_its_tasks(tmp_path: Path) -> None:
