@@ -211,3 +211,31 @@ def test_a_step_whose_fan_in_fails_the_run_claims_none_of_its_tasks(tmp_path: Pa
             await store.close()
 
     asyncio.run(go())
+
+
+def test_two_passing_verdicts_of_one_step_start_the_phase_needing_both(tmp_path: Path) -> None:
+    """``join`` needs ``left`` and ``right``, judged in the same step: the second verdict
+    plans with the first one's pass, so ``join`` starts, and its task is claimed, in the
+    second verdict's transaction (as security and story-loop open qa)."""
+    dag = {"left": [], "right": [], "join": ["left", "right"]}
+    config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=1)
+
+    async def go() -> tuple[list[TaskRecord], list[EventRecord], list[str]]:
+        store = SqliteStore(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            run_id = await _judged_run(store, config, {"left": True, "right": True})
+            lessee = _Recording()
+            await Advancer(store, load_pipeline(config), BlobCache(store)).advance(run_id, lessee)
+            _, _, tasks = await store.run_rows(run_id)
+            return tasks, await store.events(run_id), lessee.handed
+        finally:
+            await store.close()
+
+    tasks, events, handed = asyncio.run(go())
+
+    [join] = [t for t in tasks if t.phase == "join"]
+    assert handed == [join.id] and join.status is TaskStatus.RUNNING
+    right = next(e for e in events if e.type == "phase.completed" and e.phase == "right")
+    started = next(e for e in events if e.type == "phase.started" and e.phase == "join")
+    assert started.at == right.at and started.id == right.id + 1  # one transaction

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
@@ -30,7 +31,7 @@ from ideamine.stores.records import (
     PhaseStart,
 )
 
-__all__ = ["Lessee", "apply_action", "start_phases"]
+__all__ = ["Applied", "Lessee", "apply_action", "start_phases"]
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ async def apply_action(
     lessee: Lessee | None = None,
     *,
     on_pass: Sequence[StartPhase | CreateTasks] = (),
-) -> bool:
+) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``): the phases its passing lets start and their first
-    tasks, carried out in the verdict's transaction should it pass. True when the action
-    took the run out of ``running`` (the rest of its step is then moot)."""
+    tasks, carried out in the verdict's transaction should it pass."""
     stopped = isinstance(action, FailPhase | FinishRun)
+    passed = False
     if isinstance(action, StartPhase):
         await start_phases(store, pipeline, run_id, [action], [], lessee)
     elif isinstance(action, CreateTasks):
@@ -94,13 +95,22 @@ async def apply_action(
             claim=lessee.request() if lessee and firsts else None,
         )
         _hand(judged.claimed, lessee)
-        stopped = judged.stopped
+        stopped, passed = judged.stopped, judged.passed
     elif isinstance(action, FailPhase):
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
         await _finish(store, run_id, action)
     await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
-    return stopped
+    return Applied(stopped=stopped, passed=passed)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What an action did beyond its writes: whether it took the run out of ``running`` (the
+    rest of its step is then moot), and whether it was a verdict that passed its phase."""
+
+    stopped: bool
+    passed: bool
 
 
 async def start_phases(

@@ -26,7 +26,7 @@ from ideamine.engine.snapshot import (
 )
 from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.errors import AgentError
-from ideamine.runtime.actions import Lessee, apply_action, start_phases
+from ideamine.runtime.actions import Applied, Lessee, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.stores.base import Store
 from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
@@ -101,37 +101,37 @@ class Advancer:
             for action in actions
             if isinstance(action, CreateTasks) and (action.phase, action.attempt) in opened
         ]
+        started = set(opened)  # phase attempts started in this step so far, or planned to be
         for done, action in enumerate(actions, start=1):
             taker = lessee if done - 1 >= last else None
-            stopped = False
+            applied = _NOTHING
             if action is (starts[0] if starts else None):
                 await start_phases(self.store, self.pipeline, run_id, starts, firsts, taker)
             elif isinstance(action, ApplyVerdict):
                 # the phases its pass lets start, unless a later action may stop the run
-                on_pass = self._opened_by(snapshot, action.phase, starts) if taker else []
-                stopped = await apply_action(
+                on_pass = self._opened_by(snapshot, action.phase, started) if taker else []
+                applied = await apply_action(
                     self.store, self.pipeline, self._blobs, run_id, action, taker, on_pass=on_pass
                 )
+                if applied.passed:  # as the next step would read it: a later verdict of
+                    snapshot = _passed(snapshot, action.phase)  # the step may open more
+                    started |= {(a.phase, a.attempt) for a in on_pass}
             elif not isinstance(action, StartPhase) and action not in firsts:
-                stopped = await apply_action(
+                applied = await apply_action(
                     self.store, self.pipeline, self._blobs, run_id, action, taker
                 )
-            if stopped:
+            if applied.stopped:
                 return list(actions[:done])  # the run left `running`: the rest is moot
         return list(actions)
 
     def _opened_by(
-        self, snapshot: RunSnapshot, phase: str, starting: Sequence[StartPhase]
+        self, snapshot: RunSnapshot, phase: str, started: set[tuple[str, int]]
     ) -> list[StartPhase | CreateTasks]:
-        """The phases that ``phase`` passing would let start (besides ``starting``, which
-        start in this step anyway), each with its first tasks, as the next step would plan
-        them from the run as read now."""
-        state = snapshot.phases[phase]
-        passed = replace(
-            snapshot, phases={**snapshot.phases, phase: replace(state, status=PhaseStatus.PASSED)}
-        )
-        after = plan(self.pipeline, passed)
-        now = {(start.phase, start.attempt) for start in starting}
+        """The phases that ``phase`` passing would let start (besides those ``started`` in
+        this step), each with its first tasks, as the next step would plan them from the run
+        as read now (with the verdicts this step passed so far)."""
+        after = plan(self.pipeline, _passed(snapshot, phase))
+        now = started
         new = {
             (action.phase, action.attempt) for action in after if isinstance(action, StartPhase)
         } - now
@@ -190,6 +190,13 @@ class Advancer:
 
 
 _MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
+_NOTHING = Applied(stopped=False, passed=False)
+
+
+def _passed(snapshot: RunSnapshot, phase: str) -> RunSnapshot:
+    """``snapshot`` with ``phase``'s latest attempt passed."""
+    state = replace(snapshot.phases[phase], status=PhaseStatus.PASSED)
+    return replace(snapshot, phases={**snapshot.phases, phase: state})
 
 
 class _KnownTasks:

@@ -64,7 +64,7 @@ async def apply_verdict(
         open_ids = list(qav.get("open_questions", ())) if qav else []
     if options.get("ask") and open_ids:
         await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
-        return Judged(claimed=[], stopped=True)
+        return Judged(claimed=[], stopped=True, passed=False)
     previous = await _previous(store, run_id, phase, attempt)
     decision = decide(spec, result, previous=previous)
     events.append(_gate_event(phase, attempt, result, decision))
@@ -72,16 +72,21 @@ async def apply_verdict(
     if decision.outcome == "pass":
         fields.update(starts=starts, claim=claim)
     claimed = await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
-    return Judged(claimed=claimed, stopped=fields.get("run_status") is not None)
+    return Judged(
+        claimed=claimed,
+        stopped=fields.get("run_status") is not None,
+        passed=decision.outcome == "pass",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """What applying a verdict did: the tasks it claimed, and whether it took the run out of
-    ``running`` (a person is asked, or the gate escalated)."""
+    """What applying a verdict did: the tasks it claimed, whether it took the run out of
+    ``running`` (a person is asked, or the gate escalated), and whether it passed the phase."""
 
     claimed: list[ClaimedTask]
     stopped: bool
+    passed: bool
 
 
 def _verdict(
