@@ -41,37 +41,39 @@ class Timeline:
     def store_call(self, name: str, started: float, ended: float) -> None:
         self.mark(f"    store.{name} {(ended - started) * 1000:.2f} ms")
 
-    def action(self, apply: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
-        @functools.wraps(apply)
+    def marked(
+        self, call: Callable[..., Awaitable[object]], names: Callable[[tuple[object, ...]], str]
+    ) -> Callable[..., Awaitable[object]]:
+        """``call`` with a line when it begins (``names(args)``: what it carries out) and one
+        when it ends."""
+
+        @functools.wraps(call)
         async def wrapper(*args: object, **kwargs: object) -> object:
-            taken: Action = args[4]  # type: ignore[assignment]  # apply_action(store, …, action)
-            self.mark(f"  {type(taken).__name__} {getattr(taken, 'phase', '')} begins")
+            named = names(args)
+            self.mark(f"  {named} begins")
             try:
-                return await apply(*args, **kwargs)
+                return await call(*args, **kwargs)
             finally:
-                self.mark(f"  {type(taken).__name__} ends")
+                self.mark(f"  {named.split()[0]} ends")
 
         return wrapper
 
-    def starts(self, start: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
-        @functools.wraps(start)
-        async def wrapper(*args: object, **kwargs: object) -> object:
-            taken: list[Action] = args[3]  # type: ignore[assignment]  # start_phases(…, starts)
-            names = " ".join(getattr(action, "phase", "") for action in taken)
-            self.mark(f"  StartPhase {names} begins (with their first tasks)")
-            try:
-                return await start(*args, **kwargs)
-            finally:
-                self.mark("  StartPhase ends")
 
-        return wrapper
+def _action(args: tuple[object, ...]) -> str:
+    taken = args[4]  # apply_action(store, pipeline, blobs, run_id, action, …)
+    return f"{type(taken).__name__} {getattr(taken, 'phase', '')}"
+
+
+def _starts(args: tuple[object, ...]) -> str:
+    taken: list[Action] = args[3]  # type: ignore[assignment]  # start_phases(…, run_id, starts, …)
+    return f"StartPhase {' '.join(getattr(a, 'phase', '') for a in taken)} (with their first tasks)"
 
 
 def instrument(timeline: Timeline) -> None:
     storetime.instrument(timeline.store_call)
     # the name the advancer calls the actions by (imported into `advance`, not re-exported)
-    advance.apply_action = timeline.action(advance.apply_action)  # type: ignore[attr-defined,assignment]
-    advance.start_phases = timeline.starts(advance.start_phases)  # type: ignore[attr-defined,assignment]
+    advance.apply_action = timeline.marked(advance.apply_action, _action)  # type: ignore[attr-defined,assignment]
+    advance.start_phases = timeline.marked(advance.start_phases, _starts)  # type: ignore[attr-defined,assignment]
     log_exec = bench.agents.log_exec
 
     def logged(event: str, key: str) -> None:

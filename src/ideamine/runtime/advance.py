@@ -131,10 +131,9 @@ class Advancer:
         this step), each with its first tasks, as the next step would plan them from the run
         as read now (with the verdicts this step passed so far)."""
         after = plan(self.pipeline, _passed(snapshot, phase))
-        now = started
         new = {
             (action.phase, action.attempt) for action in after if isinstance(action, StartPhase)
-        } - now
+        } - started
         return [
             action
             for action in after

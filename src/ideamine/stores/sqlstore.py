@@ -226,12 +226,7 @@ class SqlStore(Coordination):
     # -- phases ---------------------------------------------------------------------------
 
     async def start_phase(self, run_id: str, phase: str, attempt: int, event: EventDraft) -> None:
-        def work(db: q.Db) -> None:
-            at = self._now()
-            q.insert_phase(db, run_id, phase, attempt, at)
-            q.append_event(db, run_id, event, at)
-
-        await self._transaction(work)
+        await self.start_phases(run_id, [PhaseStart(phase=phase, attempt=attempt, started=event)])
 
     async def start_phases(
         self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
