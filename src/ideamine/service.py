@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ideamine.canonical import canonical_json
-from ideamine.config import CONFIG_ENV
+from ideamine.config import CONFIG_ENV, compiled
 from ideamine.engine.budget import Resource
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
@@ -214,6 +214,7 @@ async def create_run(
             manifest=dict(pipeline.manifest),
             manifest_hash=pipeline.manifest_hash,
             config_files=dict(pipeline.files),
+            config_compiled=compiled.encode(pipeline),
             project=project,
         )
     )
@@ -301,27 +302,11 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
             f"run {run_id} is being driven by {run.driver}",
             hint="wait for it, or stop that process first",
         )
-    from ideamine.config.loader import load_pinned, load_pipeline  # noqa: PLC0415
-
-    # The folder is loaded again to see whether it changed; the files it shares with the
-    # run's pinned configuration, text for text, passed every check when the run was pinned.
-    pinned = await store.run_config(run_id)
-    current = load_pipeline(Path(run.config_dir) if run.config_dir else None, vetted=pinned)
-    if current.manifest_hash == run.manifest_hash:
-        # Unchanged. Where a text changed and its hash did not (a comment, a date quoted or
-        # not), drive the pinned texts, as the run's workers do.
-        pipeline = current if current.files == pinned else load_pinned(pinned)
-    elif migrate:
-        await store.repin_run(
-            run_id,
-            manifest=current.manifest,
-            manifest_hash=current.manifest_hash,
-            files=current.files,
-            changes=_manifest_diff(run.manifest, current.manifest),
-        )
-        pipeline = current
-    else:
-        raise ManifestChangedError(run_id, _manifest_diff(run.manifest, current.manifest))
+    pinned, packed = await store.compiled_config(run_id)
+    overlay = Path(run.config_dir) if run.config_dir else None
+    pipeline = compiled.unchanged_pipeline(packed, pinned, overlay, run_id=run_id)
+    if pipeline is None or pipeline.manifest_hash != run.manifest_hash:
+        pipeline = await _load_again(store, run, pinned, overlay, migrate=migrate)
     _, _, tasks = await store.run_rows(run_id)
     owners = sorted(
         {
@@ -337,6 +322,37 @@ async def prepare_resume(store: Store, run_id: str, *, migrate: bool) -> Prepare
         run_id, driver=process_owner(), dead_owners=owners, now=time.time()
     )
     return Prepared(run=await store.get_run(run_id), pipeline=pipeline, reclaimed=len(reclaimed))
+
+
+async def _load_again(
+    store: Store, run: RunRecord, pinned: Mapping[str, str], overlay: Path | None, *, migrate: bool
+) -> PipelineSpec:
+    """The pipeline to resume ``run`` on, from its configuration folder loaded again: the
+    pinned texts if its manifest is unchanged, else (``migrate``) the folder's, re-pinned.
+
+    Raises:
+        ManifestChangedError, ConfigError.
+    """
+    from ideamine.config.loader import load_pinned, load_pipeline  # noqa: PLC0415
+
+    # The files the folder shares with the run's pinned configuration, text for text, passed
+    # every check when the run was pinned.
+    current = load_pipeline(overlay, vetted=pinned)
+    if current.manifest_hash == run.manifest_hash:
+        # Unchanged. Where a text changed and its hash did not (a comment, a date quoted or
+        # not), drive the pinned texts, as the run's workers do.
+        return current if current.files == pinned else load_pinned(pinned)
+    if not migrate:
+        raise ManifestChangedError(run.id, _manifest_diff(run.manifest, current.manifest))
+    await store.repin_run(
+        run.id,
+        manifest=current.manifest,
+        manifest_hash=current.manifest_hash,
+        files=current.files,
+        changes=_manifest_diff(run.manifest, current.manifest),
+        compiled=compiled.encode(current),
+    )
+    return current
 
 
 def _manifest_diff(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:

@@ -8,6 +8,7 @@ bodies with ``asyncio.run``; times come from a fake clock, so leases expire when
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -247,6 +248,40 @@ def test_active_runs_are_the_created_and_running_ones_oldest_first(
 
         assert [run.id for run in await store.active_runs()] == ["created", "running"]
         assert [run.id for run in await store.active_runs(limit=1)] == ["created"]
+
+    asyncio.run(body())
+
+
+def test_compiled_config_is_stored_beside_the_texts_and_repin_replaces_it(store: Store) -> None:
+    """The compiled form of a run's pipeline (bytes, any of the 256 values) comes back as
+    written with the pinned texts; a run pinned without one reads ``None``; a re-pin stores
+    the new one, or none."""
+    packed = bytes(range(256)) * 3
+
+    async def body() -> None:
+        await store.create_run(dataclasses.replace(new_run("run-1"), config_compiled=packed))
+        await store.create_run(new_run("run-2"))
+        assert await store.compiled_config("run-1") == (
+            {"pipeline.yaml": "phases: [ideation]\n"},
+            packed,
+        )
+        assert await store.compiled_config("run-2") == (
+            {"pipeline.yaml": "phases: [ideation]\n"},
+            None,
+        )
+        with pytest.raises(RunNotFoundError):
+            await store.compiled_config("nope")
+
+        repin = {
+            "manifest": {"pipeline.yaml": "99" * 32},
+            "manifest_hash": "ee" * 32,
+            "files": {"pipeline.yaml": "phases: [critique]\n"},
+            "changes": ["pipeline.yaml changed"],
+        }
+        await store.repin_run("run-2", **repin, compiled=b"\x00new")  # type: ignore[arg-type]
+        await store.repin_run("run-1", **repin)  # type: ignore[arg-type]
+        assert await store.compiled_config("run-2") == (repin["files"], b"\x00new")
+        assert await store.compiled_config("run-1") == (repin["files"], None)
 
     asyncio.run(body())
 

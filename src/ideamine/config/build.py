@@ -51,6 +51,7 @@ def pipeline_spec(
     manifest: Mapping[str, str],
     manifest_hash: str,
     files: Mapping[str, str],
+    absent: frozenset[str] = frozenset(),
 ) -> PipelineSpec:
     """Freeze a validated configuration."""
     phase_models = {name: phase.model for name, phase in phases.items()}
@@ -73,6 +74,7 @@ def pipeline_spec(
         manifest=manifest,
         manifest_hash=manifest_hash,
         files=files,
+        absent=absent,
         qav_agents={"question": pipeline.qav_agents.question, "answer": pipeline.qav_agents.answer},
         advisories=pipeline.advisories,
     )

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
 from ideamine.canonical import canonical_json, content_hash
-from ideamine.config import CONFIG_ENV, build
+from ideamine.config import CONFIG_ENV, build, config_file, default_config_dir, overlay_folder
 from ideamine.config.files import AgentFile, PhaseFile, PipelineFile
 from ideamine.config.model import PipelineSpec
 from ideamine.config.source import SourceFile, parse_yaml, read_text
@@ -33,11 +31,6 @@ __all__ = ["CONFIG_ENV", "default_config_dir", "load_pinned", "load_pipeline"]
 WEIGHT_TOLERANCE = 0.001
 PINNED_KEPT = 8  # pinned pipelines kept per process, by the hash of their texts
 _pinned: dict[str, PipelineSpec] = {}
-
-
-def default_config_dir() -> Path:
-    """The folder of shipped defaults inside the installed package."""
-    return Path(str(resources.files("ideamine.config") / "defaults"))
 
 
 @dataclass
@@ -60,6 +53,7 @@ class _Files:
     problems: list[ConfigProblem] = field(default_factory=list)
     manifest: dict[str, str] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)  # looked for, found nowhere
 
     def vetted_file(self, relative: str) -> bool:
         """Whether the file read as ``relative`` passed every check before, as it is now."""
@@ -72,12 +66,18 @@ class _Files:
         )
 
     def path(self, relative: str) -> tuple[Path | None, str] | None:
+        found: tuple[Path | None, str] | None
         if self.snapshot is not None:
-            return (None, f"<pinned>/{relative}") if relative in self.snapshot else None
-        if self.overlay is not None and (self.overlay / relative).is_file():
-            return self.overlay / relative, str(self.overlay / relative)
-        default = default_config_dir() / relative
-        return (default, f"<defaults>/{relative}") if default.is_file() else None
+            found = (None, f"<pinned>/{relative}") if relative in self.snapshot else None
+        elif (path := config_file(self.overlay, relative)) is None:
+            found = None
+        elif self.overlay is not None and path == self.overlay / relative:
+            found = path, str(path)
+        else:
+            found = path, f"<defaults>/{relative}"
+        if found is None:
+            self.absent.add(relative)
+        return found
 
     def read(self, relative: str) -> SourceFile | None:
         found = self.path(relative)
@@ -108,8 +108,7 @@ def load_pipeline(
     Raises:
         ConfigError: anything is wrong; ``problems`` lists every problem found.
     """
-    if overlay is None and os.environ.get(CONFIG_ENV):
-        overlay = Path(os.environ[CONFIG_ENV])
+    overlay = overlay_folder(overlay)
     if overlay is not None and not overlay.is_dir():
         raise ConfigError(
             [
@@ -175,6 +174,7 @@ def _load(files: _Files) -> PipelineSpec:
         manifest,
         content_hash(manifest),
         dict(sorted(files.texts.items())),
+        frozenset(files.absent),
     )
 
 

@@ -214,6 +214,9 @@ class PipelineSpec:
     manifest: Mapping[str, str]  # config file (relative path) → SHA-256 of its parsed content
     manifest_hash: str
     files: Mapping[str, str] = field(default_factory=dict)  # relative path → text (pinned)
+    # config files the load looked for and found neither in the folder nor the defaults
+    # (an optional ``schemas/`` file): one there now means the configuration changed
+    absent: frozenset[str] = frozenset()
     default_models: tuple[str, ...] = ()  # the default fallback chain (first = default_model)
     providers: Mapping[str, ProviderSpec] = field(default_factory=dict)
     model_override: str | None = None  # ``--model`` / ``$IDEAMINE_MODEL``: replaces every choice

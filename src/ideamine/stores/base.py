@@ -70,6 +70,11 @@ class Store(Protocol):
         """The config file texts the run is pinned to (relative path → text)."""
         ...
 
+    async def compiled_config(self, run_id: str) -> tuple[dict[str, str], bytes | None]:
+        """The run's pinned texts and its pipeline in compiled form (``None`` if it has none:
+        see ``ideamine.config.compiled``)."""
+        ...
+
     async def repin_run(
         self,
         run_id: str,
@@ -78,8 +83,10 @@ class Store(Protocol):
         manifest_hash: str,
         files: Mapping[str, str],
         changes: Sequence[str],
+        compiled: bytes | None = None,
     ) -> None:
-        """Pin the run to a new config (``resume --migrate``) with a ``run.repinned`` event."""
+        """Pin the run to a new config (``resume --migrate``) with a ``run.repinned`` event;
+        ``compiled``: the new pipeline in compiled form, if it has one."""
         ...
 
     async def get_run(self, run_id: str) -> RunRecord:

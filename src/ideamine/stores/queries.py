@@ -200,17 +200,29 @@ def status_of(kind: type[S], value: object, where: str) -> S:
         ) from exc
 
 
-def upsert_run_config(db: Db, run_id: str, files: Mapping[str, str]) -> None:
+def upsert_run_config(
+    db: Db, run_id: str, files: Mapping[str, str], compiled: bytes | None
+) -> None:
     db.query("DELETE FROM run_configs WHERE run_id = ?", (run_id,))
     db.query(
-        "INSERT INTO run_configs (run_id, files) VALUES (?, ?)",
-        (run_id, canonical_json(dict(files))),
+        "INSERT INTO run_configs (run_id, files, compiled) VALUES (?, ?, ?)",
+        (run_id, canonical_json(dict(files)), compiled),
     )
 
 
 def select_run_config(db: Db, run_id: str) -> dict[str, str]:
     rows = db.query("SELECT files FROM run_configs WHERE run_id = ?", (run_id,))
     return dict(load_json(rows[0][0], f"run_configs row {run_id!r}")) if rows else {}
+
+
+def select_compiled_config(db: Db, run_id: str) -> tuple[dict[str, str], bytes | None]:
+    rows = db.query("SELECT files, compiled FROM run_configs WHERE run_id = ?", (run_id,))
+    if not rows:
+        return {}, None
+    files, compiled = rows[0]
+    return dict(load_json(files, f"run_configs row {run_id!r}")), (
+        None if compiled is None else bytes(compiled)
+    )
 
 
 def repin_run(

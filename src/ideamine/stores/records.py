@@ -63,6 +63,7 @@ class NewRun:
     manifest: Mapping[str, str]
     manifest_hash: str
     config_files: Mapping[str, str] = field(default_factory=dict)
+    config_compiled: bytes | None = None  # the pipeline in compiled form (config.compiled)
     project: str | None = None
 
 

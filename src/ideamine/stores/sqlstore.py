@@ -94,7 +94,7 @@ class SqlStore(Coordination):
         def work(db: q.Db) -> RunRecord:
             at = self._now()
             q.insert_run(db, run, at)
-            q.upsert_run_config(db, run.id, run.config_files)
+            q.upsert_run_config(db, run.id, run.config_files, run.config_compiled)
             q.append_event(
                 db,
                 run.id,
@@ -119,6 +119,13 @@ class SqlStore(Coordination):
 
         return await self._read(work)
 
+    async def compiled_config(self, run_id: str) -> tuple[dict[str, str], bytes | None]:
+        def work(db: q.Db) -> tuple[dict[str, str], bytes | None]:
+            require_run(db, run_id)
+            return q.select_compiled_config(db, run_id)
+
+        return await self._read(work)
+
     async def repin_run(
         self,
         run_id: str,
@@ -127,12 +134,13 @@ class SqlStore(Coordination):
         manifest_hash: str,
         files: Mapping[str, str],
         changes: Sequence[str],
+        compiled: bytes | None = None,
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
             previous = require_run(db, run_id).manifest_hash
             q.repin_run(db, run_id, manifest, manifest_hash, at)
-            q.upsert_run_config(db, run_id, files)
+            q.upsert_run_config(db, run_id, files, compiled)
             q.append_event(
                 db,
                 run_id,
