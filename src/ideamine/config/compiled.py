@@ -35,7 +35,7 @@ from typing import Any
 from ideamine.config import config_file, overlay_folder
 from ideamine.config import model as m
 
-__all__ = ["decode", "encode", "unchanged_pipeline"]
+__all__ = ["decode", "encode", "pinned_pipeline", "unchanged_pipeline"]
 
 log = logging.getLogger("ideamine.config.compiled")
 
@@ -54,7 +54,13 @@ _KEPT = 4  # compiled forms kept per process (``encode``), by pipeline identity
 
 
 class CompiledFormError(ValueError):
-    """A compiled form that cannot be used: another format or code, or damaged."""
+    """A compiled form that cannot be used: damaged, or (``StaleFormError``) written by
+    other code."""
+
+
+class StaleFormError(CompiledFormError):
+    """A compiled form written by another format or version of the config code: expected
+    after an upgrade, so not worth a warning."""
 
 
 def encode(pipeline: m.PipelineSpec) -> bytes | None:
@@ -102,7 +108,8 @@ def decode(packed: bytes, files: Mapping[str, str]) -> m.PipelineSpec:
     run's pinned texts: the compiled form does not repeat them).
 
     Raises:
-        CompiledFormError: another format, another version of the code, or damaged.
+        StaleFormError: another format, or another version of the code.
+        CompiledFormError: damaged.
     """
     try:
         loaded = json.loads(zlib.decompress(packed))
@@ -110,7 +117,7 @@ def decode(packed: bytes, files: Mapping[str, str]) -> m.PipelineSpec:
         raise CompiledFormError(f"damaged: {exc}") from exc
     whole = _dict(loaded)
     if whole.get("format") != FORMAT or whole.get("code") != _fingerprint():
-        raise CompiledFormError("written by another version of IdeaMine's config code")
+        raise StaleFormError("written by another version of IdeaMine's config code")
     try:
         pipeline = _decoder(m.PipelineSpec)({**_dict(whole.get("pipeline")), "files": files})
     except CompiledFormError:
@@ -128,16 +135,43 @@ def unchanged_pipeline(
     """The pipeline of run ``run_id`` from its compiled form, if its configuration folder
     (``overlay``, else ``$IDEAMINE_CONFIG``, over the shipped defaults) still holds the
     pinned ``files`` text for text; ``None`` when the caller must load the texts instead."""
+    pipeline = _usable(compiled, files, run_id)
+    if pipeline is None or not _reads_as_pinned(overlay_folder(overlay), pipeline):
+        return None
+    return pipeline
+
+
+def pinned_pipeline(
+    compiled: bytes | None, files: Mapping[str, str], *, run_id: str
+) -> m.PipelineSpec:
+    """The pipeline of a run's pinned texts (what a worker drives, whatever its folder now
+    holds): from the compiled form when it can be used, else by loading ``files``.
+
+    Raises:
+        ConfigError: the texts do not validate (``loader.load_pinned``).
+    """
+    pipeline = _usable(compiled, files, run_id)
+    if pipeline is not None:
+        return pipeline
+    from ideamine.config.loader import load_pinned  # noqa: PLC0415
+
+    return load_pinned(files)
+
+
+def _usable(compiled: bytes | None, files: Mapping[str, str], run_id: str) -> m.PipelineSpec | None:
+    """The pipeline ``compiled`` holds, or ``None`` (no form; another version's, or a
+    damaged one, which is logged)."""
     if compiled is None:
         return None
     try:
-        pipeline = decode(compiled, files)
+        return decode(compiled, files)
+    except StaleFormError as exc:
+        log.debug("run %s: the compiled form of its configuration is %s", run_id, exc)
     except CompiledFormError as exc:
         log.warning(
             "run %s: the compiled form of its configuration is %s; loading its texts", run_id, exc
         )
-        return None
-    return pipeline if _reads_as_pinned(overlay_folder(overlay), pipeline) else None
+    return None
 
 
 def _reads_as_pinned(overlay: Path | None, pipeline: m.PipelineSpec) -> bool:

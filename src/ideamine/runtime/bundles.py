@@ -13,6 +13,7 @@ from pathlib import Path
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.builtin import build_agent
 from ideamine.clock import Clock
+from ideamine.config.compiled import pinned_pipeline
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.engine.plan import GATE_AGENT
 from ideamine.llm.registry import Providers
@@ -120,9 +121,6 @@ class Bundles:
         """
         bundle = self._by_hash.get(run.manifest_hash)
         if bundle is None:
-            # imported here: a process given its pipeline (`ideamine run`, `resume`) needs
-            # no YAML parser or validation models
-            from ideamine.config.loader import load_pinned  # noqa: PLC0415
-
-            bundle = self.add(load_pinned(await self._store.run_config(run.id)))
+            files, packed = await self._store.compiled_config(run.id)
+            bundle = self.add(pinned_pipeline(packed, files, run_id=run.id))
         return bundle

@@ -13,8 +13,15 @@ import yaml
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
 from ideamine.config import CONFIG_ENV, compiled
-from ideamine.config.compiled import CompiledFormError, decode, encode, unchanged_pipeline
-from ideamine.config.loader import load_pipeline
+from ideamine.config.compiled import (
+    CompiledFormError,
+    StaleFormError,
+    decode,
+    encode,
+    pinned_pipeline,
+    unchanged_pipeline,
+)
+from ideamine.config.loader import load_pinned, load_pipeline
 from ideamine.config.model import PipelineSpec
 
 
@@ -183,6 +190,32 @@ def test_no_form_or_a_damaged_one_means_loading_again_and_damage_is_logged(
     with caplog.at_level(logging.WARNING, logger="ideamine.config.compiled"):
         assert unchanged_pipeline(b"junk", pipeline.files, folder, run_id="r7") is None
     assert "run r7: the compiled form of its configuration is damaged" in caplog.text
+
+
+def test_a_workers_pipeline_comes_from_the_form_whatever_the_folder_holds(folder: Path) -> None:
+    """A worker drives the pinned texts: the form stands for them even once the folder
+    changed or is gone; without a usable form it loads the texts."""
+    pipeline, packed = _pinned(folder)
+    folder.rename(folder.with_name("moved"))
+
+    from_form = pinned_pipeline(packed, pipeline.files, run_id="r")
+    assert from_form == load_pinned(pipeline.files) == pipeline
+    assert pinned_pipeline(None, pipeline.files, run_id="r") == pipeline
+
+
+def test_a_stale_form_is_loaded_around_quietly_and_a_damaged_one_with_a_warning(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline, packed = _pinned(folder)
+    stale = _packed({**_unpacked(packed), "code": "0" * 64})
+    with pytest.raises(StaleFormError):
+        decode(stale, pipeline.files)
+
+    with caplog.at_level(logging.WARNING, logger="ideamine.config.compiled"):
+        assert pinned_pipeline(stale, pipeline.files, run_id="r1") == pipeline
+        assert not caplog.records
+        assert pinned_pipeline(packed[:-9], pipeline.files, run_id="r2") == pipeline
+    assert "run r2: the compiled form of its configuration is damaged" in caplog.text
 
 
 def test_the_code_fingerprint_covers_the_modules_that_build_pipelines() -> None:
