@@ -17,7 +17,9 @@ import pytest
 from tests.support.configs import write_callable_pipeline
 
 from ideamine import service
+from ideamine.config.compiled import decode
 from ideamine.config.loader import load_pipeline
+from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,12 +108,13 @@ def test_a_run_pinned_without_a_compiled_form_resumes_from_its_texts(
     assert _status(db, run_id) == RunStatus.COMPLETED
 
 
+@pytest.mark.parametrize("damage", ["X'00010203'", "'text written by hand'"])
 def test_a_damaged_compiled_form_is_reported_and_the_texts_are_loaded(
-    pinned: tuple[Path, Path, str],
+    pinned: tuple[Path, Path, str], damage: str
 ) -> None:
     _, db, run_id = pinned
     with sqlite3.connect(db) as connection:
-        connection.execute("UPDATE run_configs SET compiled = X'00010203'")
+        connection.execute(f"UPDATE run_configs SET compiled = {damage}")
     done = _resume(db, run_id)
 
     assert done.returncode == 0, done.stderr
@@ -135,3 +138,25 @@ def test_an_optional_file_added_since_is_a_change_of_configuration(
     migrated = _resume(db, run_id, "--migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert _status(db, run_id) == RunStatus.COMPLETED
+    # the re-pin stored the new configuration's compiled form with its texts
+    current = load_pipeline(folder)
+    with sqlite3.connect(db) as connection:
+        (packed,) = connection.execute("SELECT compiled FROM run_configs").fetchone()
+    assert decode(packed, current.files) == current
+
+
+def test_resume_drives_the_pipeline_a_full_load_of_the_folder_gives(
+    pinned: tuple[Path, Path, str],
+) -> None:
+    folder, db, run_id = pinned
+
+    async def prepared() -> PipelineSpec:
+        store = await service.open_store(str(db))
+        try:
+            return (await service.prepare_resume(store, run_id, migrate=False)).pipeline
+        finally:
+            await store.close()
+
+    pipeline = asyncio.run(prepared())
+    assert pipeline == load_pipeline(folder, vetted=pipeline.files)
+    assert pipeline.files and pipeline.absent == {"schemas/IdeationResult.yaml"}

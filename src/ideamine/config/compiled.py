@@ -2,14 +2,15 @@
 (~10 times smaller than the JSON, itself ~3 times the texts: schemas repeat), stored with the
 run's pinned texts, so that ``ideamine resume`` can drive a run whose configuration folder is
 unchanged, text for text, without parsing YAML or importing the validation models again
-(~60 ms of a resume's start-up).
+(~80 ms of a resume's start-up), and workers can build a run's pipeline without them.
 
 The compiled form is a cache of the pinned texts, never a second source of truth:
 
 - it is written only for a pipeline that survives the round trip exactly
   (``decode(encode(p)) == p``): a YAML date in a schema, say, leaves a run without one;
-- it carries a fingerprint of the code that builds pipelines from texts (``config/*.py``), so
-  a compiled form written by another version of that code is not used;
+- it carries a fingerprint of the code that builds pipelines from texts (``config/*.py``,
+  ``canonical.py``, and the versions of pydantic and PyYAML), taken when this module is
+  imported, so a compiled form written by other code is not used;
 - it is used only while every pinned file still reads as pinned, and every file the load
   looked for and did not find (an optional ``schemas/`` file) is still absent.
 
@@ -23,6 +24,7 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import importlib.util
 import json
 import logging
 import types
@@ -40,16 +42,6 @@ __all__ = ["decode", "encode", "pinned_pipeline", "unchanged_pipeline"]
 log = logging.getLogger("ideamine.config.compiled")
 
 FORMAT = 1
-# the modules whose code decides what a pipeline built from texts holds
-_BUILDERS = (
-    "__init__.py",
-    "build.py",
-    "compiled.py",
-    "files.py",
-    "loader.py",
-    "model.py",
-    "source.py",
-)
 _KEPT = 4  # compiled forms kept per process (``encode``), by pipeline identity
 
 
@@ -82,8 +74,9 @@ _encoded: dict[int, tuple[m.PipelineSpec, bytes | None]] = {}
 
 
 def _encode(pipeline: m.PipelineSpec) -> bytes | None:
-    fingerprint = _fingerprint()
+    fingerprint = FINGERPRINT
     if pipeline.model_override or fingerprint is None:
+        log.debug("no compiled form: a --model override, or no code to fingerprint")
         return None
     whole: dict[str, object] = {"format": FORMAT, "code": fingerprint}
     try:
@@ -93,13 +86,17 @@ def _encode(pipeline: m.PipelineSpec) -> bytes | None:
             if f.name != "files"
         }
         text = json.dumps(whole, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError) as exc:
+        log.debug("no compiled form: %s", exc)
         return None
     packed = zlib.compress(text.encode("utf-8"), 6)
     try:
         same = decode(packed, pipeline.files) == pipeline
-    except CompiledFormError:
-        same = False
+    except CompiledFormError as exc:
+        log.debug("no compiled form: it does not decode (%s)", exc)
+        return None
+    if not same:
+        log.debug("no compiled form: the pipeline does not survive the round trip")
     return packed if same else None
 
 
@@ -113,16 +110,16 @@ def decode(packed: bytes, files: Mapping[str, str]) -> m.PipelineSpec:
     """
     try:
         loaded = json.loads(zlib.decompress(packed))
-    except (zlib.error, ValueError) as exc:
+    except (zlib.error, ValueError, TypeError, RecursionError) as exc:
         raise CompiledFormError(f"damaged: {exc}") from exc
     whole = _dict(loaded)
-    if whole.get("format") != FORMAT or whole.get("code") != _fingerprint():
+    if whole.get("format") != FORMAT or whole.get("code") != FINGERPRINT:
         raise StaleFormError("written by another version of IdeaMine's config code")
     try:
         pipeline = _decoder(m.PipelineSpec)({**_dict(whole.get("pipeline")), "files": files})
     except CompiledFormError:
         raise
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise CompiledFormError(f"damaged: {exc}") from exc
     if not isinstance(pipeline, m.PipelineSpec):
         raise CompiledFormError("damaged: not a pipeline")
@@ -266,15 +263,26 @@ def _dict(value: object) -> dict[str, Any]:
     return value
 
 
-@functools.cache
 def _fingerprint() -> str | None:
-    """SHA-256 over the source of the modules that build a pipeline from texts; ``None`` if
-    any is missing (an install without sources)."""
+    """SHA-256 over the source of the modules that decide what a pipeline built from texts
+    holds (every ``config/*.py``, ``canonical.py``) and the version files of pydantic and
+    PyYAML (found, not imported); ``None`` if any is missing (an install without sources)."""
+    here = Path(__file__).parent
+    sources = [*sorted(here.glob("*.py")), here.parent / "canonical.py"]
+    for package, name in (("pydantic", "version.py"), ("yaml", "__init__.py")):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            return None
+        sources.append(Path(spec.origin).parent / name)
     digest = hashlib.sha256()
-    folder = Path(__file__).parent
     try:
-        for name in _BUILDERS:
-            digest.update((folder / name).read_bytes())
+        for path in sources:
+            digest.update(f"{path.name}\0".encode())
+            digest.update(path.read_bytes())
     except OSError:
         return None
     return digest.hexdigest()
+
+
+# Taken once, on import: the code this process runs, even if an upgrade replaces the files.
+FINGERPRINT = _fingerprint()

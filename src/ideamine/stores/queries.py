@@ -220,6 +220,8 @@ def select_compiled_config(db: Db, run_id: str) -> tuple[dict[str, str], bytes |
     if not rows:
         return {}, None
     files, compiled = rows[0]
+    if isinstance(compiled, str):  # a hand-edited row: SQLite keeps any type; decoding reports it
+        compiled = compiled.encode("utf-8")
     return dict(load_json(files, f"run_configs row {run_id!r}")), (
         None if compiled is None else bytes(compiled)
     )

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
-from ideamine.config import CONFIG_ENV, compiled
+from ideamine.config import CONFIG_ENV, compiled, loader
 from ideamine.config.compiled import (
     CompiledFormError,
     StaleFormError,
@@ -192,15 +192,23 @@ def test_no_form_or_a_damaged_one_means_loading_again_and_damage_is_logged(
     assert "run r7: the compiled form of its configuration is damaged" in caplog.text
 
 
-def test_a_workers_pipeline_comes_from_the_form_whatever_the_folder_holds(folder: Path) -> None:
+def test_a_workers_pipeline_comes_from_the_form_whatever_the_folder_holds(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker drives the pinned texts: the form stands for them even once the folder
     changed or is gone; without a usable form it loads the texts."""
     pipeline, packed = _pinned(folder)
     folder.rename(folder.with_name("moved"))
 
-    from_form = pinned_pipeline(packed, pipeline.files, run_id="r")
-    assert from_form == load_pinned(pipeline.files) == pipeline
     assert pinned_pipeline(None, pipeline.files, run_id="r") == pipeline
+    with monkeypatch.context() as patched:
+        patched.setattr(loader, "load_pinned", _refused)
+        from_form = pinned_pipeline(packed, pipeline.files, run_id="r")
+    assert from_form == load_pinned(pipeline.files) == pipeline
+
+
+def _refused(files: object) -> PipelineSpec:
+    raise AssertionError("the texts were loaded although the compiled form could be used")
 
 
 def test_a_stale_form_is_loaded_around_quietly_and_a_damaged_one_with_a_warning(
@@ -218,7 +226,23 @@ def test_a_stale_form_is_loaded_around_quietly_and_a_damaged_one_with_a_warning(
     assert "run r2: the compiled form of its configuration is damaged" in caplog.text
 
 
-def test_the_code_fingerprint_covers_the_modules_that_build_pipelines() -> None:
-    here = Path(compiled.__file__).parent
-    assert {"build.py", "files.py", "loader.py", "model.py", "source.py"} <= set(compiled._BUILDERS)
-    assert all((here / name).is_file() for name in compiled._BUILDERS)
+def test_the_code_fingerprint_covers_the_config_code_and_its_parsers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every module of ``ideamine.config`` (a new one too), ``canonical.py`` and the version
+    files of pydantic and PyYAML; taken on import, so later edits on disk do not change it."""
+    assert compiled._fingerprint() == compiled.FINGERPRINT
+    config = Path(compiled.__file__).parent
+    copied = tmp_path / "ideamine" / "config"
+    copied.mkdir(parents=True)
+    for source in config.glob("*.py"):
+        (copied / source.name).write_bytes(source.read_bytes())
+    (copied.parent / "canonical.py").write_bytes((config.parent / "canonical.py").read_bytes())
+    monkeypatch.setattr(compiled, "__file__", str(copied / "compiled.py"))
+    assert compiled._fingerprint() == compiled.FINGERPRINT
+
+    (copied / "helpers.py").write_text("X = 1\n")
+    assert compiled._fingerprint() != compiled.FINGERPRINT
+    (copied / "helpers.py").unlink()
+    (copied.parent / "canonical.py").write_text("# another canonical form\n")
+    assert compiled._fingerprint() != compiled.FINGERPRINT
