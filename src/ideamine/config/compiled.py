@@ -1,5 +1,5 @@
 """A run's pipeline in compiled form: the frozen ``PipelineSpec`` as zlib-compressed JSON
-(~10 times smaller than the JSON, itself ~3 times the texts: schemas repeat), stored with the
+without the texts (72 KB for the shipped pipeline, whose texts take 265 KB), stored with the
 run's pinned texts, so that ``ideamine resume`` can drive a run whose configuration folder is
 unchanged, text for text, without parsing YAML or importing the validation models again
 (~80 ms of a resume's start-up), and workers can build a run's pipeline without them.
@@ -63,11 +63,11 @@ def encode(pipeline: m.PipelineSpec) -> bytes | None:
     kept = _encoded.get(id(pipeline))
     if kept is not None and kept[0] is pipeline:
         return kept[1]
-    text = _encode(pipeline)
+    packed = _encode(pipeline)
     if len(_encoded) >= _KEPT:
         del _encoded[next(iter(_encoded))]
-    _encoded[id(pipeline)] = (pipeline, text)
-    return text
+    _encoded[id(pipeline)] = (pipeline, packed)
+    return packed
 
 
 _encoded: dict[int, tuple[m.PipelineSpec, bytes | None]] = {}
@@ -91,13 +91,14 @@ def _encode(pipeline: m.PipelineSpec) -> bytes | None:
         return None
     packed = zlib.compress(text.encode("utf-8"), 6)
     try:
-        same = decode(packed, pipeline.files) == pipeline
+        rebuilt = decode(packed, pipeline.files)
     except CompiledFormError as exc:
         log.debug("no compiled form: it does not decode (%s)", exc)
         return None
-    if not same:
+    if rebuilt != pipeline:
         log.debug("no compiled form: the pipeline does not survive the round trip")
-    return packed if same else None
+        return None
+    return packed
 
 
 def decode(packed: bytes, files: Mapping[str, str]) -> m.PipelineSpec:
