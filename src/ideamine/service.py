@@ -539,11 +539,10 @@ async def add_budget(store: Store, run_id: str, amounts: Mapping[str, float]) ->
 async def budget_status(store: Store, run: RunRecord) -> BudgetReport | None:
     """The run's budgets, used and allocated per resource; ``None`` when the config it is
     pinned to no longer loads."""
-    from ideamine.config.loader import load_pinned  # noqa: PLC0415
     from ideamine.runtime.budget import budget_report  # noqa: PLC0415
 
     try:
-        pipeline = load_pinned(await store.run_config(run.id))
+        pipeline = await compiled.run_pipeline(store, run.id)
     except UsageError:
         return None
     return await budget_report(store, pipeline, run.id)

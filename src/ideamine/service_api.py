@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ideamine import service
+from ideamine.config import compiled
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import ConfigError, RunStateError, UsageError
 from ideamine.stores.base import Store
@@ -141,11 +142,9 @@ async def find_runs(
 
 async def pinned_pipeline(store: Store, run: RunRecord) -> PipelineSpec | None:
     """The pipeline the run is pinned to; None if this version cannot load it any more."""
-    from ideamine.config.loader import load_pinned  # noqa: PLC0415  (see service)
-
     if run.manifest_hash not in _pinned:
         try:
-            _pinned[run.manifest_hash] = load_pinned(await store.run_config(run.id))
+            _pinned[run.manifest_hash] = await compiled.run_pipeline(store, run.id)
         except ConfigError:
             _pinned[run.manifest_hash] = None
     return _pinned[run.manifest_hash]

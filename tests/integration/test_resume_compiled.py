@@ -66,10 +66,14 @@ def pinned(tmp_path: Path) -> tuple[Path, Path, str]:
 
 
 def _resume(db: Path, run_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _ideamine("resume", run_id, "--store", str(db), "-q", *extra)
+
+
+def _ideamine(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDEAMINE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-c", PROBE, "resume", run_id, "--store", str(db), "-q", *extra],
+        [sys.executable, "-c", PROBE, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -92,6 +96,18 @@ def test_an_unchanged_run_resumes_from_its_compiled_form(pinned: tuple[Path, Pat
     assert done.returncode == 0, done.stderr
     assert "loaded: none" in done.stderr
     assert _status(db, run_id) == RunStatus.COMPLETED
+
+
+def test_reading_a_run_builds_its_pipeline_from_the_compiled_form(
+    pinned: tuple[Path, Path, str],
+) -> None:
+    """``ideamine status`` orders the phases by the run's pipeline, the same way."""
+    _, db, run_id = pinned
+    shown = _ideamine("status", run_id, "--store", str(db))
+
+    assert shown.returncode == 0, shown.stderr
+    assert "loaded: none" in shown.stderr
+    assert shown.stdout.index("intake") < shown.stdout.index("ideation")
 
 
 def test_a_run_pinned_without_a_compiled_form_resumes_from_its_texts(

@@ -17,7 +17,7 @@ import click
 
 from ideamine import service
 from ideamine.cli.app import EXIT_FAILED, STORE_OPTION, Exit, console, escape, runs_async
-from ideamine.config.loader import load_pinned
+from ideamine.config.compiled import run_pipeline
 from ideamine.engine.states import RunStatus
 from ideamine.llm.registry import Providers
 from ideamine.runtime.replayed import REPLAY_OF
@@ -53,7 +53,7 @@ async def replay(run_id: str, store_ref: str | None, concurrency: int, quiet: bo
     try:
         source = await store.get_run(run_id)
         override = await call_cache_for(store).run_model(run_id)
-        pipeline = load_pinned(await store.run_config(run_id)).with_model(override)
+        pipeline = (await run_pipeline(store, run_id)).with_model(override)
         record = await service.create_run(
             store,
             pipeline,

@@ -101,10 +101,10 @@ async def status(run_id: str | None, store_ref: str | None, as_json: bool) -> No
 async def _phase_order(store: Store, run: RunRecord) -> list[str]:
     """The run's phases in the order of the config it is pinned to (its stored snapshot);
     from its manifest if that snapshot no longer loads."""
-    from ideamine.config.loader import load_pinned  # noqa: PLC0415
+    from ideamine.config.compiled import run_pipeline  # noqa: PLC0415
 
     try:
-        pipeline = load_pinned(await store.run_config(run.id))
+        pipeline = await run_pipeline(store, run.id)
     except UsageError:
         return sorted(
             key[len("phases/") : -len(".yaml")] for key in run.manifest if key.startswith("phases/")

@@ -32,12 +32,15 @@ import typing
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ideamine.config import config_file, overlay_folder
 from ideamine.config import model as m
 
-__all__ = ["decode", "encode", "pinned_pipeline", "unchanged_pipeline"]
+if TYPE_CHECKING:
+    from ideamine.stores.base import Store
+
+__all__ = ["decode", "encode", "pinned_pipeline", "run_pipeline", "unchanged_pipeline"]
 
 log = logging.getLogger("ideamine.config.compiled")
 
@@ -154,6 +157,16 @@ def pinned_pipeline(
     from ideamine.config.loader import load_pinned  # noqa: PLC0415
 
     return load_pinned(files)
+
+
+async def run_pipeline(store: Store, run_id: str) -> m.PipelineSpec:
+    """The pipeline run ``run_id`` is pinned to (``pinned_pipeline`` of its stored config).
+
+    Raises:
+        RunNotFoundError: no such run. ConfigError: its texts no longer validate.
+    """
+    files, packed = await store.compiled_config(run_id)
+    return pinned_pipeline(packed, files, run_id=run_id)
 
 
 def _usable(compiled: bytes | None, files: Mapping[str, str], run_id: str) -> m.PipelineSpec | None:

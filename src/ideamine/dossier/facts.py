@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ideamine.config.loader import load_pinned
+from ideamine.config.compiled import run_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.errors import ConfigError
 from ideamine.stores.base import Store
@@ -117,7 +117,7 @@ async def _all_events(store: Store, run_id: str) -> list[EventRecord]:
 
 async def _pinned(store: Store, run_id: str) -> PipelineSpec | None:
     try:
-        return load_pinned(await store.run_config(run_id))
+        return await run_pipeline(store, run_id)
     except ConfigError:
         return None  # a pin this build cannot read: fall back to the phases the run started
 

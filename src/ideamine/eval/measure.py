@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from ideamine.config.loader import load_pinned
+from ideamine.config.compiled import run_pipeline
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import PhaseStatus
 from ideamine.eval.completeness import completeness
@@ -44,7 +44,7 @@ async def measure_run(
 
     ``folder`` receives the product's checkout (``folder/product``, replaced if present).
     """
-    pipeline = load_pinned(await store.run_config(run_id))
+    pipeline = await run_pipeline(store, run_id)
     facts = await run_facts(store, run_id, pipeline)
     artifacts = await latest_artifacts(store, run_id)
     product = await asyncio.to_thread(

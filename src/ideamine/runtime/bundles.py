@@ -13,7 +13,7 @@ from pathlib import Path
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.builtin import build_agent
 from ideamine.clock import Clock
-from ideamine.config.compiled import pinned_pipeline
+from ideamine.config.compiled import run_pipeline
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.engine.plan import GATE_AGENT
 from ideamine.llm.registry import Providers
@@ -121,6 +121,5 @@ class Bundles:
         """
         bundle = self._by_hash.get(run.manifest_hash)
         if bundle is None:
-            files, packed = await self._store.compiled_config(run.id)
-            bundle = self.add(pinned_pipeline(packed, files, run_id=run.id))
+            bundle = self.add(await run_pipeline(self._store, run.id))
         return bundle
