@@ -1,8 +1,8 @@
 """Everything needed to work on runs pinned to one configuration, cached by manifest hash.
 
-A worker may serve runs pinned to different configurations; each run's pipeline is rebuilt
-from the config texts stored with the run, so any worker on any machine agrees with the
-process that started it.
+A worker may serve runs pinned to different configurations; each run's pipeline is built
+from the configuration stored with the run (its compiled form when this code wrote it, else
+its texts), so any worker on any machine agrees with the process that started it.
 """
 
 from __future__ import annotations
