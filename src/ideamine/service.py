@@ -61,6 +61,7 @@ __all__ = [
     "prepare_resume",
     "read_idea_file",
     "store_path",
+    "store_reference",
     "verify_run",
 ]
 
@@ -69,6 +70,11 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_STORE = "ideamine.db"
 MAX_IDEA_CHARS = 20_000
 MIN_IDEA_CHARS = 3
+
+
+def store_reference(reference: str | None) -> str:
+    """The store to open: ``reference``, else ``$IDEAMINE_STORE``, else the default file."""
+    return reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
 
 
 async def open_store(reference: str | None, *, create: bool = True) -> Store:
@@ -83,7 +89,7 @@ async def open_store(reference: str | None, *, create: bool = True) -> Store:
         UsageError: the reference is not a store this build can open, or does not exist.
         StoreError: the store cannot be opened or migrated.
     """
-    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    reference = store_reference(reference)
     store: Store
     if reference.startswith(POSTGRES_SCHEMES):
         # imported here: the driver costs every command on SQLite a tenth of a second
@@ -112,7 +118,7 @@ def store_path(reference: str | None) -> Path:
     Raises:
         UsageError: the reference is a URL of another kind, or a folder.
     """
-    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    reference = store_reference(reference)
     if "://" in reference and not reference.startswith("sqlite://"):
         scheme = reference.split("://", 1)[0]
         raise UsageError(
@@ -134,7 +140,7 @@ def check_store(reference: str | None) -> None:
     Raises:
         UsageError: as ``open_store`` would for it.
     """
-    reference = reference or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    reference = store_reference(reference)
     if not reference.startswith(POSTGRES_SCHEMES):
         store_path(reference)
         sync_level(os.environ.get(SYNC_ENV))

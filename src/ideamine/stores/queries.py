@@ -211,8 +211,7 @@ def upsert_run_config(
 
 
 def select_run_config(db: Db, run_id: str) -> dict[str, str]:
-    rows = db.query("SELECT files FROM run_configs WHERE run_id = ?", (run_id,))
-    return dict(load_json(rows[0][0], f"run_configs row {run_id!r}")) if rows else {}
+    return select_compiled_config(db, run_id)[0]
 
 
 def select_compiled_config(db: Db, run_id: str) -> tuple[dict[str, str], bytes | None]:
