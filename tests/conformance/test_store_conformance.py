@@ -29,8 +29,11 @@ from ideamine.errors import (
     StoreError,
 )
 from ideamine.stores import task_queries as tq
+from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.ledger import verify_chain
+from ideamine.stores.outputs import insert_artifact
 from ideamine.stores.postgres import PostgresStore
+from ideamine.stores.queries import Db
 from ideamine.stores.records import (
     ClaimedTask,
     ClaimRequest,
@@ -46,7 +49,7 @@ from ideamine.stores.records import (
 )
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.usage import UsageStore
-from ideamine.stores.verdicts import Verdict, VerdictStore
+from ideamine.stores.verdicts import JudgedFanIn, Verdict, VerdictStore
 
 Store = SqliteStore | PostgresStore
 Raw = Callable[..., list[tuple[Any, ...]]]
@@ -2065,5 +2068,116 @@ def test_a_passing_verdict_starts_nothing_in_a_run_paused_meanwhile(
         assert [(p.phase, p.status) for p in phases] == [(PHASE, PhaseStatus.PASSED)]
         assert tasks == []
         assert (await chain_ok(store))[-1].type == "phase.completed"
+
+    asyncio.run(body())
+
+
+def _judged_fan_in(content: object = None) -> JudgedFanIn:
+    """Phase ``PHASE``'s fan-in with its gate judged in the same transaction."""
+    return JudgedFanIn(
+        artifacts=[NewArtifact(type="IdeaSpec", content=content or {"a": 1}, provenance={})],
+        artifact_ids=["art-1"],
+        ready=EventDraft(type="phase.ready", phase=PHASE, payload={"settled": ["~gate"]}),
+        judge=NewTask(id="run-1.ideation.1.~gate", key="~gate", agent="@gate", iteration=1),
+        output={"result": {"pass": True}, "evidence": {"artifact_ids": ["art-1"]}},
+        payload={"tokens": 0, "cost_usd": 0.0, "inputs": []},
+    )
+
+
+def test_a_fan_in_judged_in_its_step_writes_the_verdict_and_next_phase_in_one_transaction(
+    store: Store, clock: Ticking
+) -> None:
+    async def body() -> None:
+        await running_run(store, keys=())
+        before = len(await store.events("run-1"))
+        verdict = Verdict(
+            run_id="run-1",
+            phase=PHASE,
+            attempt=1,
+            result={"pass": True, "score": 1.0, "threshold": 0.7},
+            phase_status=PhaseStatus.PASSED,
+            events=[EventDraft(type="phase.completed", phase=PHASE)],
+            starts=[_started_with_tasks("prd", "p1", "p2")],
+            claim=lease(clock, limit=1),
+        )
+
+        claimed = await VerdictStore(store).record_fan_in(_judged_fan_in(), verdict)
+
+        assert [c.task.key for c in claimed] == ["p1"]
+        [artifact] = await store.artifacts("run-1")
+        assert (artifact.id, artifact.type, artifact.version) == ("art-1", "IdeaSpec", 1)
+        judge = (await tasks_by_key(store))["~gate"]
+        assert (judge.status, judge.tries, judge.agent) == (TaskStatus.SUCCEEDED, 1, "@gate")
+        assert judge.started_at is not None and judge.lease_owner is None
+        outputs = await store.outputs("run-1", PHASE, 1)
+        assert outputs == {"~gate": _judged_fan_in().output}
+        events = (await chain_ok(store))[before:]
+        assert [e.type for e in events] == [
+            "phase.ready",
+            "task.succeeded",
+            "phase.completed",
+            "phase.started",
+            "phase.progress",
+            "task.started",
+        ]
+        assert events[0].payload["artifacts"] == {"IdeaSpec": "art-1"}
+        assert events[1].task_id == judge.id and "output_hash" in events[1].payload
+        assert len({e.at for e in events}) == 1
+        [gate] = await DossierStore(store).gate_evaluations("run-1")
+        assert gate.passed and gate.phase == PHASE
+
+    asyncio.run(body())
+
+
+def test_a_fan_in_judged_in_its_step_writes_nothing_once_the_attempt_fanned_in(
+    store: Store,
+) -> None:
+    """A retry after a lost commit reply finds the attempt moved on: refused, nothing written."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        await store.record_artifacts("run-1", PHASE, 1, [], EventDraft(type="phase.ready"))
+        before = len(await store.events("run-1"))
+        verdict = Verdict(
+            run_id="run-1",
+            phase=PHASE,
+            attempt=1,
+            result={"pass": True, "score": 1.0, "threshold": 0.7},
+            phase_status=PhaseStatus.PASSED,
+            events=[],
+        )
+
+        with pytest.raises(IllegalTransitionError):
+            await VerdictStore(store).record_fan_in(_judged_fan_in(), verdict)
+
+        assert len(await chain_ok(store)) == before
+        assert await store.artifacts("run-1") == []
+        assert "~gate" not in await tasks_by_key(store)
+
+    asyncio.run(body())
+
+
+def test_fan_ins_writing_the_same_content_at_once_both_commit(store: Store) -> None:
+    """Blobs are content-addressed: a transaction writing a blob another one is writing (an
+    identical artifact of a phase fanning in beside it) waits for it and keeps it, instead of
+    failing on the blob's key (PostgreSQL runs the two at once; SQLite one after the other)."""
+
+    def slow_fan_in(run_id: str) -> Callable[[Db], None]:
+        def work(db: Db) -> None:
+            artifact = NewArtifact(type="IdeaSpec", content={"same": True}, provenance={})
+            insert_artifact(db, run_id, PHASE, 1, artifact, f"{run_id}-art", "2026-01-01")
+            time.sleep(0.3)  # hold the new blob row, uncommitted, while the other writes it
+
+        return work
+
+    async def body() -> None:
+        for run_id in ("run-1", "run-2"):
+            await running_run(store, run_id, keys=())
+        await asyncio.gather(
+            *(store.run_in_transaction(slow_fan_in(run_id)) for run_id in ("run-1", "run-2"))
+        )
+        for run_id in ("run-1", "run-2"):
+            [artifact] = await store.artifacts(run_id)
+            assert await store.blob(artifact.content_hash) == {"same": True}
 
     asyncio.run(body())

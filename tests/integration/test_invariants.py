@@ -69,7 +69,7 @@ def test_invariant_1_every_state_change_has_its_ledger_event(tmp_path: Path) -> 
                 k
                 for e in events
                 if e.type in ("phase.progress", "phase.ready")  # ready creates the judge
-                for k in e.payload.get("created", [])
+                for k in [*e.payload.get("created", []), *e.payload.get("settled", [])]
             ]  # type: ignore[attr-defined]
             assert sorted(created) == sorted(t.key for t in tasks)
             assert types["phase.gate.passed"] == 13 == sum(t.key == "~gate" for t in tasks)

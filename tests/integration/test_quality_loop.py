@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from tests.support.configs import write_coverage_loop
 from tests.support.fake_llm_server import FakeLLMServer, Received, Scripted
 
 from ideamine import service
@@ -19,66 +19,6 @@ from ideamine.engine.states import RunStatus
 from ideamine.runtime.runner import Runner
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.records import EventRecord
-
-OUTPUT = {"type": "object"}
-
-
-def _write(
-    root: Path,
-    nfr_function: str,
-    *,
-    max_attempts: int = 4,
-    model: str = "offline:template",
-    guards: list[dict[str, object]] | None = None,
-) -> Path:
-    """One phase, prd, whose NFRsAgent may write too few NFRs; gated by coverage."""
-    for folder in ("phases", "agents", "schemas"):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-    (root / "pipeline.yaml").write_text(
-        yaml.safe_dump({"name": "loop", "version": "1", "phases": ["prd"], "default_model": model})
-    )
-    (root / "phases" / "prd.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "phase": "prd",
-                "parallelism": "parallel",
-                "agents": ["StoryCutterAgent", "NFRsAgent"],
-                "budgets": {"tokens": 100_000, "wallclock_minutes": 5},
-                "guards": guards
-                or [{"type": "coverage", "config": {"min_stories": 5, "min_nfrs": 3}}],
-                "gate": {
-                    "pass_threshold": 0.9,
-                    "max_attempts": max_attempts,
-                    "rubrics": {"coverage": 1.0},
-                },
-                "qav": {
-                    "enabled": False,
-                    "max_questions": 0,
-                    "min_grounding": 0.5,
-                    "max_iterations": 1,
-                },
-                "artifacts": [{"type": "UserStories"}, {"type": "NFRs"}],
-                "retries": {"max_attempts": 1, "base_delay_ms": 10, "max_delay_ms": 50},
-            }
-        )
-    )
-    for name, artifact, function in (
-        ("StoryCutterAgent", "UserStories", "tests.support.agents:stories"),
-        ("NFRsAgent", "NFRs", nfr_function),
-    ):
-        (root / "agents" / f"{name}.yaml").write_text(
-            yaml.safe_dump(
-                {
-                    "name": name,
-                    "phase": "prd",
-                    "role": "test agent",
-                    "artifact_type": artifact,
-                    "output_schema": OUTPUT,
-                    "callable": function,
-                }
-            )
-        )
-    return root
 
 
 def _run(tmp_path: Path, config: Path) -> tuple[RunStatus, list[EventRecord], list[Any], str]:
@@ -111,7 +51,7 @@ def test_missing_coverage_reruns_only_the_missing_agent_and_then_passes(
     tmp_path: Path, exec_log: Path
 ) -> None:
     """NFRsAgent writes enough NFRs only when the gate's feedback reaches its context."""
-    config = _write(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
+    config = write_coverage_loop(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
     status, events, verdicts, _ = _run(tmp_path, config)
     assert status is RunStatus.COMPLETED
 
@@ -144,7 +84,9 @@ def test_missing_coverage_reruns_only_the_missing_agent_and_then_passes(
 def test_a_failure_that_repeats_identically_escalates_before_max_attempts(
     tmp_path: Path, exec_log: Path
 ) -> None:
-    config = _write(tmp_path / "cfg", "tests.support.agents:nfrs_always_short", max_attempts=5)
+    config = write_coverage_loop(
+        tmp_path / "cfg", "tests.support.agents:nfrs_always_short", max_attempts=5
+    )
     status, events, verdicts, _ = _run(tmp_path, config)
     assert status is RunStatus.NEEDS_ATTENTION
     assert [v.attempt for v in verdicts] == [1, 2]  # escalated at 2 of 5
@@ -168,7 +110,7 @@ def test_the_contradictions_guard_asks_a_real_model_and_fails_closed_when_it_err
     try:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-judge")
         monkeypatch.setenv("OPENAI_BASE_URL", server.openai_url)
-        config = _write(
+        config = write_coverage_loop(
             tmp_path / "cfg",
             "tests.support.agents:nfrs_from_feedback",
             max_attempts=1,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from tests.support.configs import write_callable_pipeline
-from tests.support.runs import drive_new_run
+from tests.support.runs import drive_new_run, judge_gates_by_task
 from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
@@ -42,35 +42,38 @@ T = TypeVar("T")
 class _RetriedFanIn(SqliteStore):
     """A real store whose fan-in commits, then runs again as a retry after a lost commit reply
     would (``retries`` times in all), so the caller sees the conflict of the retry. With
-    ``broken`` every fan-in conflicts without writing: a bug, not a race."""
+    ``broken`` every fan-in conflicts without writing: a bug, not a race. A fan-in is any
+    transaction that records a phase attempt's artifacts (``_ready_in``): a gate task's
+    fan-in, or one whose gate is judged in the same transaction."""
 
     def __init__(self, path: Path, retries: int, *, broken: bool = False) -> None:
         super().__init__(path)
         self.retries = retries
         self.broken = broken
+        self._fanned: list[str] | None = None  # phases the unit being run fanned in
 
-    async def record_artifacts(
-        self,
-        run_id: str,
-        phase: str,
-        attempt: int,
-        artifacts: Sequence[NewArtifact],
-        event: EventDraft,
-        tasks: Sequence[NewTask] = (),
-        *,
-        claim: ClaimRequest | None = None,
-    ) -> ReadyAttempt:
+    async def _transaction(self, work: Callable[[Db], T]) -> T:
+        fanned: list[str] = []
+
+        def watched(db: Db) -> T:
+            self._fanned = fanned
+            try:
+                return work(db)
+            finally:
+                self._fanned = None
+
+        value = await super()._transaction(watched)
+        if not fanned or self.retries <= 0:
+            return value
+        self.retries -= 1
+        return await super()._transaction(watched)
+
+    def _ready_in(self, db: Db, run_id: str, phase: str, *rest: Any, **options: Any) -> Any:
         if self.broken:
             raise IllegalTransitionError("phase", "running", "ready")
-        first = await super().record_artifacts(
-            run_id, phase, attempt, artifacts, event, tasks, claim=claim
-        )
-        if self.retries <= 0:
-            return first
-        self.retries -= 1
-        return await super().record_artifacts(
-            run_id, phase, attempt, artifacts, event, tasks, claim=claim
-        )
+        if self._fanned is not None:
+            self._fanned.append(phase)
+        return super()._ready_in(db, run_id, phase, *rest, **options)
 
 
 class _LostCreate(SqliteStore):
@@ -153,9 +156,12 @@ async def _run_to_end(store: Store, config: Path) -> tuple[RunStatus, list[Event
         await store.close()
 
 
+@pytest.mark.parametrize("by_task", [False, True], ids=["gate in its step", "gate by a task"])
 def test_a_step_overtaken_by_a_retried_commit_reads_the_run_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, by_task: bool
 ) -> None:
+    if by_task:
+        judge_gates_by_task(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
         status, types = _drive(tmp_path, retries=1)
 
@@ -164,7 +170,12 @@ def test_a_step_overtaken_by_a_retried_commit_reads_the_run_again(
     assert "moved on under this step" in caplog.text
 
 
-def test_the_same_conflict_step_after_step_is_raised(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_task", [False, True], ids=["gate in its step", "gate by a task"])
+def test_the_same_conflict_step_after_step_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_task: bool
+) -> None:
+    if by_task:
+        judge_gates_by_task(monkeypatch)
     with pytest.raises(IllegalTransitionError):
         _drive(tmp_path, retries=0, broken=True)  # MAX_CONFLICTS re-reads, then raised
 
@@ -231,11 +242,12 @@ class _LostClaimReply(PostgresStore):
 
 
 def test_a_claim_whose_reply_is_lost_hands_its_tasks_to_the_runner(
-    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The store learns from the server that the lost claim committed and returns the task
     it claimed, so the runner runs it at once: no stall (``phase.stalled``), nothing handed
     back, the gate task started once."""
+    judge_gates_by_task(monkeypatch)  # a gate task, claimed by the fan-in
     config = write_callable_pipeline(
         tmp_path / "cfg", DAG, agents_per_phase=2, heartbeat=SHORT_LEASES
     )

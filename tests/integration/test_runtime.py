@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.support.configs import write_callable_pipeline
+from tests.support.runs import judge_gates_by_task
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -157,25 +158,31 @@ def test_until_sees_the_outputs_of_the_iteration_that_just_finished(tmp_path: Pa
     assert len(done) == 2  # one iteration: both agents' outputs were visible to `until`
 
 
+@pytest.mark.parametrize("by_task", [False, True], ids=["in its step", "by a task"])
 def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_task: bool
 ) -> None:
     """The phases a passing verdict lets start, with their first tasks, and the claim of
-    those tasks, are written in the verdict's transaction; the advancer's next step finds
-    nothing left to do, and the last verdict's next step finishes the run."""
+    those tasks, are written in the verdict's transaction, and the advancer takes no further
+    step for it; the last verdict's next step finishes the run. A gate that calls no model is
+    judged with its fan-in (``FanIn``), one a task judges by ``ApplyVerdict``."""
+    if by_task:
+        judge_gates_by_task(monkeypatch)
     calls: list[list[str]] = []
     step = Advancer._step
 
-    async def counted(self: Advancer, run_id: str, lessee: Lessee | None) -> list[Action]:
-        actions = await step(self, run_id, lessee)
+    async def counted(
+        self: Advancer, run_id: str, lessee: Lessee | None
+    ) -> tuple[list[Action], bool]:
+        actions, again = await step(self, run_id, lessee)
         calls[-1].append(",".join(type(action).__name__ for action in actions))
-        return actions
+        return actions, again
 
-    advance = Advancer.advance
+    original = Advancer.advance
 
     async def recorded(self: Advancer, run_id: str, lessee: Lessee | None = None) -> bool:
         calls.append([])
-        return await advance(self, run_id, lessee)
+        return await original(self, run_id, lessee)
 
     monkeypatch.setattr(Advancer, "_step", counted)
     monkeypatch.setattr(Advancer, "advance", recorded)
@@ -184,10 +191,9 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
     status, _, events = _run(tmp_path, config)
 
     assert status is RunStatus.COMPLETED
-    with_verdicts = [call for call in calls if "ApplyVerdict" in call]
-    assert with_verdicts == [["ApplyVerdict", ""]] * (len(DAG) - 1) + [
-        ["ApplyVerdict", "FinishRun"]
-    ]
+    verdict = "ApplyVerdict" if by_task else "FanIn"
+    with_verdicts = [call for call in calls if verdict in call]
+    assert with_verdicts == [[verdict]] * (len(DAG) - 1) + [[verdict, "FinishRun"]]
     for phase, after in (("intake", "ideation"), ("ideation", "critique")):
         passed = next(e for e in events if e.type == "phase.completed" and e.phase == phase)
         at = events.index(passed)
@@ -199,14 +205,20 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
             ("task.started", after),
         ]
         assert {e.at for e in events[at : at + 5]} == {passed.at}  # one transaction
+        if not by_task:  # the fan-in's artifacts and the judge's output, too
+            ready = next(e for e in events if e.type == "phase.ready" and e.phase == phase)
+            assert ready.at == passed.at and ready.payload["settled"] == ["~gate"]
 
 
+@pytest.mark.parametrize("by_task", [False, True], ids=["in its step", "by a task"])
 def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_task: bool
 ) -> None:
     """Driving a run, the runner takes the tasks a step creates as it creates them: the
-    agents' with their phase's start, the gate judges' with the fan-in's artifacts; none
-    goes through ``claim_tasks``."""
+    agents' with their phase's start, the gate judges' (when a task judges the gate) with
+    the fan-in's artifacts; none goes through ``claim_tasks``."""
+    if by_task:
+        judge_gates_by_task(monkeypatch)
     claimed_apart: list[str] = []
     claim_tasks = SqliteStore.claim_tasks
 
@@ -234,7 +246,7 @@ def test_the_tasks_a_step_creates_are_claimed_in_the_transaction_that_creates_th
             if event.type == "phase.progress":  # the phase started in it too
                 assert events[index - 1].type == "phase.started"
                 assert events[index - 1].at == event.at
-    assert creations == 2 * len(DAG)
+    assert creations == (2 if by_task else 1) * len(DAG)
 
 
 def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(
@@ -263,4 +275,5 @@ def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(
     assert status is RunStatus.COMPLETED
     assert peak == 2
     started = [e.task_id for e in events if e.type == "task.started"]
-    assert len(started) == len(set(started)) == len(DAG) * (5 + 1)  # each agent and gate once
+    # each agent once (the gates, calling no model, are judged in their fan-ins' steps)
+    assert len(started) == len(set(started)) == len(DAG) * 5

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from tests.support.configs import write_callable_pipeline
 from tests.support.records import new_run
+from tests.support.runs import judge_gates_by_task
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -38,7 +40,12 @@ class CountingStore(SqliteStore):
         return await super().artifacts(run_id)
 
 
-def test_a_phases_tasks_read_its_upstream_artifacts_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_task", [False, True], ids=["gate in its step", "gate by a task"])
+def test_a_phases_tasks_read_its_upstream_artifacts_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_task: bool
+) -> None:
+    if by_task:
+        judge_gates_by_task(monkeypatch)
     config = write_callable_pipeline(tmp_path / "config", DAG, agents_per_phase=AGENTS)
     pipeline = load_pipeline(config)
 
@@ -61,9 +68,10 @@ def test_a_phases_tasks_read_its_upstream_artifacts_once(tmp_path: Path) -> None
 
     status, reads, started = asyncio.run(go())
     assert status is RunStatus.COMPLETED
-    assert all(count == AGENTS + 1 for count in started.values())  # the agents and the judge
-    # per phase: one read shared by its agents, one by its judge (not one per task)
-    assert reads <= 2 * len(DAG), reads
+    judges = 1 if by_task else 0  # a gate that calls no model is judged without a task
+    assert all(count == AGENTS + judges for count in started.values())
+    # per phase: one read shared by its agents (the fan-in reuses it), one by a judge task
+    assert reads <= (1 + judges) * len(DAG), reads
 
 
 class ReadCountingStore(SqliteStore):

@@ -132,3 +132,61 @@ def write_shipped_phases(root: Path, phases: Sequence[str]) -> Path:
     pipeline["phases"] = list(phases)
     (root / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return root
+
+
+def write_coverage_loop(
+    root: Path,
+    nfr_function: str,
+    *,
+    max_attempts: int = 4,
+    model: str = "offline:template",
+    guards: list[dict[str, object]] | None = None,
+) -> Path:
+    """One phase, prd, whose NFRsAgent may write too few NFRs; gated by coverage."""
+    for folder in ("phases", "agents", "schemas"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.yaml").write_text(
+        yaml.safe_dump({"name": "loop", "version": "1", "phases": ["prd"], "default_model": model})
+    )
+    (root / "phases" / "prd.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "phase": "prd",
+                "parallelism": "parallel",
+                "agents": ["StoryCutterAgent", "NFRsAgent"],
+                "budgets": {"tokens": 100_000, "wallclock_minutes": 5},
+                "guards": guards
+                or [{"type": "coverage", "config": {"min_stories": 5, "min_nfrs": 3}}],
+                "gate": {
+                    "pass_threshold": 0.9,
+                    "max_attempts": max_attempts,
+                    "rubrics": {"coverage": 1.0},
+                },
+                "qav": {
+                    "enabled": False,
+                    "max_questions": 0,
+                    "min_grounding": 0.5,
+                    "max_iterations": 1,
+                },
+                "artifacts": [{"type": "UserStories"}, {"type": "NFRs"}],
+                "retries": {"max_attempts": 1, "base_delay_ms": 10, "max_delay_ms": 50},
+            }
+        )
+    )
+    for name, artifact, function in (
+        ("StoryCutterAgent", "UserStories", "tests.support.agents:stories"),
+        ("NFRsAgent", "NFRs", nfr_function),
+    ):
+        (root / "agents" / f"{name}.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "name": name,
+                    "phase": "prd",
+                    "role": "test agent",
+                    "artifact_type": artifact,
+                    "output_schema": {"type": "object"},
+                    "callable": function,
+                }
+            )
+        )
+    return root

@@ -36,8 +36,10 @@ def test_it_prints_the_level_of_a_real_run() -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.count(" ends\n") >= 8 and "agent prd/" in out
-    for step in ("store.record_outputs", "FanIn prd begins", "ApplyVerdict prd begins"):
+    # prd's gate calls no model: judged with its fan-in, whose transaction starts bizdev
+    for step in ("store.record_outputs", "FanIn prd begins", "store.run_in_transaction"):
         assert step in out
-    assert re.search(r"agent bizdev/\d starts", out)  # started by prd's verdict
+    assert "ApplyVerdict" not in out
+    assert re.search(r"agent bizdev/\d starts", out)
     gap = re.search(r"first agent start: (\d+\.\d+) ms", out)
     assert gap is not None and 0 < float(gap.group(1)) < 1000

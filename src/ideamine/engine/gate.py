@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ideamine.canonical import content_hash
-from ideamine.config.model import GateSpec, PhaseSpec
+from ideamine.config.model import GateSpec, PhaseSpec, PipelineSpec
 
 __all__ = [
     "FIX_STRATEGIES",
+    "JUDGED_GUARDS",
     "Decision",
+    "calls_no_model",
     "decide",
     "failure_signature",
     "fix_strategy",
@@ -51,6 +53,25 @@ FIX_STRATEGIES: Mapping[str, str] = {
 ESCALATE = "escalate"
 STRICT_GROUNDING = 0.9
 CHUNK_SCALE = 0.7
+
+
+JUDGED_GUARDS = frozenset({"contradictions"})  # guard types that may ask a model judge
+
+
+def calls_no_model(pipeline: PipelineSpec, phase: PhaseSpec) -> bool:
+    """Whether judging ``phase`` calls no model: its Q/A/V is off, and none of its guards
+    asks the model judge (there is none on the offline model, and ``judge: false`` turns it
+    off). Such a gate is judged in its fan-in's step (``runtime.gatestep``), not by a task."""
+    if phase.qav.enabled and phase.qav.max_questions > 0:
+        return False
+    asks = any(
+        guard.type in JUDGED_GUARDS and guard.config.get("judge", True) is not False
+        for guard in phase.guards
+    )
+    if not asks:
+        return True
+    chain = pipeline.models_for(pipeline.agents[phase.agents[0]])
+    return all(reference.startswith("offline:") for reference in chain)
 
 
 def fix_strategy(kind: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
+from ideamine.engine.gate import calls_no_model
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY
 from ideamine.engine.snapshot import (
     Action,
@@ -22,6 +23,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
+from ideamine.runtime.gatestep import FannedIn, JudgeFailedError, judge_fan_in
 from ideamine.stores.base import Store
 from ideamine.stores.records import (
     ClaimedTask,
@@ -60,8 +62,9 @@ async def apply_action(
     on_pass: Sequence[StartPhase | CreateTasks] = (),
 ) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
-    ``on_pass`` (with an ``ApplyVerdict``): the phases its passing lets start and their first
-    tasks, carried out in the verdict's transaction should it pass."""
+    ``on_pass`` (with an ``ApplyVerdict``, or a ``FanIn`` whose gate is judged in its step):
+    the phases its passing lets start and their first tasks, carried out in the verdict's
+    transaction should it pass."""
     stopped = isinstance(action, FailPhase | FinishRun)
     passed = False
     if isinstance(action, StartPhase):
@@ -78,7 +81,7 @@ async def apply_action(
         )
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        stopped = await _fan_in(store, pipeline, blobs, run_id, action, lessee)
+        return await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass)
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
         from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415
@@ -208,32 +211,83 @@ async def _fan_in(
     run_id: str,
     action: FanIn,
     lessee: Lessee | None,
-) -> bool:
-    """Fan the attempt in; True when its artifacts failed their checks and the run failed."""
+    on_pass: Sequence[StartPhase | CreateTasks],
+) -> Applied:
+    """Fan the attempt in: with its verdict when its gate calls no model (``on_pass``
+    starting with it should it pass), else with its gate task. The run stops if the
+    artifacts fail their checks."""
     spec = pipeline.phase(action.phase)
     outputs = await store.outputs(run_id, action.phase, action.attempt)
     calls = await store.model_calls(run_id)
-    _, input_ids = await upstream_artifacts(store, blobs, pipeline, run_id, action.phase)
+    upstream, input_ids = await upstream_artifacts(store, blobs, pipeline, run_id, action.phase)
     try:
         artifacts = assemble_artifacts(pipeline, spec, action.attempt, outputs, calls, input_ids)
     except ArtifactProblem as exc:
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
-        return True
-    ready = await store.record_artifacts(
+        return Applied(stopped=True, passed=False)
+    in_step = calls_no_model(pipeline, spec)
+    ready = EventDraft(
+        type="phase.ready",
+        phase=action.phase,
+        # the gate task is claimed as created, or carried out (settled) in this transaction
+        payload={
+            "attempt": action.attempt,
+            "tasks": len(outputs),
+            ("settled" if in_step else "created"): [GATE_KEY],
+        },
+    )
+    judge = _new_task(spec, run_id, action.attempt, GATE_KEY, GATE_AGENT, 1)
+    if in_step:
+        fanned = FannedIn(
+            artifacts=artifacts,
+            ready=ready,
+            judge=judge,
+            upstream=upstream,
+            input_ids=input_ids,
+            calls=calls,
+        )
+        return await _judge_in_step(store, pipeline, run_id, action, fanned, lessee, on_pass)
+    made = await store.record_artifacts(
         run_id,
         action.phase,
         action.attempt,
         artifacts,
-        EventDraft(
-            type="phase.ready",
-            phase=action.phase,
-            payload={"attempt": action.attempt, "tasks": len(outputs), "created": [GATE_KEY]},
-        ),
-        [_new_task(spec, run_id, action.attempt, GATE_KEY, GATE_AGENT, 1)],
+        ready,
+        [judge],
         claim=lessee.request() if lessee else None,
     )
-    _hand(ready.claimed, lessee)
-    return False
+    _hand(made.claimed, lessee)
+    return Applied(stopped=False, passed=False)
+
+
+async def _judge_in_step(
+    store: Store,
+    pipeline: PipelineSpec,
+    run_id: str,
+    action: FanIn,
+    fanned: FannedIn,
+    lessee: Lessee | None,
+    on_pass: Sequence[StartPhase | CreateTasks],
+) -> Applied:
+    """The fan-in of an attempt whose gate calls no model, judged in the same transaction."""
+    starts = [then for then in on_pass if isinstance(then, StartPhase)]
+    firsts = [then for then in on_pass if isinstance(then, CreateTasks)]
+    try:
+        judged = await judge_fan_in(
+            store,
+            pipeline,
+            run_id,
+            action.phase,
+            action.attempt,
+            fanned,
+            starts=phase_starts(pipeline, run_id, starts, firsts),
+            claim=lessee.request() if lessee and firsts else None,
+        )
+    except JudgeFailedError as exc:
+        await _fail(store, run_id, action.phase, action.attempt, str(exc))
+        return Applied(stopped=True, passed=False)
+    _hand(judged.claimed, lessee)
+    return Applied(stopped=judged.stopped, passed=judged.passed)
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:

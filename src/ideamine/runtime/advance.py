@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from typing import TypeGuard
 
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.fanout import iteration_complete
+from ideamine.engine.gate import calls_no_model
 from ideamine.engine.plan import plan
 from ideamine.engine.snapshot import (
     Action,
@@ -43,6 +45,7 @@ class Advancer:
         self._blobs = blobs
         self._loop_checks: dict[tuple[str, str, int, int], bool] = {}
         self._tasks: dict[str, _KnownTasks] = {}
+        self._in_step: dict[str, bool] = {}  # phase → whether its gate is judged in its step
 
     async def advance(self, run_id: str, lessee: Lessee | None = None) -> bool:
         """Read what changed in ``run_id`` since the last call and take steps while it is
@@ -58,24 +61,37 @@ class Advancer:
         otherwise be read whole after every batch of finished tasks."""
         acted = False
         for _ in range(len(self.pipeline.phases) + 1):  # a verdict per phase at most
-            actions = await self._step(run_id, lessee)
+            actions, again = await self._step(run_id, lessee)
             acted |= bool(actions)
-            if not any(isinstance(action, ApplyVerdict) for action in actions):
+            if not again:
                 break
         return acted
 
-    async def _step(self, run_id: str, lessee: Lessee | None) -> list[Action]:
-        """One read, plan and apply; the actions carried out."""
+    def _judges(self, action: Action) -> TypeGuard[ApplyVerdict | FanIn]:
+        """Whether ``action`` applies a verdict: ``ApplyVerdict``, or the ``FanIn`` of a
+        phase whose gate calls no model (judged in its step, ``runtime.gatestep``)."""
+        if isinstance(action, ApplyVerdict):
+            return True
+        if not isinstance(action, FanIn):
+            return False
+        if action.phase not in self._in_step:
+            spec = self.pipeline.phase(action.phase)
+            self._in_step[action.phase] = calls_no_model(self.pipeline, spec)
+        return self._in_step[action.phase]
+
+    async def _step(self, run_id: str, lessee: Lessee | None) -> tuple[list[Action], bool]:
+        """One read, plan and apply: the actions carried out, and whether a verdict among
+        them may have left the next step something to do (``_apply``)."""
         known = self._tasks.setdefault(run_id, _KnownTasks())
         changes = await self.store.run_changes(run_id, known.cursor)
         known.merge(changes.tasks, changes.cursor)
         if changes.run.status is not RunStatus.RUNNING:
-            return []
+            return [], False
         try:
             snapshot = await self._snapshot(changes.run, changes.phases, known)
         except _LoopConditionError as problem:
             await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
-            return [problem.action]
+            return [problem.action], False
         actions = plan(self.pipeline, snapshot)
         return await self._apply(run_id, snapshot, actions, lessee)
 
@@ -85,10 +101,12 @@ class Advancer:
         snapshot: RunSnapshot,
         actions: Sequence[Action],
         lessee: Lessee | None,
-    ) -> list[Action]:
-        """Carry ``actions`` out, until one takes the run out of ``running``; the actions
-        carried out. The phases starting in this step start in one transaction with their
-        first tasks; those a verdict lets start, in the verdict's transaction should it pass.
+    ) -> tuple[list[Action], bool]:
+        """Carry ``actions`` out, until one takes the run out of ``running``: the actions
+        carried out, and whether the next step may find more to do (a verdict that did not
+        pass, or passed without starting what it opens: that waits for the next step). The
+        phases starting in this step start in one transaction with their first tasks; those
+        a verdict lets start, in the verdict's transaction should it pass.
         An action claims tasks for ``lessee`` only when no action after it in the step may
         end the run (a fan-in whose artifacts fail, a verdict that escalates or asks, a
         failure, the end): tasks are never started for a run that stops in the same step."""
@@ -102,12 +120,13 @@ class Advancer:
             if isinstance(action, CreateTasks) and (action.phase, action.attempt) in opened
         ]
         started = set(opened)  # phase attempts started in this step so far, or planned to be
+        again = False
         for done, action in enumerate(actions, start=1):
             taker = lessee if done - 1 >= last else None
             applied = _NOTHING
             if action is (starts[0] if starts else None):
                 await start_phases(self.store, self.pipeline, run_id, starts, firsts, taker)
-            elif isinstance(action, ApplyVerdict):
+            elif self._judges(action):
                 # the phases its pass lets start, unless a later action may stop the run
                 on_pass = self._opened_by(snapshot, action.phase, started) if taker else []
                 applied = await apply_action(
@@ -116,13 +135,14 @@ class Advancer:
                 if applied.passed:  # as the next step would read it: a later verdict of
                     snapshot = _passed(snapshot, action.phase)  # the step may open more
                     started |= {(a.phase, a.attempt) for a in on_pass}
+                again |= not (applied.passed and on_pass)
             elif not isinstance(action, StartPhase) and action not in firsts:
                 applied = await apply_action(
                     self.store, self.pipeline, self._blobs, run_id, action, taker
                 )
             if applied.stopped:
-                return list(actions[:done])  # the run left `running`: the rest is moot
-        return list(actions)
+                return list(actions[:done]), False  # the run left `running`: the rest is moot
+        return list(actions), again
 
     def _opened_by(
         self, snapshot: RunSnapshot, phase: str, started: set[tuple[str, int]]

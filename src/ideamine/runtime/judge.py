@@ -27,8 +27,17 @@ from ideamine.runtime.replayed import REPLAY_OF
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.knowledge import Knowledge
 from ideamine.stores.options import RunOptions
+from ideamine.stores.records import PhaseRecord, TaskRecord
 
-__all__ = ["GATE_AGENT", "GATE_KEY", "GateJudge", "attempt_artifacts"]
+__all__ = [
+    "GATE_AGENT",
+    "GATE_KEY",
+    "GateJudge",
+    "attempt_artifacts",
+    "gate_output",
+    "guard_reports",
+    "phase_metrics",
+]
 
 JUDGE_TIMEOUT_SECONDS = 3600.0
 JUDGE_PROMPT = (
@@ -85,21 +94,15 @@ class GateJudge:
         qav = await self._qav(ctx, phase, draft, upstream, previous)
         options = await RunOptions(ctx.store).get(ctx.run_id)
         strict = bool(options.get("strict_evidence"))
-        reports = await self._guards(phase, draft, upstream, strict, self._judge_for(ctx, phase))
-        grounding, ungrounded = _grounding(qav)
-        result = score_gate(
-            phase.gate, reports, grounding=grounding, attempt=ctx.attempt, ungrounded=ungrounded
-        )
-        evidence = {
-            "artifact_ids": artifact_ids,
-            "guards": reports,
-            "qav": qav["summary"] if qav else None,
-            "metrics": await _metrics(ctx, draft, started),
-        }
-        return AgentResult(
-            output={"result": result, "evidence": evidence, "qav": qav},
-            calls=tuple(ctx.calls),
-        )
+        judge = self._judge_for(ctx, phase)
+        reports = await guard_reports(self._pipeline, phase, draft, upstream, strict, judge)
+        record, own = await ctx.store.phase_tasks(ctx.run_id, ctx.phase, ctx.attempt)
+        ids = {t.id for t in own}
+        calls = [c for c in await ctx.store.model_calls(ctx.run_id) if c["task_id"] in ids]
+        calls += [_call_row(c) for c in ctx.calls]
+        metrics = phase_metrics(record, own, calls, draft, started)
+        output = gate_output(phase, ctx.attempt, reports, qav, artifact_ids, metrics)
+        return AgentResult(output=output, calls=tuple(ctx.calls))
 
     async def _qav(
         self,
@@ -168,31 +171,6 @@ class GateJudge:
 
         return judge
 
-    async def _guards(
-        self,
-        phase: PhaseSpec,
-        draft: Mapping[str, Any],
-        upstream: Mapping[str, Any],
-        strict: bool,
-        judge: Judge | None,
-    ) -> list[dict[str, Any]]:
-        producers = _producers(self._pipeline, phase)
-        reports = []
-        for guard in phase.guards:
-            report = await guard_for(guard.type).check(
-                GuardInput(
-                    phase=phase.name,
-                    artifacts=draft,
-                    upstream=upstream,
-                    config=dict(guard.config),
-                    producers=producers,
-                    strict_evidence=strict,
-                    judge=judge,
-                )
-            )
-            reports.append(report.as_dict())
-        return reports
-
 
 async def _known_frames(ctx: AgentContext, knowledge: Knowledge, query: str) -> list[Frame]:
     """The knowledge frames the answer agent may cite: the best matches in the knowledge base,
@@ -206,6 +184,55 @@ async def _known_frames(ctx: AgentContext, knowledge: Knowledge, query: str) -> 
     qav = recorded.get("qav") if isinstance(recorded, Mapping) else None
     used = qav.get("frames_used", []) if isinstance(qav, Mapping) else []
     return await knowledge.frames([str(i) for i in used])
+
+
+async def guard_reports(
+    pipeline: PipelineSpec,
+    phase: PhaseSpec,
+    draft: Mapping[str, Any],
+    upstream: Mapping[str, Any],
+    strict: bool,
+    judge: Judge | None,
+) -> list[dict[str, Any]]:
+    """The reports of ``phase``'s guards on ``draft``, in the order the phase lists them."""
+    producers = _producers(pipeline, phase)
+    reports = []
+    for guard in phase.guards:
+        report = await guard_for(guard.type).check(
+            GuardInput(
+                phase=phase.name,
+                artifacts=draft,
+                upstream=upstream,
+                config=dict(guard.config),
+                producers=producers,
+                strict_evidence=strict,
+                judge=judge,
+            )
+        )
+        reports.append(report.as_dict())
+    return reports
+
+
+def gate_output(
+    phase: PhaseSpec,
+    attempt: int,
+    reports: Sequence[Mapping[str, Any]],
+    qav: Mapping[str, Any] | None,
+    artifact_ids: Sequence[str],
+    metrics: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The judge's output: the GateResult, the EvidencePack it judged, the Q/A/V outcome."""
+    grounding, ungrounded = _grounding(qav)
+    result = score_gate(
+        phase.gate, reports, grounding=grounding, attempt=attempt, ungrounded=ungrounded
+    )
+    evidence = {
+        "artifact_ids": list(artifact_ids),
+        "guards": list(reports),
+        "qav": qav["summary"] if qav else None,
+        "metrics": dict(metrics),
+    }
+    return {"result": result, "evidence": evidence, "qav": qav}
 
 
 def _producers(pipeline: PipelineSpec, phase: PhaseSpec) -> dict[str, tuple[str, ...]]:
@@ -257,19 +284,22 @@ async def _previous_result(ctx: AgentContext) -> Mapping[str, Any] | None:
     return await DossierStore(ctx.store).gate_result(ctx.run_id, ctx.phase, ctx.attempt - 1)
 
 
-async def _metrics(ctx: AgentContext, draft: Mapping[str, Any], started: float) -> dict[str, Any]:
-    assert ctx.store is not None
-    record, own = await ctx.store.phase_tasks(ctx.run_id, ctx.phase, ctx.attempt)
-    ids = {t.id for t in own}
-    calls = [c for c in await ctx.store.model_calls(ctx.run_id) if c["task_id"] in ids]
-    calls_made = [*calls, *(_call_row(c) for c in ctx.calls)]
+def phase_metrics(
+    record: PhaseRecord,
+    own: Sequence[TaskRecord],
+    calls: Sequence[Mapping[str, object]],
+    draft: Mapping[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """The attempt's metrics for its EvidencePack: ``own`` its tasks, ``calls`` the model
+    calls they (and the judge) made, ``started`` when judging began (``time.monotonic``)."""
     began = datetime.fromisoformat(record.started_at).timestamp()
     agents = [t for t in own if not t.agent.startswith("@")]
     return {
         "duration_ms": round((time.time() - began) * 1000, 1),
         "judge_ms": round((time.monotonic() - started) * 1000, 1),
-        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls_made),
-        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls_made), 6),
+        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
+        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
         "tool_minutes": round(_tool_ms(draft) / 60000, 4),
         "agents_executed": len(agents),
         "agents_succeeded": sum(1 for t in agents if t.status.value == "succeeded"),

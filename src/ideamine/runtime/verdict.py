@@ -24,7 +24,7 @@ from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, PhaseStart
 from ideamine.stores.verdicts import NextAttempt, Verdict, VerdictStore
 
-__all__ = ["Judged", "apply_verdict", "qav_events"]
+__all__ = ["Judged", "apply_verdict", "previous_result", "qav_events", "settle"]
 
 
 async def apply_verdict(
@@ -65,18 +65,45 @@ async def apply_verdict(
     if options.get("ask") and open_ids:
         await _ask(store, run_id, phase, attempt, qav if not recorded else None, events, open_ids)
         return Judged(claimed=[], stopped=True, passed=False)
-    previous = await _previous(store, run_id, phase, attempt)
+    previous = await previous_result(store, run_id, phase, attempt)
+    # Q/A/V rows an earlier pass recorded are in the store already
+    verdict = settle(
+        spec,
+        run_id,
+        attempt,
+        result,
+        previous,
+        events,
+        qav=None if recorded else qav,
+        starts=starts,
+        claim=claim,
+    )
+    claimed = await VerdictStore(store).record(verdict)
+    return Judged.of(verdict, claimed)
+
+
+def settle(
+    spec: PhaseSpec,
+    run_id: str,
+    attempt: int,
+    result: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    events: list[EventDraft],
+    *,
+    qav: Mapping[str, Any] | None = None,
+    starts: Sequence[PhaseStart] = (),
+    claim: ClaimRequest | None = None,
+) -> Verdict:
+    """The verdict on ``result`` (the attempt's GateResult with its evidence; ``previous``,
+    the attempt before's): pass, retry with an auto-fix, or escalate, with its events after
+    ``events``, and the Q/A/V rows of ``qav`` to record. A pass starts ``starts`` with
+    ``claim``."""
     decision = decide(spec, result, previous=previous)
-    events.append(_gate_event(phase, attempt, result, decision))
+    events.append(_gate_event(spec.name, attempt, result, decision))
     fields = _verdict(spec, run_id, attempt, result, decision, events)
     if decision.outcome == "pass":
         fields.update(starts=starts, claim=claim)
-    claimed = await VerdictStore(store).record(Verdict(**fields, qav=None if recorded else qav))
-    return Judged(
-        claimed=claimed,
-        stopped=fields.get("run_status") is not None,
-        passed=decision.outcome == "pass",
-    )
+    return Verdict(**fields, qav=qav)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +114,15 @@ class Judged:
     claimed: list[ClaimedTask]
     stopped: bool
     passed: bool
+
+    @classmethod
+    def of(cls, verdict: Verdict, claimed: list[ClaimedTask]) -> Judged:
+        """What recording ``verdict`` did, the tasks it claimed being ``claimed``."""
+        return cls(
+            claimed=claimed,
+            stopped=verdict.run_status is not None,
+            passed=verdict.phase_status is PhaseStatus.PASSED,
+        )
 
 
 def _verdict(
@@ -268,9 +304,10 @@ async def _ask(
     )
 
 
-async def _previous(
+async def previous_result(
     store: Store, run_id: str, phase: str, attempt: int
 ) -> Mapping[str, Any] | None:
+    """The GateResult of the attempt before ``attempt`` (None for a first attempt)."""
     if attempt <= 1:
         return None
     return await DossierStore(store).gate_result(run_id, phase, attempt - 1)

@@ -128,8 +128,12 @@ def insert_artifact(
 ) -> ArtifactRecord:
     text = canonical_json(artifact.content)
     digest = content_hash(artifact.content)
-    if not db.query("SELECT 1 FROM blobs WHERE hash = ?", (digest,)):
-        db.query("INSERT INTO blobs (hash, content) VALUES (?, ?)", (digest, text))
+    # content-addressed: a blob another transaction is writing (an identical artifact of a
+    # phase fanning in beside this one) is waited for, and then kept as it is
+    db.query(
+        "INSERT INTO blobs (hash, content) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING",
+        (digest, text),
+    )
     rows = db.query(
         "SELECT COALESCE(MAX(version), 0) + 1 FROM artifacts WHERE run_id = ? AND type = ?",
         (run_id, artifact.type),

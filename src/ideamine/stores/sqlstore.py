@@ -560,27 +560,45 @@ class SqlStore(Coordination):
         *,
         claim: ClaimRequest | None = None,
     ) -> ReadyAttempt:
-        def work(db: q.Db) -> ReadyAttempt:
-            at = self._now()
-            check_transition(require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
-            records = [
-                o.insert_artifact(db, run_id, phase, attempt, artifact, uuid.uuid4().hex, at)
-                for artifact in artifacts
-            ]
-            q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
-            tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
-            ids = {record.type: record.id for record in records}
-            q.append_event(
-                db,
-                run_id,
-                EventDraft(
-                    type=event.type, phase=event.phase, payload={**event.payload, "artifacts": ids}
-                ),
-                at,
+        return await self._transaction(
+            lambda db: self._ready_in(
+                db, run_id, phase, attempt, artifacts, event, tasks, claim, self._now()
             )
-            return ReadyAttempt(artifacts=records, claimed=self._claim_for(db, run_id, claim, at))
+        )
 
-        return await self._transaction(work)
+    def _ready_in(
+        self,
+        db: q.Db,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        event: EventDraft,
+        tasks: Sequence[NewTask],
+        claim: ClaimRequest | None,
+        at: str,
+        ids: Sequence[str] | None = None,
+    ) -> ReadyAttempt:
+        """``record_artifacts`` inside the caller's transaction, stamped ``at``; ``ids``, the
+        artifacts' ids when the caller chose them (else new ones)."""
+        check_transition(require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
+        chosen = ids if ids is not None else [uuid.uuid4().hex for _ in artifacts]
+        records = [
+            o.insert_artifact(db, run_id, phase, attempt, artifact, artifact_id, at)
+            for artifact, artifact_id in zip(artifacts, chosen, strict=True)
+        ]
+        q.update_phase(db, run_id, phase, attempt, PhaseStatus.READY, None, None)
+        tq.insert_tasks(db, run_id, phase, attempt, tasks, at)
+        by_type = {record.type: record.id for record in records}
+        q.append_event(
+            db,
+            run_id,
+            EventDraft(
+                type=event.type, phase=event.phase, payload={**event.payload, "artifacts": by_type}
+            ),
+            at,
+        )
+        return ReadyAttempt(artifacts=records, claimed=self._claim_for(db, run_id, claim, at))
 
     async def artifacts(self, run_id: str) -> list[ArtifactRecord]:
         return await self._read(lambda db: o.select_artifacts(db, run_id))

@@ -60,6 +60,26 @@ def change_from_row(row: Row) -> TaskChange:
     )
 
 
+def _task_row(
+    run_id: str, phase: str, attempt: int, task: NewTask, status: TaskStatus, at: str, revision: int
+) -> tuple[object, ...]:
+    """The values of a task row, as ``insert_tasks`` lists its columns."""
+    return (
+        task.id,
+        run_id,
+        phase,
+        attempt,
+        task.key,
+        task.agent,
+        task.iteration,
+        canonical_json(task.input),
+        status.value,
+        at,
+        task.lease_seconds,
+        revision,
+    )
+
+
 def insert_tasks(
     db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
 ) -> None:
@@ -68,23 +88,27 @@ def insert_tasks(
         "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
         "status, created_at, lease_seconds, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (
-                task.id,
-                run_id,
-                phase,
-                attempt,
-                task.key,
-                task.agent,
-                task.iteration,
-                canonical_json(task.input),
-                TaskStatus.PENDING.value,
-                at,
-                task.lease_seconds,
-                revision,
-            )
+            _task_row(run_id, phase, attempt, task, TaskStatus.PENDING, at, revision)
             for task in tasks
         ],
     )
+
+
+def insert_settled(
+    db: Db, run_id: str, phase: str, attempt: int, task: NewTask, at: str
+) -> TaskRecord:
+    """Insert ``task`` as carried out already, in the transaction that creates it (a gate
+    judged in its fan-in's step): succeeded after one try, started and finished ``at``."""
+    row = _task_row(run_id, phase, attempt, task, TaskStatus.SUCCEEDED, at, db.next_task_revision())
+    db.query(
+        "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
+        "status, created_at, lease_seconds, revision, tries, started_at, finished_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        (*row, at, at),
+    )
+    settled = select_task(db, task.id)
+    assert settled is not None  # inserted just above, in this transaction
+    return settled
 
 
 def select_tasks(db: Db, run_id: str) -> list[TaskRecord]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ideamine.canonical import canonical_json, content_hash
+from ideamine.canonical import canonical_json, content_hash, sha256_hex
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
 from ideamine.errors import RunStateError
 from ideamine.stores import outputs as o
@@ -27,6 +27,7 @@ from ideamine.stores.records import (
     ClaimedTask,
     ClaimRequest,
     EventDraft,
+    NewArtifact,
     NewTask,
     PhaseRecord,
     PhaseStart,
@@ -34,7 +35,7 @@ from ideamine.stores.records import (
 )
 from ideamine.stores.sqlstore import SqlStore
 
-__all__ = ["NextAttempt", "Verdict", "VerdictStore", "Waiver"]
+__all__ = ["JudgedFanIn", "NextAttempt", "Verdict", "VerdictStore", "Waiver"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +67,20 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JudgedFanIn:
+    """A phase attempt fanned in and judged in one step (its gate calls no model): its
+    artifacts with the ids its verdict's evidence names, its ``phase.ready`` event, and the
+    gate task with the judge's output and the payload of its ``task.succeeded`` event."""
+
+    artifacts: Sequence[NewArtifact]
+    artifact_ids: Sequence[str]
+    ready: EventDraft
+    judge: NewTask
+    output: Mapping[str, Any]
+    payload: Mapping[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Waiver:
     """A person's waiver of a phase's failed gate."""
 
@@ -89,8 +104,44 @@ class VerdictStore:
         phase then starts ``verdict.starts`` in the same transaction: the tasks claimed."""
         return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
-    def _record(self, db: q.Db, verdict: Verdict) -> list[ClaimedTask]:
+    async def record_fan_in(self, fanned: JudgedFanIn, verdict: Verdict) -> list[ClaimedTask]:
+        """Fan ``verdict``'s attempt in and apply the verdict, in one transaction: the
+        artifacts, the gate task settled with the judge's output, the verdict and (should it
+        pass) the phases it starts; the tasks claimed."""
+        return await self._store.run_in_transaction(
+            lambda db: self._record_fan_in(db, fanned, verdict)
+        )
+
+    def _record_fan_in(self, db: q.Db, fanned: JudgedFanIn, verdict: Verdict) -> list[ClaimedTask]:
         at = self._store._now()
+        run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
+        self._store._ready_in(
+            db,
+            run_id,
+            phase,
+            attempt,
+            fanned.artifacts,
+            fanned.ready,
+            (),
+            None,
+            at,
+            ids=fanned.artifact_ids,
+        )
+        judge = tq.insert_settled(db, run_id, phase, attempt, fanned.judge, at)
+        text = canonical_json(fanned.output)
+        digest = sha256_hex(text)
+        o.insert_outputs(db, [(judge, text, digest)], at)
+        payload = {"key": judge.key, "agent": judge.agent, **fanned.payload, "output_hash": digest}
+        q.append_event(
+            db,
+            run_id,
+            EventDraft(type="task.succeeded", phase=phase, task_id=judge.id, payload=payload),
+            at,
+        )
+        return self._record(db, verdict, at)
+
+    def _record(self, db: q.Db, verdict: Verdict, at: str | None = None) -> list[ClaimedTask]:
+        at = at or self._store._now()
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
         current = require_phase(db, run_id, phase, attempt)
         if current.status is not PhaseStatus.READY:

@@ -6,11 +6,17 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from tests.unit.engine.factories import phase_spec
+from tests.unit.engine.factories import phase_spec, pipeline_spec
 
-from ideamine.config.model import FanOutKind, GateSpec, PhaseSpec
+from ideamine.config.model import FanOutKind, GateSpec, GuardSpec, PhaseSpec, PipelineSpec, QavSpec
 from ideamine.engine.fanout import next_tasks
-from ideamine.engine.gate import decide, failure_signature, fix_strategy, score_gate
+from ideamine.engine.gate import (
+    calls_no_model,
+    decide,
+    failure_signature,
+    fix_strategy,
+    score_gate,
+)
 from ideamine.engine.snapshot import TaskState
 from ideamine.engine.states import TaskStatus
 
@@ -232,3 +238,53 @@ def test_evidence_agents_start_after_every_other_agent_is_done() -> None:
     assert next_tasks(spec, running, loop_done=False) == []
     done = (*running[:1], replace(running[1], status=TaskStatus.SUCCEEDED))
     assert [plan.key for plan in next_tasks(spec, done, loop_done=False)] == ["02.Tool"]
+
+
+# -- which gates are judged in their fan-in's step ------------------------------------------
+
+
+def _gated(
+    *, qav: tuple[bool, int] = (False, 0), guards: tuple[GuardSpec, ...] = (), model: str
+) -> tuple[PipelineSpec, PhaseSpec]:
+    enabled, questions = qav
+    spec = replace(
+        phase_spec("prd", agents=("NFRsAgent",)),
+        guards=guards,
+        qav=QavSpec(enabled=enabled, max_questions=questions, min_grounding=0.5, max_iterations=1),
+    )
+    return pipeline_spec([spec], default_model=model), spec
+
+
+@pytest.mark.parametrize("model", ["offline:template", "openai:gpt-4o-mini"])
+def test_a_gate_without_qav_or_a_judged_guard_calls_no_model(model: str) -> None:
+    pipeline, spec = _gated(guards=(GuardSpec(type="coverage"),), model=model)
+    assert calls_no_model(pipeline, spec)
+
+
+@pytest.mark.parametrize("qav", [(True, 3), (True, 1)])
+def test_a_gate_that_asks_questions_calls_a_model(qav: tuple[bool, int]) -> None:
+    pipeline, spec = _gated(qav=qav, model="offline:template")
+    assert not calls_no_model(pipeline, spec)
+
+
+def test_qav_turned_on_with_no_questions_to_ask_calls_no_model() -> None:
+    pipeline, spec = _gated(qav=(True, 0), model="offline:template")
+    assert calls_no_model(pipeline, spec)
+
+
+def test_the_contradictions_guard_calls_the_phase_model_unless_offline_or_turned_off() -> None:
+    judged = GuardSpec(type="contradictions", config={"max": 0})
+    real, real_spec = _gated(guards=(judged,), model="openai:gpt-4o-mini")
+    offline, offline_spec = _gated(guards=(judged,), model="offline:template")
+    unjudged = GuardSpec(type="contradictions", config={"judge": False})
+    off, off_spec = _gated(guards=(unjudged,), model="openai:gpt-4o-mini")
+    assert not calls_no_model(real, real_spec)
+    assert calls_no_model(offline, offline_spec)
+    assert calls_no_model(off, off_spec)
+
+
+def test_a_fallback_chain_with_any_real_model_calls_a_model() -> None:
+    judged = GuardSpec(type="contradictions")
+    pipeline, spec = _gated(guards=(judged,), model="offline:template")
+    chained = replace(pipeline, default_models=("offline:template", "openai:gpt-4o-mini"))
+    assert not calls_no_model(chained, spec)

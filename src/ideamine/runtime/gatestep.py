@@ -1,0 +1,107 @@
+"""A gate judged in its fan-in's step, not by a task of its own.
+
+When a phase's gate calls no model (``engine.gate.calls_no_model``: Q/A/V off, no guard that
+asks the model judge), judging it is its guards and its rubric score, pure functions of the
+draft. The advancer then fans the attempt in, judges it and applies the verdict in one
+transaction (``VerdictStore.record_fan_in``), with the phases a pass lets start: one commit
+where a judge task takes three (the fan-in, the judge's output, the verdict) and two more
+steps. The gate task's row and output are written as a judge task's would be, settled after
+one try, so every reader of a verdict (the dossier, ``replay``, ``status``) reads it the same
+way. A crash before the commit leaves the attempt running with its tasks done: the next step
+fans it in again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ideamine.canonical import canonical_json
+from ideamine.config.model import PipelineSpec
+from ideamine.stores.base import Store
+from ideamine.stores.options import RunOptions
+from ideamine.stores.records import ClaimRequest, EventDraft, NewArtifact, NewTask, PhaseStart
+
+if TYPE_CHECKING:
+    from ideamine.runtime.verdict import Judged
+
+__all__ = ["FannedIn", "JudgeFailedError", "judge_fan_in"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FannedIn:
+    """What a fan-in assembled and read for its attempt: the artifacts, the ``phase.ready``
+    event and gate task to record with them, the upstream artifacts (contents and ids) and
+    the run's model calls."""
+
+    artifacts: Sequence[NewArtifact]
+    ready: EventDraft
+    judge: NewTask
+    upstream: Mapping[str, Any]
+    input_ids: Sequence[str]
+    calls: Sequence[Mapping[str, object]]
+
+
+class JudgeFailedError(Exception):
+    """A guard raised on the draft (a bug in it): the gate cannot be judged. Guards are
+    deterministic, so trying again would fail the same way; the phase fails with this."""
+
+
+async def judge_fan_in(
+    store: Store,
+    pipeline: PipelineSpec,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    fanned: FannedIn,
+    *,
+    starts: Sequence[PhaseStart] = (),
+    claim: ClaimRequest | None = None,
+) -> Judged:
+    """Fan ``phase``'s ``attempt`` in with its verdict, in one transaction; should it pass,
+    ``starts`` start with it, with ``claim``.
+
+    Raises:
+        JudgeFailedError: a guard raised; nothing was written.
+    """
+    # imported at the first gate, not with the runtime (``runtime.preload``)
+    from ideamine.runtime.judge import gate_output, guard_reports, phase_metrics  # noqa: PLC0415
+    from ideamine.runtime.verdict import Judged, previous_result, settle  # noqa: PLC0415
+    from ideamine.stores.verdicts import JudgedFanIn, VerdictStore  # noqa: PLC0415
+
+    started = time.monotonic()
+    spec = pipeline.phase(phase)
+    ids = [uuid.uuid4().hex for _ in fanned.artifacts]
+    # as a judge task reads the draft back: from its canonical JSON
+    draft = {a.type: json.loads(canonical_json(a.content)) for a in fanned.artifacts}
+    strict = bool((await RunOptions(store).get(run_id)).get("strict_evidence"))
+    try:
+        reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
+    except Exception as exc:  # a guard's own bug: the phase fails with it, in the ledger
+        log.warning("run %s: a guard of %s raised", run_id, phase, exc_info=True)
+        raise JudgeFailedError(f"the gate judge failed: {type(exc).__name__}: {exc}") from exc
+    record, own = await store.phase_tasks(run_id, phase, attempt)
+    task_ids = {task.id for task in own}
+    calls = [call for call in fanned.calls if call["task_id"] in task_ids]
+    metrics = phase_metrics(record, own, calls, draft, started)
+    output = gate_output(spec, attempt, reports, None, sorted(ids), metrics)
+    result = {**output["result"], "evidence": output["evidence"]}
+    previous = await previous_result(store, run_id, phase, attempt)
+    verdict = settle(spec, run_id, attempt, result, previous, [], starts=starts, claim=claim)
+    recorded = JudgedFanIn(
+        artifacts=fanned.artifacts,
+        artifact_ids=ids,
+        ready=fanned.ready,
+        judge=fanned.judge,
+        output=output,
+        payload={"tokens": 0, "cost_usd": 0.0, "inputs": list(fanned.input_ids)},
+    )
+    claimed = await VerdictStore(store).record_fan_in(recorded, verdict)
+    return Judged.of(verdict, claimed)

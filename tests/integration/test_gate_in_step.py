@@ -1,0 +1,151 @@
+"""A gate that calls no model is judged in its fan-in's step (``runtime.gatestep``): the
+attempt's artifacts, the gate task settled with the judge's output, the verdict and the
+phases it starts are one transaction; the verdict is the one a judge task reaches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.configs import write_callable_pipeline, write_coverage_loop
+from tests.support.runs import drive_new_run, judge_gates_by_task
+
+from ideamine import service
+from ideamine.engine.plan import GATE_AGENT, GATE_KEY
+from ideamine.engine.states import RunStatus, TaskStatus
+from ideamine.knowledge.guards import registry
+from ideamine.knowledge.guards.base import GuardInput, GuardReport
+from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.records import EventRecord
+
+
+def _run(tmp_path: Path, config: Path) -> dict[str, Any]:
+    """Drive one run of ``config``; what the tests look at."""
+
+    async def go() -> dict[str, Any]:
+        store = await service.open_store(str(tmp_path / "x.db"))
+        try:
+            run_id = (await drive_new_run(store, config)).id
+            _, _, tasks = await store.run_rows(run_id)
+            return {
+                "status": (await store.get_run(run_id)).status,
+                "events": await service.all_events(store, run_id),
+                "tasks": tasks,
+                "artifacts": await store.artifacts(run_id),
+                "verdicts": await DossierStore(store).gate_evaluations(run_id),
+                "outputs": {
+                    (t.phase, t.attempt): await store.outputs(run_id, t.phase, t.attempt)
+                    for t in tasks
+                    if t.key == GATE_KEY
+                },
+            }
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def test_the_fan_in_the_verdict_and_the_next_phase_start_commit_together(
+    tmp_path: Path,
+) -> None:
+    config = write_callable_pipeline(
+        tmp_path / "cfg", {"intake": [], "ideation": ["intake"]}, agents_per_phase=2
+    )
+    seen = _run(tmp_path, config)
+    assert seen["status"] is RunStatus.COMPLETED
+    events: list[EventRecord] = seen["events"]
+    judges = [t for t in seen["tasks"] if t.key == GATE_KEY]
+    assert [(t.phase, t.agent, t.status, t.tries) for t in judges] == [
+        ("ideation", GATE_AGENT, TaskStatus.SUCCEEDED, 1),
+        ("intake", GATE_AGENT, TaskStatus.SUCCEEDED, 1),
+    ]
+    judge_ids = {t.id for t in judges}
+    assert not [e for e in events if e.type == "task.started" and e.task_id in judge_ids]
+
+    # intake's fan-in, its judge's output, its verdict and ideation's start: one commit
+    ready = next(i for i, e in enumerate(events) if e.type == "phase.ready")
+    step = events[ready : ready + 6]
+    assert [(e.type, e.phase) for e in step] == [
+        ("phase.ready", "intake"),
+        ("task.succeeded", "intake"),
+        ("phase.gate.passed", "intake"),
+        ("phase.completed", "intake"),
+        ("phase.started", "ideation"),
+        ("phase.progress", "ideation"),
+    ]
+    assert len({e.at for e in step}) == 1
+    assert step[1].task_id in judge_ids and step[1].payload["key"] == GATE_KEY
+
+    # the judge's evidence names the attempt's artifacts; the verdict row is its result
+    output = seen["outputs"][("intake", 1)][GATE_KEY]
+    made = sorted(a.id for a in seen["artifacts"] if a.phase == "intake")
+    assert output["evidence"]["artifact_ids"] == made
+    assert output["evidence"]["metrics"]["agents_executed"] == 2
+    verdict = next(v for v in seen["verdicts"] if v.phase == "intake")
+    assert verdict.passed and verdict.result["evidence"] == output["evidence"]
+
+
+def _comparable(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A verdict without what differs between any two runs: artifact ids and timings."""
+    evidence = dict(result["evidence"])
+    evidence.pop("artifact_ids")
+    metrics = dict(evidence.pop("metrics"))
+    for timing in ("duration_ms", "judge_ms"):
+        metrics.pop(timing)
+    return {**result, "evidence": {**evidence, "metrics": metrics}}
+
+
+def test_a_gate_judged_in_its_step_reaches_the_verdicts_a_judge_task_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coverage gate fails attempt 1 (the fix reruns NFRsAgent) and passes attempt 2,
+    in its step and by a task alike: the same verdicts, issues and events."""
+    monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(tmp_path / "exec.log"))
+    config = write_coverage_loop(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
+    (tmp_path / "step").mkdir()
+    (tmp_path / "task").mkdir()
+    in_step = _run(tmp_path / "step", config)
+    judge_gates_by_task(monkeypatch)
+    by_task = _run(tmp_path / "task", config)
+
+    for seen in (in_step, by_task):
+        assert seen["status"] is RunStatus.COMPLETED
+        assert [(v.attempt, v.passed) for v in seen["verdicts"]] == [(1, False), (2, True)]
+    assert [_comparable(v.result) for v in in_step["verdicts"]] == [
+        _comparable(v.result) for v in by_task["verdicts"]
+    ]
+
+    def kinds(events: list[EventRecord]) -> list[tuple[str, str | None]]:
+        return [(e.type, e.phase) for e in events if e.type != "task.started"]
+
+    assert kinds(in_step["events"]) == kinds(by_task["events"])
+
+    def starts(events: list[EventRecord]) -> int:
+        return len([e for e in events if e.type == "task.started"])
+
+    assert starts(by_task["events"]) == starts(in_step["events"]) + 2  # a judge per attempt
+
+
+def _raising(given: GuardInput) -> GuardReport:
+    raise ValueError(f"cannot read {sorted(given.artifacts)}")
+
+
+def test_a_guard_that_raises_fails_the_phase_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards are deterministic: one that raises on the draft would raise again, so the
+    phase fails at once with the error in the ledger, and nothing of the verdict is kept."""
+    monkeypatch.setitem(registry.GUARDS, "coverage", registry.RuleGuard("coverage", _raising))
+    monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(tmp_path / "exec.log"))
+    config = write_coverage_loop(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
+    seen = _run(tmp_path, config)
+    assert seen["status"] is RunStatus.FAILED
+    error = next(e for e in seen["events"] if e.type == "phase.error")
+    assert error.payload["reason"] == (
+        "the gate judge failed: ValueError: cannot read ['NFRs', 'UserStories']"
+    )
+    assert not seen["verdicts"] and not seen["artifacts"]
+    assert not [t for t in seen["tasks"] if t.key == GATE_KEY]
