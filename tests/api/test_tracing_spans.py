@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from tests.api.serving import cli_env, ideamine
-from tests.support.configs import write_shipped_phases
+from tests.support.configs import write_callable_pipeline, write_shipped_phases
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -91,6 +91,34 @@ def test_spans_of_a_run_form_one_tree(tmp_path: Path, exporter: InMemorySpanExpo
         assert int(str(_attr(call, "gen_ai.usage.output_tokens"))) > 0
         assert call.start_time is not None and call.end_time is not None
         assert call.start_time <= call.end_time
+
+
+def test_a_gate_judged_in_its_step_has_its_task_and_phase_spans(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    """Gates that call no model are judged in their fan-ins' steps, not by tasks: each phase
+    still gets its span, and the settled gate task its task span under it."""
+    dag = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
+    config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=2)
+    run_id = _drive(tmp_path / "ideamine.db", config)
+    spans = list(exporter.get_finished_spans())
+    by_id = {s.context.span_id: s for s in spans}
+    phases = {s.name: s for s in spans if s.name.startswith("phase ")}
+    assert sorted(phases) == sorted(f"phase {name}" for name in dag)
+    assert all(_attr(p, "ideamine.phase.status") == "passed" for p in phases.values())
+    gates = [s for s in spans if s.name == "task ~gate"]
+    assert len(gates) == len(dag)
+    for gate in gates:
+        assert gate.parent is not None
+        parent = by_id[gate.parent.span_id]
+        assert parent.name == f"phase {_attr(gate, 'ideamine.phase')}"
+        assert _attr(gate, "ideamine.task.try") == 1
+        assert (
+            _attr(gate, "ideamine.task.id") == f"{run_id}.{_attr(gate, 'ideamine.phase')}.1.~gate"
+        )
+    with closing(sqlite3.connect(tmp_path / "ideamine.db")) as db:
+        ((task_rows,),) = db.execute("SELECT COUNT(*) FROM tasks").fetchall()
+    assert len([s for s in spans if s.name.startswith("task ")]) == task_rows
 
 
 def test_tracing_is_off_by_default(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -35,7 +35,26 @@ from ideamine.agents.base import AgentContext
 from ideamine.engine.snapshot import Action, ApplyVerdict, FailPhase, FanIn, FinishRun
 from ideamine.errors import UsageError
 from ideamine.stores.base import Store
-from ideamine.stores.records import ModelCallRecord, RunRecord, TaskRecord
+from ideamine.stores.records import ModelCallRecord, RunRecord
+
+
+class SpannedTask(Protocol):
+    """What a task span names: a task's row (``TaskRecord``), or a gate judged in its
+    fan-in's step, which has no row until its transaction commits."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def agent(self) -> str: ...
+    @property
+    def tries(self) -> int: ...
+
 
 if TYPE_CHECKING:  # the SDK (~25 ms to import) loads only when tracing is configured
     from opentelemetry.sdk.trace import TracerProvider
@@ -43,6 +62,7 @@ if TYPE_CHECKING:  # the SDK (~25 ms to import) loads only when tracing is confi
 
 __all__ = [
     "TRACES_ENV",
+    "SpannedTask",
     "TracedContext",
     "configure_from_env",
     "configure_tracing",
@@ -179,7 +199,7 @@ def tracing_on() -> bool:
 
 
 @contextlib.contextmanager
-def task_span(run_id: str, task: TaskRecord) -> Iterator[Span]:
+def task_span(run_id: str, task: SpannedTask) -> Iterator[Span]:
     """The span of one try of a task, a child of its phase attempt's span (no span, and no
     cost, while tracing is off)."""
     if not tracing_on():

@@ -81,7 +81,8 @@ async def apply_action(
         )
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        return await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass)
+        fanned = await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass)
+        stopped, passed = fanned.stopped, fanned.passed
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
         from ideamine.runtime.verdict import apply_verdict  # noqa: PLC0415

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
+from ideamine.observability.tracing import mark_task, task_span
 from ideamine.stores.base import Store
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ClaimRequest, EventDraft, NewArtifact, NewTask, PhaseStart
@@ -72,36 +73,69 @@ async def judge_fan_in(
         JudgeFailedError: a guard raised; nothing was written.
     """
     # imported at the first gate, not with the runtime (``runtime.preload``)
-    from ideamine.runtime.judge import gate_output, guard_reports, phase_metrics  # noqa: PLC0415
     from ideamine.runtime.verdict import Judged, previous_result, settle  # noqa: PLC0415
     from ideamine.stores.verdicts import JudgedFanIn, VerdictStore  # noqa: PLC0415
 
-    started = time.monotonic()
     spec = pipeline.phase(phase)
     ids = [uuid.uuid4().hex for _ in fanned.artifacts]
+    judging = _Judging(fanned.judge.id, phase, attempt, fanned.judge.key, fanned.judge.agent)
+    with task_span(run_id, judging):
+        try:
+            output = await _judge(store, pipeline, run_id, judging, fanned, sorted(ids))
+        except JudgeFailedError as exc:
+            mark_task("failed", str(exc))
+            raise
+        result = {**output["result"], "evidence": output["evidence"]}
+        previous = await previous_result(store, run_id, phase, attempt)
+        verdict = settle(spec, run_id, attempt, result, previous, [], starts=starts, claim=claim)
+        recorded = JudgedFanIn(
+            artifacts=fanned.artifacts,
+            artifact_ids=ids,
+            ready=fanned.ready,
+            judge=fanned.judge,
+            output=output,
+            payload={"tokens": 0, "cost_usd": 0.0, "inputs": list(fanned.input_ids)},
+        )
+        claimed = await VerdictStore(store).record_fan_in(recorded, verdict)
+    return Judged.of(verdict, claimed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Judging:
+    """The gate task being judged in the step, as its span names it (one try)."""
+
+    id: str
+    phase: str
+    attempt: int
+    key: str
+    agent: str
+    tries: int = 1
+
+
+async def _judge(
+    store: Store,
+    pipeline: PipelineSpec,
+    run_id: str,
+    judging: _Judging,
+    fanned: FannedIn,
+    artifact_ids: Sequence[str],
+) -> dict[str, Any]:
+    """The judge's output on the fanned-in draft: its guards' reports, the GateResult and
+    the EvidencePack, as the judge task (``runtime.judge``) writes it with Q/A/V off."""
+    from ideamine.runtime.judge import gate_output, guard_reports, phase_metrics  # noqa: PLC0415
+
+    started = time.monotonic()
+    spec = pipeline.phase(judging.phase)
     # as a judge task reads the draft back: from its canonical JSON
     draft = {a.type: json.loads(canonical_json(a.content)) for a in fanned.artifacts}
     strict = bool((await RunOptions(store).get(run_id)).get("strict_evidence"))
     try:
         reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
     except Exception as exc:  # a guard's own bug: the phase fails with it, in the ledger
-        log.warning("run %s: a guard of %s raised", run_id, phase, exc_info=True)
+        log.warning("run %s: a guard of %s raised", run_id, judging.phase, exc_info=True)
         raise JudgeFailedError(f"the gate judge failed: {type(exc).__name__}: {exc}") from exc
-    record, own = await store.phase_tasks(run_id, phase, attempt)
+    record, own = await store.phase_tasks(run_id, judging.phase, judging.attempt)
     task_ids = {task.id for task in own}
     calls = [call for call in fanned.calls if call["task_id"] in task_ids]
     metrics = phase_metrics(record, own, calls, draft, started)
-    output = gate_output(spec, attempt, reports, None, sorted(ids), metrics)
-    result = {**output["result"], "evidence": output["evidence"]}
-    previous = await previous_result(store, run_id, phase, attempt)
-    verdict = settle(spec, run_id, attempt, result, previous, [], starts=starts, claim=claim)
-    recorded = JudgedFanIn(
-        artifacts=fanned.artifacts,
-        artifact_ids=ids,
-        ready=fanned.ready,
-        judge=fanned.judge,
-        output=output,
-        payload={"tokens": 0, "cost_usd": 0.0, "inputs": list(fanned.input_ids)},
-    )
-    claimed = await VerdictStore(store).record_fan_in(recorded, verdict)
-    return Judged.of(verdict, claimed)
+    return gate_output(spec, judging.attempt, reports, None, artifact_ids, metrics)
