@@ -76,7 +76,9 @@ class _Db:
         self._connection = connection
         self.manifests = manifests
         self._notified: set[str] = set()
+        self._locked: set[str] = set()  # runs whose advisory lock this transaction holds
         self._xid: int | None = None
+        self.heads: dict[str, str] = {}
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         cursor = self._connection.execute(sql.replace("?", "%s"), tuple(params))
@@ -120,7 +122,11 @@ class _Db:
 
     def lock_run(self, run_id: str) -> None:
         # Held until commit: appends to one run's chain happen one transaction at a time.
-        self._connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,))
+        if run_id not in self._locked:
+            self._connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (run_id,)
+            )
+            self._locked.add(run_id)
 
     def notify(self, run_id: str) -> None:
         if run_id not in self._notified:

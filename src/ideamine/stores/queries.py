@@ -35,6 +35,9 @@ class Db(Protocol):
 
     dialect: str  # "sqlite" or "postgresql": for the few queries that must differ (search)
     manifests: Manifests  # the store's decoded run manifests (``stores.manifests``)
+    # the hash of the last event this transaction appended to each run's chain: the run is
+    # locked (``lock_run``) from its first append until commit, so the head cannot move
+    heads: dict[str, str]
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run ``sql`` and return all rows."""
@@ -89,8 +92,12 @@ def append_events(db: Db, run_id: str, drafts: Sequence[EventDraft], at: str) ->
         return []
     db.lock_run(run_id)
     db.notify(run_id)
-    rows = db.query("SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,))
-    prev = rows[0][0] if rows else GENESIS
+    prev = db.heads.get(run_id)
+    if prev is None:
+        rows = db.query(
+            "SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+        )
+        prev = str(rows[0][0]) if rows else GENESIS
     records = []
     for event_id, draft in zip(db.next_event_ids(len(drafts)), drafts, strict=True):
         record = _chained(prev, event_id, run_id, draft, at)
@@ -115,6 +122,7 @@ def append_events(db: Db, run_id: str, drafts: Sequence[EventDraft], at: str) ->
             for r in records
         ],
     )
+    db.heads[run_id] = prev
     return records
 
 

@@ -102,6 +102,8 @@ class _Db:
     def __init__(self, connection: sqlite3.Connection, manifests: Manifests) -> None:
         self._connection = connection
         self.manifests = manifests
+        self.heads: dict[str, str] = {}
+        self._next_event: int | None = None  # the id the next appended event gets
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
@@ -122,11 +124,16 @@ class _Db:
 
     def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT
-        # high-water mark survives retention, so an id is never handed out twice.
-        row = self._connection.execute(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
-        ).fetchone()
-        return list(range(int(row[0]) + 1, int(row[0]) + 1 + count))
+        # high-water mark survives retention, so an id is never handed out twice; this unit
+        # appends every event it hands out an id for, so it counts on from there.
+        if self._next_event is None:
+            row = self._connection.execute(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+            ).fetchone()
+            self._next_event = int(row[0]) + 1
+        first = self._next_event
+        self._next_event += count
+        return list(range(first, first + count))
 
 
 class SqliteStore(SqlStore):
