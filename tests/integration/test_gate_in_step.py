@@ -14,6 +14,7 @@ from tests.support.configs import write_callable_pipeline, write_coverage_loop
 from tests.support.runs import drive_new_run, judge_gates_by_task
 
 from ideamine import service
+from ideamine.canonical import canonical_json
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.knowledge.guards import registry
@@ -122,6 +123,16 @@ def test_a_gate_judged_in_its_step_reaches_the_verdicts_a_judge_task_does(
         return [(e.type, e.phase) for e in events if e.type != "task.started"]
 
     assert kinds(in_step["events"]) == kinds(by_task["events"])
+
+    def judged(events: list[EventRecord]) -> list[str]:
+        """The gates' task.succeeded payloads as hashed (0 and 0.0 differ there)."""
+        return [
+            canonical_json({k: v for k, v in e.payload.items() if k != "output_hash"})
+            for e in events
+            if e.type == "task.succeeded" and e.payload["key"] == GATE_KEY
+        ]
+
+    assert judged(in_step["events"]) == judged(by_task["events"])
 
     def starts(events: list[EventRecord]) -> int:
         return len([e for e in events if e.type == "task.started"])

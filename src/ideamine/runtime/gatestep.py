@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
+from ideamine.errors import StoreError
 from ideamine.observability.tracing import mark_task, task_span
 from ideamine.stores.base import Store
 from ideamine.stores.options import RunOptions
@@ -51,8 +52,8 @@ class FannedIn:
 
 
 class JudgeFailedError(Exception):
-    """A guard raised on the draft (a bug in it): the gate cannot be judged. Guards are
-    deterministic, so trying again would fail the same way; the phase fails with this."""
+    """Judging raised (a guard's bug on this draft, say): the gate cannot be judged. Judging
+    is deterministic, so trying again would fail the same way; the phase fails with this."""
 
 
 async def judge_fan_in(
@@ -70,7 +71,8 @@ async def judge_fan_in(
     ``starts`` start with it, with ``claim``.
 
     Raises:
-        JudgeFailedError: a guard raised; nothing was written.
+        JudgeFailedError: judging raised (a guard's bug, say); nothing was written.
+        StoreError: a read or the write failed, as any store call may.
     """
     # imported at the first gate, not with the runtime (``runtime.preload``)
     from ideamine.runtime.verdict import Judged, previous_result, settle  # noqa: PLC0415
@@ -82,19 +84,26 @@ async def judge_fan_in(
     with task_span(run_id, judging):
         try:
             output = await _judge(store, pipeline, run_id, judging, fanned, sorted(ids))
-        except JudgeFailedError as exc:
-            mark_task("failed", str(exc))
+            result = {**output["result"], "evidence": output["evidence"]}
+            previous = await previous_result(store, run_id, phase, attempt)
+            verdict = settle(
+                spec, run_id, attempt, result, previous, [], starts=starts, claim=claim
+            )
+            canonical_json(output)  # not JSON (a guard's report, say): raises here, not below
+        except StoreError:
             raise
-        result = {**output["result"], "evidence": output["evidence"]}
-        previous = await previous_result(store, run_id, phase, attempt)
-        verdict = settle(spec, run_id, attempt, result, previous, [], starts=starts, claim=claim)
+        except Exception as exc:  # a bug in judging: the phase fails with it, in the ledger
+            log.warning("run %s: judging %s raised", run_id, phase, exc_info=True)
+            mark_task("failed", str(exc))
+            raise JudgeFailedError(f"the gate judge failed: {type(exc).__name__}: {exc}") from exc
         recorded = JudgedFanIn(
             artifacts=fanned.artifacts,
             artifact_ids=ids,
             ready=fanned.ready,
             judge=fanned.judge,
             output=output,
-            payload={"tokens": 0, "cost_usd": 0.0, "inputs": list(fanned.input_ids)},
+            # as the executor writes a task's: it made no model call
+            payload={"tokens": 0, "cost_usd": 0, "inputs": list(fanned.input_ids)},
         )
         claimed = await VerdictStore(store).record_fan_in(recorded, verdict)
     return Judged.of(verdict, claimed)
@@ -126,14 +135,13 @@ async def _judge(
 
     started = time.monotonic()
     spec = pipeline.phase(judging.phase)
-    # as a judge task reads the draft back: from its canonical JSON
-    draft = {a.type: json.loads(canonical_json(a.content)) for a in fanned.artifacts}
+    # as a judge task reads the draft back: from its canonical JSON, by type
+    draft = {
+        a.type: json.loads(canonical_json(a.content))
+        for a in sorted(fanned.artifacts, key=lambda artifact: artifact.type)
+    }
     strict = bool((await RunOptions(store).get(run_id)).get("strict_evidence"))
-    try:
-        reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
-    except Exception as exc:  # a guard's own bug: the phase fails with it, in the ledger
-        log.warning("run %s: a guard of %s raised", run_id, judging.phase, exc_info=True)
-        raise JudgeFailedError(f"the gate judge failed: {type(exc).__name__}: {exc}") from exc
+    reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
     record, own = await store.phase_tasks(run_id, judging.phase, judging.attempt)
     task_ids = {task.id for task in own}
     calls = [call for call in fanned.calls if call["task_id"] in task_ids]
