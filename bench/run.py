@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: find `bench`
 
-from bench import crash, fleet, offline, peers, proc, tables, targets
+from bench import crash, fleet, gauge, offline, peers, proc, tables, targets
 from bench import report as rp
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,6 +66,7 @@ def machine() -> dict[str, object]:
         "postgresql": fleet.server_version(),
         "kernel": platform.release(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "gauges_start": gauge.gauges(),
     }
 
 
@@ -216,6 +217,7 @@ def main() -> None:
     machine_now = results["machine"]
     assert isinstance(machine_now, dict)
     machine_now["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    machine_now["gauges_end"] = gauge.gauges()
     results["elapsed_s"] = round(time.time() - started, 1)
     results["targets"] = [verdict.as_dict() for verdict in targets.judge(results)]
     print(tables.render(results))
