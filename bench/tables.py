@@ -33,7 +33,7 @@ def render(results: Results) -> str:
         f"{m['postgresql']}; load average {m['loadavg_start']} at start, "
         f"{m.get('loadavg_end')} at end"
     )
-    if "gauges_start" in m:  # results since 2026-11-27 20:15 carry them
+    if "gauges_start" in m:  # results since 2026-11-27 20:00 carry them
         head += (
             f"; CPU gauge (3M additions) {m['gauges_start']['cpu_loop_s']} s, fsync "
             f"{m['gauges_start']['fsync_ms']} ms at start, {m.get('gauges_end')} at end"
