@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.stores.records import EventRecord
 
-__all__ = ["GENESIS", "ChainReport", "event_hash", "ledger_kind", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "ChainReport",
+    "chained_hash",
+    "event_hash",
+    "ledger_kind",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 
@@ -30,18 +37,42 @@ def event_hash(
     payload: Mapping[str, object],
 ) -> str:
     """The hash of one event, chained to ``prev_hash``."""
-    body = canonical_json(
-        {
-            "id": id,
-            "run_id": run_id,
-            "phase": phase,
-            "task_id": task_id,
-            "type": type,
-            "at": at,
-            "payload": payload,
-        }
+    return chained_hash(
+        prev_hash,
+        id=id,
+        run_id=run_id,
+        phase=phase,
+        task_id=task_id,
+        type=type,
+        at=at,
+        payload_json=canonical_json(payload),
+    )
+
+
+def chained_hash(
+    prev_hash: str,
+    *,
+    id: int,
+    run_id: str,
+    phase: str | None,
+    task_id: str | None,
+    type: str,
+    at: str,
+    payload_json: str,
+) -> str:
+    """``event_hash`` for a payload already in canonical JSON (the text the ledger stores):
+    the event's canonical JSON is spelled out around it, key by key in sorted order, rather
+    than encoded again."""
+    body = (
+        f'{{"at":{_text(at)},"id":{int(id)},"payload":{payload_json},"phase":{_text(phase)},'
+        f'"run_id":{_text(run_id)},"task_id":{_text(task_id)},"type":{_text(type)}}}'
     )
     return sha256_hex(prev_hash + body)
+
+
+def _text(value: str | None) -> str:
+    """A string (or None) as canonical JSON spells it."""
+    return "null" if value is None else canonical_json(value)
 
 
 def ledger_kind(event_type: str) -> str:

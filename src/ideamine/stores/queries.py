@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import RunNotFoundError, StoreCorruptError
-from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind
+from ideamine.stores.ledger import GENESIS, chained_hash, ledger_kind
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.records import (
     EventDraft,
@@ -98,28 +98,19 @@ def append_events(db: Db, run_id: str, drafts: Sequence[EventDraft], at: str) ->
             "SELECT hash FROM events WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
         )
         prev = str(rows[0][0]) if rows else GENESIS
-    records = []
+    records, texts = [], []  # each event and its payload's canonical JSON, encoded once
     for event_id, draft in zip(db.next_event_ids(len(drafts)), drafts, strict=True):
-        record = _chained(prev, event_id, run_id, draft, at)
+        text = canonical_json(draft.payload)
+        record = _chained(prev, event_id, run_id, draft, at, text)
         records.append(record)
+        texts.append(text)
         prev = record.hash
     db.query_many(
         "INSERT INTO events (id, run_id, phase, task_id, type, kind, at, payload, "
         "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (
-                r.id,
-                r.run_id,
-                r.phase,
-                r.task_id,
-                r.type,
-                r.kind,
-                r.at,
-                canonical_json(r.payload),
-                r.prev_hash,
-                r.hash,
-            )
-            for r in records
+            (r.id, r.run_id, r.phase, r.task_id, r.type, r.kind, r.at, text, r.prev_hash, r.hash)
+            for r, text in zip(records, texts, strict=True)
         ],
     )
     db.heads[run_id] = prev
@@ -136,10 +127,13 @@ def append_events_by_run(db: Db, events: Sequence[tuple[str, EventDraft]], at: s
         append_events(db, run_id, by_run[run_id], at)
 
 
-def _chained(prev: str, event_id: int, run_id: str, draft: EventDraft, at: str) -> EventRecord:
-    """The event ``draft`` becomes as number ``event_id``, chained to ``prev``."""
+def _chained(
+    prev: str, event_id: int, run_id: str, draft: EventDraft, at: str, payload_json: str
+) -> EventRecord:
+    """The event ``draft`` (its payload's canonical JSON ``payload_json``) becomes as number
+    ``event_id``, chained to ``prev``."""
     payload = dict(draft.payload)
-    digest = event_hash(
+    digest = chained_hash(
         prev,
         id=event_id,
         run_id=run_id,
@@ -147,7 +141,7 @@ def _chained(prev: str, event_id: int, run_id: str, draft: EventDraft, at: str) 
         task_id=draft.task_id,
         type=draft.type,
         at=at,
-        payload=payload,
+        payload_json=payload_json,
     )
     return EventRecord(
         id=event_id,

@@ -8,9 +8,12 @@ import sqlite3
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.engine.states import PhaseStatus, RunStatus
-from ideamine.stores.ledger import GENESIS, event_hash, ledger_kind, verify_chain
+from ideamine.stores.ledger import GENESIS, chained_hash, event_hash, ledger_kind, verify_chain
 from ideamine.stores.records import EventDraft, EventRecord, NewArtifact, NewRun, RunRecord
 from ideamine.stores.sqlite import SqliteStore
 
@@ -244,3 +247,52 @@ def test_an_empty_ledger_verifies() -> None:
 )
 def test_ledger_kind(event_type: str, kind: str) -> None:
     assert ledger_kind(event_type) == kind
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    id_=st.integers(min_value=1, max_value=2**62),
+    run_id=_TEXT,
+    phase=st.none() | _TEXT,
+    task_id=st.none() | _TEXT,
+    type_=_TEXT,
+    at=_TEXT,
+    payload=st.dictionaries(_TEXT, _JSON, max_size=4),
+)
+def test_an_events_hash_spelled_around_its_payload_text_is_the_canonical_hash(
+    id_: int,
+    run_id: str,
+    phase: str | None,
+    task_id: str | None,
+    type_: str,
+    at: str,
+    payload: dict[str, object],
+) -> None:
+    """The ledger hashes an event over the canonical JSON of the whole event; the store
+    spells that text out around the payload's (encoded once, for the row too). Any
+    difference would break every stored chain, so the two must agree byte for byte."""
+    whole = {
+        "id": id_,
+        "run_id": run_id,
+        "phase": phase,
+        "task_id": task_id,
+        "type": type_,
+        "at": at,
+        "payload": payload,
+    }
+    expected = sha256_hex(GENESIS + canonical_json(whole))
+    fields = {"run_id": run_id, "phase": phase, "task_id": task_id, "type": type_, "at": at}
+    assert chained_hash(GENESIS, id=id_, payload_json=canonical_json(payload), **fields) == expected
+    assert event_hash(GENESIS, id=id_, payload=payload, **fields) == expected
