@@ -34,9 +34,11 @@ def render(results: Results) -> str:
         f"{m.get('loadavg_end')} at end"
     )
     if "gauges_start" in m:  # results since 2026-11-27 20:00 carry them
+        start = m["gauges_start"]
         head += (
-            f"; CPU gauge (3M additions) {m['gauges_start']['cpu_loop_s']} s, fsync "
-            f"{m['gauges_start']['fsync_ms']} ms at start, {m.get('gauges_end')} at end"
+            f"; CPU gauge (3M additions) {start['cpu_loop_s']} s, fsync {start['fsync_ms']} ms, "
+            f"thread round trip {start.get('thread_trip_us', '–')} µs at start, "
+            f"{m.get('gauges_end')} at end"
         )
     parts = [
         head,
