@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import psycopg
 import pytest
 
-from ideamine.canonical import content_hash
+from ideamine.canonical import canonical_json, content_hash
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.engine.unstick import Remedy, Strategy, choose_remedy
 from ideamine.errors import (
@@ -2072,6 +2072,9 @@ def test_a_passing_verdict_starts_nothing_in_a_run_paused_meanwhile(
     asyncio.run(body())
 
 
+_JUDGE_OUTPUT = {"result": {"pass": True}, "evidence": {"artifact_ids": ["art-1"]}}
+
+
 def _judged_fan_in(content: object = None) -> JudgedFanIn:
     """Phase ``PHASE``'s fan-in with its gate judged in the same transaction."""
     return JudgedFanIn(
@@ -2079,7 +2082,7 @@ def _judged_fan_in(content: object = None) -> JudgedFanIn:
         artifact_ids=["art-1"],
         ready=EventDraft(type="phase.ready", phase=PHASE, payload={"settled": ["~gate"]}),
         judge=NewTask(id="run-1.ideation.1.~gate", key="~gate", agent="@gate", iteration=1),
-        output={"result": {"pass": True}, "evidence": {"artifact_ids": ["art-1"]}},
+        output_json=canonical_json(_JUDGE_OUTPUT),
         payload={"tokens": 0, "cost_usd": 0.0, "inputs": []},
     )
 
@@ -2110,7 +2113,7 @@ def test_a_fan_in_judged_in_its_step_writes_the_verdict_and_next_phase_in_one_tr
         assert (judge.status, judge.tries, judge.agent) == (TaskStatus.SUCCEEDED, 1, "@gate")
         assert judge.started_at is not None and judge.lease_owner is None
         outputs = await store.outputs("run-1", PHASE, 1)
-        assert outputs == {"~gate": _judged_fan_in().output}
+        assert outputs == {"~gate": _JUDGE_OUTPUT}
         events = (await chain_ok(store))[before:]
         assert [e.type for e in events] == [
             "phase.ready",

@@ -89,7 +89,7 @@ async def judge_fan_in(
             verdict = settle(
                 spec, run_id, attempt, result, previous, [], starts=starts, claim=claim
             )
-            canonical_json(output)  # not JSON (a guard's report, say): raises here, not below
+            output_json = canonical_json(output)  # not JSON (a guard's report, say) raises
         except StoreError:
             raise
         except Exception as exc:  # a bug in judging: the phase fails with it, in the ledger
@@ -101,7 +101,7 @@ async def judge_fan_in(
             artifact_ids=ids,
             ready=fanned.ready,
             judge=fanned.judge,
-            output=output,
+            output_json=output_json,
             # as the executor writes a task's: it made no model call
             payload={"tokens": 0, "cost_usd": 0, "inputs": list(fanned.input_ids)},
         )

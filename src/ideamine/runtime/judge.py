@@ -24,7 +24,7 @@ from ideamine.knowledge.guards.base import GuardInput, Judge, guard_for
 from ideamine.knowledge.qav import run_qav
 from ideamine.llm.registry import Providers
 from ideamine.runtime.replayed import REPLAY_OF
-from ideamine.stores.dossiers import DossierStore
+from ideamine.runtime.verdict import previous_result
 from ideamine.stores.knowledge import Knowledge
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import PhaseRecord, TaskRecord
@@ -90,7 +90,7 @@ class GateJudge:
         phase = self._pipeline.phase(ctx.phase)
         draft, artifact_ids = await attempt_artifacts(ctx, ctx.phase, ctx.attempt)
         upstream = dict(ctx.values.get("artifacts", {}))  # type: ignore[call-overload]
-        previous = await _previous_result(ctx)
+        previous = await previous_result(ctx.store, ctx.run_id, ctx.phase, ctx.attempt)
         qav = await self._qav(ctx, phase, draft, upstream, previous)
         options = await RunOptions(ctx.store).get(ctx.run_id)
         strict = bool(options.get("strict_evidence"))
@@ -275,13 +275,6 @@ async def attempt_artifacts(
     ]
     contents = {r.type: await ctx.store.blob(r.content_hash) for r in records}
     return contents, sorted(r.id for r in records)
-
-
-async def _previous_result(ctx: AgentContext) -> Mapping[str, Any] | None:
-    if ctx.attempt <= 1:
-        return None
-    assert ctx.store is not None
-    return await DossierStore(ctx.store).gate_result(ctx.run_id, ctx.phase, ctx.attempt - 1)
 
 
 def phase_metrics(

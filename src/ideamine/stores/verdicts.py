@@ -70,13 +70,14 @@ class Verdict:
 class JudgedFanIn:
     """A phase attempt fanned in and judged in one step (its gate calls no model): its
     artifacts with the ids its verdict's evidence names, its ``phase.ready`` event, and the
-    gate task with the judge's output and the payload of its ``task.succeeded`` event."""
+    gate task with the judge's output (its canonical JSON) and the payload of its
+    ``task.succeeded`` event."""
 
     artifacts: Sequence[NewArtifact]
     artifact_ids: Sequence[str]
     ready: EventDraft
     judge: NewTask
-    output: Mapping[str, Any]
+    output_json: str
     payload: Mapping[str, object]
 
 
@@ -128,9 +129,8 @@ class VerdictStore:
             ids=fanned.artifact_ids,
         )
         judge = tq.insert_settled(db, run_id, phase, attempt, fanned.judge, at)
-        text = canonical_json(fanned.output)
-        digest = sha256_hex(text)
-        o.insert_outputs(db, [(judge, text, digest)], at)
+        digest = sha256_hex(fanned.output_json)
+        o.insert_outputs(db, [(judge, fanned.output_json, digest)], at)
         payload = {"key": judge.key, "agent": judge.agent, **fanned.payload, "output_hash": digest}
         q.append_event(
             db,
