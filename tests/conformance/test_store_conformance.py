@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from typing import Any, Protocol
 
 import psycopg
@@ -2182,5 +2185,55 @@ def test_fan_ins_writing_the_same_content_at_once_both_commit(store: Store) -> N
         for run_id in ("run-1", "run-2"):
             [artifact] = await store.artifacts(run_id)
             assert await store.blob(artifact.content_hash) == {"same": True}
+
+    asyncio.run(body())
+
+
+def test_a_fan_in_waits_for_one_in_flight_elsewhere_and_then_refuses(
+    store: Store, store_url: str
+) -> None:
+    """Two advancers fanning in one attempt at once (the first's advance lease lapsed while
+    the network was cut, its transaction still open): the second waits for the first, then
+    finds the attempt moved on and writes nothing, instead of failing on the gate task's key
+    or writing the fan-in twice."""
+
+    def first_fan_in(opened: threading.Event) -> None:
+        """Another advancer's fan-in: it holds the run's lock and has moved the phase on."""
+        moved = "UPDATE phases SET status = 'ready' WHERE run_id = 'run-1'"
+        if store_url.startswith(("postgresql://", "postgres://")):
+            with psycopg.connect(store_url) as connection:
+                connection.execute("SELECT pg_advisory_xact_lock(hashtextextended('run-1', 0))")
+                connection.execute(moved)
+                opened.set()
+                time.sleep(0.5)
+            return  # committed on leaving the block
+        with closing(sqlite3.connect(store_url, isolation_level=None)) as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(moved)
+            opened.set()
+            time.sleep(0.5)
+            connection.execute("COMMIT")
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        before = len(await store.events("run-1"))
+        opened = threading.Event()
+        first = threading.Thread(target=first_fan_in, args=(opened,))
+        first.start()
+        try:
+            assert opened.wait(10)
+            with pytest.raises(IllegalTransitionError):
+                await store.record_artifacts(
+                    "run-1",
+                    PHASE,
+                    1,
+                    [NewArtifact(type="IdeaSpec", content={"a": 1}, provenance={})],
+                    EventDraft(type="phase.ready", phase=PHASE),
+                    new_tasks("run-1", "~gate"),
+                )
+        finally:
+            first.join()
+        assert len(await chain_ok(store)) == before
+        assert await store.artifacts("run-1") == []
 
     asyncio.run(body())

@@ -581,6 +581,9 @@ class SqlStore(Coordination):
     ) -> ReadyAttempt:
         """``record_artifacts`` inside the caller's transaction, stamped ``at``; ``ids``, the
         artifacts' ids when the caller chose them (else new ones)."""
+        # Another advancer's fan-in of this attempt may be in flight (its advance lease lapsed
+        # while the network was cut): wait for it, then read the phase as it left it.
+        db.lock_run(run_id)
         check_transition(require_phase(db, run_id, phase, attempt).status, PhaseStatus.READY)
         chosen = ids if ids is not None else [uuid.uuid4().hex for _ in artifacts]
         records = [

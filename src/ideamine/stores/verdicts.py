@@ -143,6 +143,7 @@ class VerdictStore:
     def _record(self, db: q.Db, verdict: Verdict, at: str | None = None) -> list[ClaimedTask]:
         at = at or self._store._now()
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
+        db.lock_run(run_id)  # a verdict in flight elsewhere commits first: then it is seen
         current = require_phase(db, run_id, phase, attempt)
         if current.status is not PhaseStatus.READY:
             return []  # already judged
