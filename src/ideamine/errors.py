@@ -38,6 +38,7 @@ exit codes (see ``ideamine.cli.main``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "BudgetExceededError",
     "ConfigError",
     "ConfigProblem",
+    "FinishingRefusedError",
     "IdeaMineError",
     "IllegalTransitionError",
     "InvalidIdeaError",
@@ -264,6 +266,21 @@ class StaleLeaseError(StoreError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(f"task {task_id}: lease token is stale; another worker owns the task now")
+
+
+class FinishingRefusedError(StoreError):
+    """A fan-in that was to record its attempt's last outputs first (``record_fan_in`` with
+    ``finishing``) found one of them refused (a stale lease token, an output already
+    recorded, not JSON): it wrote nothing. Record the outputs on their own
+    (``record_outputs``), which says for each what stands in its way."""
+
+    def __init__(self, errors: Sequence[StoreError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__(
+            f"{len(self.errors)} of the outputs to record with the fan-in were refused "
+            f"(the first: {self.errors[0]})",
+            hint="record the outputs on their own: each then gets its own error",
+        )
 
 
 class OutputExistsError(StoreError):

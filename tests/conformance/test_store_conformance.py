@@ -23,6 +23,7 @@ from ideamine.canonical import canonical_json, content_hash
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.engine.unstick import Remedy, Strategy, choose_remedy
 from ideamine.errors import (
+    FinishingRefusedError,
     IllegalTransitionError,
     OutputExistsError,
     RunNotFoundError,
@@ -2090,21 +2091,27 @@ def _judged_fan_in(content: object = None) -> JudgedFanIn:
     )
 
 
+def _passing(**options: Any) -> Verdict:
+    """Phase ``PHASE``'s attempt 1 passed (``options``: what else the verdict carries)."""
+    return Verdict(
+        run_id="run-1",
+        phase=PHASE,
+        attempt=1,
+        result={"pass": True, "score": 1.0, "threshold": 0.7},
+        phase_status=PhaseStatus.PASSED,
+        events=[EventDraft(type="phase.completed", phase=PHASE)],
+        **options,
+    )
+
+
 def test_a_fan_in_judged_in_its_step_writes_the_verdict_and_next_phase_in_one_transaction(
     store: Store, clock: Ticking
 ) -> None:
     async def body() -> None:
         await running_run(store, keys=())
         before = len(await store.events("run-1"))
-        verdict = Verdict(
-            run_id="run-1",
-            phase=PHASE,
-            attempt=1,
-            result={"pass": True, "score": 1.0, "threshold": 0.7},
-            phase_status=PhaseStatus.PASSED,
-            events=[EventDraft(type="phase.completed", phase=PHASE)],
-            starts=[_started_with_tasks("prd", "p1", "p2")],
-            claim=lease(clock, limit=1),
+        verdict = _passing(
+            starts=[_started_with_tasks("prd", "p1", "p2")], claim=lease(clock, limit=1)
         )
 
         claimed = await VerdictStore(store).record_fan_in(_judged_fan_in(), verdict)
@@ -2159,6 +2166,86 @@ def test_a_fan_in_judged_in_its_step_writes_nothing_once_the_attempt_fanned_in(
         assert len(await chain_ok(store)) == before
         assert await store.artifacts("run-1") == []
         assert "~gate" not in await tasks_by_key(store)
+
+    asyncio.run(body())
+
+
+def test_a_fan_in_records_the_last_outputs_of_its_attempt_first_in_its_transaction(
+    store: Store, clock: Ticking
+) -> None:
+    """The outputs that finish the attempt (``finishing``) are written as ``record_outputs``
+    writes them, then the fan-in, the verdict and the next phase: one commit."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b"))
+        done, last = await claim(store, clock, limit=2)
+        await store.record_output(done.task.id, done.lease_token, {"n": 1}, [], {})
+        before = len(await store.events("run-1"))
+        finishing = [
+            OutputWrite(
+                task_id=last.task.id,
+                token=last.lease_token,
+                output={"n": 2},
+                calls=[call()],
+                payload={"tokens": 7},
+            )
+        ]
+
+        claimed = await VerdictStore(store).record_fan_in(
+            _judged_fan_in(),
+            _passing(starts=[_started_with_tasks("prd", "p1")], claim=lease(clock)),
+            finishing,
+        )
+
+        assert [c.task.key for c in claimed] == ["p1"]
+        tasks = await tasks_by_key(store)
+        assert tasks["b"].status is TaskStatus.SUCCEEDED and tasks["b"].lease_owner is None
+        outputs = await store.outputs("run-1", PHASE, 1)
+        assert outputs == {"a": {"n": 1}, "b": {"n": 2}, "~gate": _JUDGE_OUTPUT}
+        assert [c["task_id"] for c in await store.model_calls("run-1")] == [last.task.id]
+        events = (await chain_ok(store))[before:]
+        assert [e.type for e in events] == [
+            "task.succeeded",
+            "phase.ready",
+            "task.succeeded",
+            "phase.completed",
+            "phase.started",
+            "phase.progress",
+            "task.started",
+        ]
+        assert events[0].task_id == last.task.id and events[0].payload["tokens"] == 7
+        assert len({e.at for e in events}) == 1
+
+    asyncio.run(body())
+
+
+def test_a_fan_in_whose_finishing_output_is_refused_writes_nothing(
+    store: Store, clock: Ticking
+) -> None:
+    """A stale lease token among the outputs to record first: refused whole, nothing of the
+    outputs or the fan-in written; the outputs are then recorded on their own."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b"))
+        first, second = await claim(store, clock, limit=2)
+        before = len(await store.events("run-1"))
+        writes = [
+            OutputWrite(task_id=first.task.id, token=first.lease_token, output=1),
+            OutputWrite(task_id=second.task.id, token="not-the-token", output=2),
+        ]
+
+        with pytest.raises(FinishingRefusedError) as refused:
+            await VerdictStore(store).record_fan_in(_judged_fan_in(), _passing(), writes)
+
+        assert [type(e) for e in refused.value.errors] == [StaleLeaseError]
+        assert len(await chain_ok(store)) == before
+        assert await store.outputs("run-1", PHASE, 1) == {}
+        assert await store.artifacts("run-1") == []
+        tasks = await tasks_by_key(store)
+        assert {tasks[k].status for k in ("a", "b")} == {TaskStatus.RUNNING}
+        assert "~gate" not in tasks
+        errors = await store.record_outputs(writes)  # on their own: one stands, one refused
+        assert errors[0] is None and isinstance(errors[1], StaleLeaseError)
 
     asyncio.run(body())
 

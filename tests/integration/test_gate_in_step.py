@@ -5,13 +5,12 @@ phases it starts are one transaction; the verdict is the one a judge task reache
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.configs import write_callable_pipeline, write_coverage_loop
-from tests.support.runs import drive_new_run, judge_gates_by_task
+from tests.support.runs import comparable, drive_new_run, judge_gates_by_task
 
 from ideamine import service
 from ideamine.canonical import canonical_json
@@ -89,16 +88,6 @@ def test_the_fan_in_the_verdict_and_the_next_phase_start_commit_together(
     assert verdict.passed and verdict.result["evidence"] == output["evidence"]
 
 
-def _comparable(result: Mapping[str, Any]) -> dict[str, Any]:
-    """A verdict without what differs between any two runs: artifact ids and timings."""
-    evidence = dict(result["evidence"])
-    evidence.pop("artifact_ids")
-    metrics = dict(evidence.pop("metrics"))
-    for timing in ("duration_ms", "judge_ms"):
-        metrics.pop(timing)
-    return {**result, "evidence": {**evidence, "metrics": metrics}}
-
-
 def test_a_gate_judged_in_its_step_reaches_the_verdicts_a_judge_task_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,8 +104,8 @@ def test_a_gate_judged_in_its_step_reaches_the_verdicts_a_judge_task_does(
     for seen in (in_step, by_task):
         assert seen["status"] is RunStatus.COMPLETED
         assert [(v.attempt, v.passed) for v in seen["verdicts"]] == [(1, False), (2, True)]
-    assert [_comparable(v.result) for v in in_step["verdicts"]] == [
-        _comparable(v.result) for v in by_task["verdicts"]
+    assert [comparable(v.result) for v in in_step["verdicts"]] == [
+        comparable(v.result) for v in by_task["verdicts"]
     ]
 
     def kinds(events: list[EventRecord]) -> list[tuple[str, str | None]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from tests.support.configs import write_callable_pipeline
 from tests.support.records import new_run
+from tests.support.runs import hold_fan_ins_with_outputs, record_outputs_alone
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
@@ -177,14 +178,21 @@ class HoldingStore(SqliteStore):
         return await super().record_outputs(writes)
 
 
+@pytest.mark.parametrize("way", ["on their own", "with their fan-in"])
 def test_a_runner_stopped_while_outputs_wait_writes_them_before_handing_tasks_back(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
+    """Ctrl-C while the phase's outputs wait to be written, in a transaction of their own or
+    in their fan-in's (``runtime.finishing``): they are written, then nothing is handed back."""
     config = write_callable_pipeline(tmp_path / "config", {"intake": []}, agents_per_phase=3)
     pipeline = load_pipeline(config)
+    if way == "on their own":
+        record_outputs_alone(monkeypatch)
 
     async def go() -> tuple[dict[str, object], set[TaskStatus]]:
         store = HoldingStore(tmp_path / "ideamine.db")
+        if way == "with their fan-in":
+            hold_fan_ins_with_outputs(monkeypatch, store.arrived, store.gate)
         await store.migrate()
         try:
             run = await service.create_run(
@@ -202,5 +210,5 @@ def test_a_runner_stopped_while_outputs_wait_writes_them_before_handing_tasks_ba
             await store.close()
 
     outputs, statuses = asyncio.run(go())
-    assert len(outputs) == 3  # written, not lost to a hand-back that made them stale
+    assert len(outputs) == (3 if way == "on their own" else 4)  # and the gate's, judged
     assert statuses == {TaskStatus.SUCCEEDED}  # so nothing runs again on resume

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from tests.support.configs import write_callable_pipeline
-from tests.support.runs import drive_new_run, judge_gates_by_task
+from tests.support.runs import drive_new_run, judge_gates_by_task, record_outputs_alone
 from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
@@ -156,18 +156,28 @@ async def _run_to_end(store: Store, config: Path) -> tuple[RunStatus, list[Event
         await store.close()
 
 
-@pytest.mark.parametrize("by_task", [False, True], ids=["gate in its step", "gate by a task"])
+@pytest.mark.parametrize("way", ["gate in its step", "gate by a task", "fan-in with its outputs"])
 def test_a_step_overtaken_by_a_retried_commit_reads_the_run_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, by_task: bool
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
-    if by_task:
+    """A fan-in whose retry finds the attempt fanned in: by a step, which reads the run
+    again; or with the phase's last outputs (``Advancer.ride``), whose retry finds them
+    recorded and hands them to the recorder (which finds them stale), the loop reading the
+    run again."""
+    if way == "gate by a task":
         judge_gates_by_task(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
+    elif way == "gate in its step":
+        record_outputs_alone(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime"):
         status, types = _drive(tmp_path, retries=1)
 
     assert status is RunStatus.COMPLETED
     assert types.count("phase.ready") == 2  # each phase fanned in once, the retry wrote nothing
-    assert "moved on under this step" in caplog.text
+    assert types.count("task.succeeded") == 2 * 3  # two agents and a gate a phase, once each
+    if way == "fan-in with its outputs":
+        assert "moved on under the fan-in its outputs were to go with" in caplog.text
+    else:
+        assert "moved on under this step" in caplog.text
 
 
 @pytest.mark.parametrize("by_task", [False, True], ids=["gate in its step", "gate by a task"])

@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 import yaml
 from tests.support.configs import write_callable_pipeline
-from tests.support.runs import judge_gates_by_task
+from tests.support.runs import judge_gates_by_task, record_outputs_alone
 
 from ideamine import service
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
 from ideamine.runtime.actions import Lessee
-from ideamine.runtime.advance import Advancer
+from ideamine.runtime.advance import Advancer, Ridden
 from ideamine.runtime.executor import TaskExecutor
+from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
 from ideamine.stores.records import ClaimedTask, EventRecord, RunRecord
 from ideamine.stores.sqlite import SqliteStore
@@ -158,16 +159,19 @@ def test_until_sees_the_outputs_of_the_iteration_that_just_finished(tmp_path: Pa
     assert len(done) == 2  # one iteration: both agents' outputs were visible to `until`
 
 
-@pytest.mark.parametrize("by_task", [False, True], ids=["in its step", "by a task"])
+@pytest.mark.parametrize("way", ["with its outputs", "in its step", "by a task"])
 def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_task: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     """The phases a passing verdict lets start, with their first tasks, and the claim of
     those tasks, are written in the verdict's transaction, and the advancer takes no further
     step for it; the last verdict's next step finishes the run. A gate that calls no model is
-    judged with its fan-in (``FanIn``), one a task judges by ``ApplyVerdict``."""
-    if by_task:
+    judged with its fan-in (``FanIn``), which the phase's last outputs join (``ride``); one
+    a task judges, by ``ApplyVerdict``."""
+    if way == "by a task":
         judge_gates_by_task(monkeypatch)
+    elif way == "in its step":
+        record_outputs_alone(monkeypatch)
     calls: list[list[str]] = []
     step = Advancer._step
 
@@ -184,16 +188,33 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
         calls.append([])
         return await original(self, run_id, lessee)
 
+    rides: list[Ridden | None] = []
+    ride = Advancer.ride
+
+    async def ridden(
+        self: Advancer, finishing: Finishing, lessee: Lessee | None = None
+    ) -> Ridden | None:
+        rides.append(await ride(self, finishing, lessee))
+        return rides[-1]
+
     monkeypatch.setattr(Advancer, "_step", counted)
     monkeypatch.setattr(Advancer, "advance", recorded)
+    monkeypatch.setattr(Advancer, "ride", ridden)
     config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
 
     status, _, events = _run(tmp_path, config)
 
     assert status is RunStatus.COMPLETED
-    verdict = "ApplyVerdict" if by_task else "FanIn"
-    with_verdicts = [call for call in calls if verdict in call]
-    assert with_verdicts == [[verdict]] * (len(DAG) - 1) + [[verdict, "FinishRun"]]
+    if way == "with its outputs":
+        # each fan-in went with its phase's last outputs; steps took only the start and end
+        taken = [ride for ride in rides if ride is not None]
+        assert [ride.again for ride in taken] == [False] * (len(DAG) - 1) + [True]
+        acted = [action for call in calls for action in call if action]
+        assert acted == ["StartPhase,CreateTasks", "FinishRun"]
+    else:
+        verdict = "ApplyVerdict" if way == "by a task" else "FanIn"
+        with_verdicts = [call for call in calls if verdict in call]
+        assert with_verdicts == [[verdict]] * (len(DAG) - 1) + [[verdict, "FinishRun"]]
     for phase, after in (("intake", "ideation"), ("ideation", "critique")):
         passed = next(e for e in events if e.type == "phase.completed" and e.phase == phase)
         at = events.index(passed)
@@ -205,9 +226,12 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
             ("task.started", after),
         ]
         assert {e.at for e in events[at : at + 5]} == {passed.at}  # one transaction
-        if not by_task:  # the fan-in's artifacts and the judge's output, too
+        if way != "by a task":  # the fan-in's artifacts and the judge's output, too
             ready = next(e for e in events if e.type == "phase.ready" and e.phase == phase)
             assert ready.at == passed.at and ready.payload["settled"] == ["~gate"]
+        if way == "with its outputs":  # and the last of the phase's outputs
+            last = [e for e in events if e.type == "task.succeeded" and e.phase == phase][-2]
+            assert last.payload["key"] != "~gate" and last.at == passed.at
 
 
 @pytest.mark.parametrize("by_task", [False, True], ids=["in its step", "by a task"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +14,8 @@ from ideamine.config.loader import load_pipeline
 from ideamine.runtime import DEFAULT_CONCURRENCY, actions, advance
 from ideamine.runtime.runner import Runner
 from ideamine.stores.base import Store
-from ideamine.stores.records import RunRecord
+from ideamine.stores.records import ClaimedTask, OutputWrite, RunRecord
+from ideamine.stores.verdicts import JudgedFanIn, Verdict, VerdictStore
 
 
 async def drive_new_run(
@@ -36,3 +40,46 @@ def judge_gates_by_task(monkeypatch: pytest.MonkeyPatch) -> None:
     calls none is otherwise judged in its fan-in's step (``runtime.gatestep``)."""
     monkeypatch.setattr(actions, "calls_no_model", lambda *_: False)
     monkeypatch.setattr(advance, "calls_no_model", lambda *_: False)
+
+
+def record_outputs_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record every task's output in a transaction of its own (a batch's), as a worker does;
+    driving a run, the last outputs of a phase whose gate is judged in its step otherwise go
+    with its fan-in (``runtime.finishing``)."""
+
+    async def declined(self: advance.Advancer, *_: object) -> None:
+        return None
+
+    monkeypatch.setattr(advance.Advancer, "ride", declined)
+
+
+def hold_fan_ins_with_outputs(
+    monkeypatch: pytest.MonkeyPatch, arrived: asyncio.Event, gate: asyncio.Event
+) -> None:
+    """A fan-in that records its phase's last outputs (``runtime.finishing``) sets
+    ``arrived``, then waits for ``gate`` before it writes (a slow disk, as it were)."""
+    record_fan_in = VerdictStore.record_fan_in
+
+    async def held(
+        self: VerdictStore,
+        fanned: JudgedFanIn,
+        verdict: Verdict,
+        finishing: Sequence[OutputWrite] = (),
+    ) -> list[ClaimedTask]:
+        if finishing:
+            arrived.set()
+            await gate.wait()
+        return await record_fan_in(self, fanned, verdict, finishing)
+
+    monkeypatch.setattr(VerdictStore, "record_fan_in", held)
+
+
+def comparable(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A verdict's result without what differs between any two runs: artifact ids and
+    timings."""
+    evidence = dict(result["evidence"])
+    evidence.pop("artifact_ids")
+    metrics = dict(evidence.pop("metrics"))
+    for timing in ("duration_ms", "judge_ms"):
+        metrics.pop(timing)
+    return {**result, "evidence": {**evidence, "metrics": metrics}}

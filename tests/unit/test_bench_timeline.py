@@ -36,8 +36,9 @@ def test_it_prints_the_level_of_a_real_run() -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.count(" ends\n") >= 8 and "agent prd/" in out
-    # prd's gate calls no model: judged with its fan-in, whose transaction starts bizdev
-    for step in ("store.record_outputs", "FanIn prd begins", "store.run_in_transaction"):
+    # prd's gate calls no model: judged with its fan-in, whose transaction (with prd's last
+    # outputs, ``runtime.finishing``) starts bizdev
+    for step in ("FanIn prd begins", "store.run_in_transaction"):
         assert step in out
     assert "ApplyVerdict" not in out
     assert re.search(r"agent bizdev/\d starts", out)

@@ -23,6 +23,7 @@ from ideamine.engine.states import PhaseStatus, RunStatus
 from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
+from ideamine.runtime.finishing import Finishing, NotRiddenError
 from ideamine.runtime.gatestep import FannedIn, JudgeFailedError, judge_fan_in
 from ideamine.stores.base import Store
 from ideamine.stores.records import (
@@ -60,11 +61,19 @@ async def apply_action(
     lessee: Lessee | None = None,
     *,
     on_pass: Sequence[StartPhase | CreateTasks] = (),
+    finishing: Finishing | None = None,
 ) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``, or a ``FanIn`` whose gate is judged in its step):
     the phases its passing lets start and their first tasks, carried out in the verdict's
-    transaction should it pass."""
+    transaction should it pass. ``finishing`` (with such a ``FanIn`` only): the attempt's
+    last outputs, recorded in the fan-in's transaction (``runtime.finishing``).
+
+    Raises:
+        NotRiddenError: ``finishing`` was given and the fan-in cannot take it along (its
+            artifacts fail their checks, judging raised); nothing was written.
+        FinishingRefusedError: an output of ``finishing`` was refused; nothing was written.
+    """
     stopped = isinstance(action, FailPhase | FinishRun)
     passed = False
     if isinstance(action, StartPhase):
@@ -81,7 +90,7 @@ async def apply_action(
         )
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        fanned = await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass)
+        fanned = await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass, finishing)
         stopped, passed = fanned.stopped, fanned.passed
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
@@ -213,20 +222,28 @@ async def _fan_in(
     action: FanIn,
     lessee: Lessee | None,
     on_pass: Sequence[StartPhase | CreateTasks],
+    finishing: Finishing | None,
 ) -> Applied:
     """Fan the attempt in: with its verdict when its gate calls no model (``on_pass``
-    starting with it should it pass), else with its gate task. The run stops if the
-    artifacts fail their checks."""
+    starting with it should it pass, ``finishing`` recorded first), else with its gate task.
+    The run stops if the artifacts fail their checks."""
     spec = pipeline.phase(action.phase)
+    in_step = calls_no_model(pipeline, spec)
+    if finishing is not None and not in_step:
+        raise NotRiddenError(f"the gate of {action.phase} is judged by a task of its own")
     outputs = await store.outputs(run_id, action.phase, action.attempt)
     calls = await store.model_calls(run_id)
+    if finishing is not None:
+        outputs = {**outputs, **finishing.outputs(action.phase, action.attempt)}
+        calls = [*calls, *finishing.calls()]
     upstream, input_ids = await upstream_artifacts(store, blobs, pipeline, run_id, action.phase)
     try:
         artifacts = assemble_artifacts(pipeline, spec, action.attempt, outputs, calls, input_ids)
     except ArtifactProblem as exc:
+        if finishing is not None:  # the outputs first, on their own; then the usual step
+            raise NotRiddenError(str(exc)) from exc
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return Applied(stopped=True, passed=False)
-    in_step = calls_no_model(pipeline, spec)
     ready = EventDraft(
         type="phase.ready",
         phase=action.phase,
@@ -246,6 +263,7 @@ async def _fan_in(
             upstream=upstream,
             input_ids=input_ids,
             calls=calls,
+            finishing=finishing,
         )
         return await _judge_in_step(store, pipeline, run_id, action, fanned, lessee, on_pass)
     made = await store.record_artifacts(
@@ -285,6 +303,8 @@ async def _judge_in_step(
             claim=lessee.request() if lessee and firsts else None,
         )
     except JudgeFailedError as exc:
+        if fanned.finishing is not None:  # the outputs first, on their own; then the usual step
+            raise NotRiddenError(str(exc)) from exc
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return Applied(stopped=True, passed=False)
     _hand(judged.claimed, lessee)

@@ -6,8 +6,10 @@ same action twice.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeGuard
 
 from ideamine.config.model import FanOutKind, PipelineSpec
@@ -26,14 +28,17 @@ from ideamine.engine.snapshot import (
     StartPhase,
     TaskState,
 )
-from ideamine.engine.states import PhaseStatus, RunStatus
-from ideamine.errors import AgentError
+from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
+from ideamine.errors import AgentError, FinishingRefusedError, IllegalTransitionError
 from ideamine.runtime.actions import Applied, Lessee, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
+from ideamine.runtime.finishing import Finishing, NotRiddenError
 from ideamine.stores.base import Store
 from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
 
-__all__ = ["Advancer"]
+__all__ = ["Advancer", "Ridden"]
+
+log = logging.getLogger(__name__)
 
 
 class Advancer:
@@ -46,6 +51,7 @@ class Advancer:
         self._loop_checks: dict[tuple[str, str, int, int], bool] = {}
         self._tasks: dict[str, _KnownTasks] = {}
         self._in_step: dict[str, bool] = {}  # phase → whether its gate is judged in its step
+        self._stepping: dict[str, asyncio.Lock] = {}  # run id → held while a step runs
 
     async def advance(self, run_id: str, lessee: Lessee | None = None) -> bool:
         """Read what changed in ``run_id`` since the last call and take steps while it is
@@ -67,13 +73,72 @@ class Advancer:
                 break
         return acted
 
+    async def ride(self, finishing: Finishing, lessee: Lessee | None = None) -> Ridden | None:
+        """Record ``finishing`` (the outputs of tasks that just ended, not yet written) in
+        the transaction of a fan-in they complete, when fanning their attempts in is all the
+        step has to do and their gates are judged in the step (``runtime.finishing``). The
+        first fan-in takes them along; should there be more (two phases ending together),
+        the next step fans the others in.
+
+        None, with nothing written, when they complete no such fan-in, another step of the
+        run is under way, or the fan-in cannot take them along (an output refused, the
+        artifacts failing their checks, the attempt moved on): the caller then records them
+        on their own, and the next step does what is left.
+        """
+        run_id = finishing.run_id
+        if self._stepping_now(run_id) or any(
+            self.pipeline.phase(phase).fan_out.kind is FanOutKind.ITERATIVE
+            for phase, _ in finishing.attempts
+        ):
+            return None  # an iterative phase's ``until`` reads its outputs from the store
+        async with self._lock(run_id):
+            planned = await self._fan_ins_of(finishing)
+            if planned is None:
+                return None
+            snapshot, fan_ins = planned
+            try:
+                _, again = await self._apply(run_id, snapshot, fan_ins[:1], lessee, finishing)
+            except NotRiddenError as exc:
+                log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
+                return None
+            except (FinishingRefusedError, IllegalTransitionError) as exc:
+                log.warning(
+                    "run %s moved on under the fan-in its outputs were to go with (%s); "
+                    "recording them on their own",
+                    run_id,
+                    exc,
+                )
+                return None
+            return Ridden(again=again or len(fan_ins) > 1)
+
+    async def _fan_ins_of(self, finishing: Finishing) -> tuple[RunSnapshot, list[FanIn]] | None:
+        """The run as planned from with ``finishing`` recorded, and the fan-ins then to do,
+        when those are all there is to do, one for each attempt ``finishing`` ends, each
+        with its gate judged in the step; else None."""
+        run, phases, known = await self._changes(finishing.run_id)
+        if run.status is not RunStatus.RUNNING or not known.running(finishing):
+            return None
+        try:
+            snapshot = await self._snapshot(run, phases, known, finishing)
+        except _LoopConditionError:
+            return None  # the next step fails the phase
+        actions = plan(self.pipeline, snapshot)
+        fan_ins = [a for a in actions if isinstance(a, FanIn) and self._in_its_step(a)]
+        if len(fan_ins) != len(actions):
+            return None
+        if {(a.phase, a.attempt) for a in fan_ins} != finishing.attempts:
+            return None
+        return snapshot, fan_ins
+
     def _judges(self, action: Action) -> TypeGuard[ApplyVerdict | FanIn]:
         """Whether ``action`` applies a verdict: ``ApplyVerdict``, or the ``FanIn`` of a
         phase whose gate calls no model (judged in its step, ``runtime.gatestep``)."""
         if isinstance(action, ApplyVerdict):
             return True
-        if not isinstance(action, FanIn):
-            return False
+        return isinstance(action, FanIn) and self._in_its_step(action)
+
+    def _in_its_step(self, action: FanIn) -> bool:
+        """Whether ``action``'s phase has its gate judged in its fan-in's step."""
         if action.phase not in self._in_step:
             spec = self.pipeline.phase(action.phase)
             self._in_step[action.phase] = calls_no_model(self.pipeline, spec)
@@ -82,18 +147,33 @@ class Advancer:
     async def _step(self, run_id: str, lessee: Lessee | None) -> tuple[list[Action], bool]:
         """One read, plan and apply: the actions carried out, and whether a verdict among
         them may have left the next step something to do (``_apply``)."""
+        async with self._lock(run_id):
+            run, phases, known = await self._changes(run_id)
+            if run.status is not RunStatus.RUNNING:
+                return [], False
+            try:
+                snapshot = await self._snapshot(run, phases, known)
+            except _LoopConditionError as problem:
+                await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
+                return [problem.action], False
+            actions = plan(self.pipeline, snapshot)
+            return await self._apply(run_id, snapshot, actions, lessee)
+
+    async def _changes(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], _KnownTasks]:
+        """The run and its phases as stored now, and its tasks with what changed merged in."""
         known = self._tasks.setdefault(run_id, _KnownTasks())
         changes = await self.store.run_changes(run_id, known.cursor)
         known.merge(changes.tasks, changes.cursor)
-        if changes.run.status is not RunStatus.RUNNING:
-            return [], False
-        try:
-            snapshot = await self._snapshot(changes.run, changes.phases, known)
-        except _LoopConditionError as problem:
-            await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
-            return [problem.action], False
-        actions = plan(self.pipeline, snapshot)
-        return await self._apply(run_id, snapshot, actions, lessee)
+        return changes.run, list(changes.phases), known
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        """Held while a step of ``run_id`` runs: the loop's steps and a ``ride`` (from the
+        task that records outputs) never interleave."""
+        return self._stepping.setdefault(run_id, asyncio.Lock())
+
+    def _stepping_now(self, run_id: str) -> bool:
+        lock = self._stepping.get(run_id)
+        return lock is not None and lock.locked()
 
     async def _apply(
         self,
@@ -101,12 +181,14 @@ class Advancer:
         snapshot: RunSnapshot,
         actions: Sequence[Action],
         lessee: Lessee | None,
+        finishing: Finishing | None = None,
     ) -> tuple[list[Action], bool]:
         """Carry ``actions`` out, until one takes the run out of ``running``: the actions
         carried out, and whether the next step may find more to do (a verdict that did not
         pass, or passed without starting what it opens: that waits for the next step). The
         phases starting in this step start in one transaction with their first tasks; those
-        a verdict lets start, in the verdict's transaction should it pass.
+        a verdict lets start, in the verdict's transaction should it pass. ``finishing``
+        (``ride``: the one action is a fan-in judged in its step) goes with the fan-in.
         An action claims tasks for ``lessee`` only when no action after it in the step may
         end the run (a fan-in whose artifacts fail, a verdict that escalates or asks, a
         failure, the end): tasks are never started for a run that stops in the same step."""
@@ -130,7 +212,14 @@ class Advancer:
                 # the phases its pass lets start, unless a later action may stop the run
                 on_pass = self._opened_by(snapshot, action.phase, started) if taker else []
                 applied = await apply_action(
-                    self.store, self.pipeline, self._blobs, run_id, action, taker, on_pass=on_pass
+                    self.store,
+                    self.pipeline,
+                    self._blobs,
+                    run_id,
+                    action,
+                    taker,
+                    on_pass=on_pass,
+                    finishing=finishing,
                 )
                 if applied.passed:  # as the next step would read it: a later verdict of
                     snapshot = _passed(snapshot, action.phase)  # the step may open more
@@ -162,11 +251,16 @@ class Advancer:
         ]
 
     async def _snapshot(
-        self, run: RunRecord, phases: Sequence[PhaseRecord], known: _KnownTasks
+        self,
+        run: RunRecord,
+        phases: Sequence[PhaseRecord],
+        known: _KnownTasks,
+        finishing: Finishing | None = None,
     ) -> RunSnapshot:
+        """The run as the engine plans from it; with ``finishing``'s tasks succeeded."""
         states = {}
         for name, record in latest_attempts(phases).items():
-            own = tuple(known.tasks_of(name, record.attempt))
+            own = tuple(known.tasks_of(name, record.attempt, finishing))
             done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
                 attempt=record.attempt, status=record.status, tasks=own, loop_done=done
@@ -204,8 +298,19 @@ class Advancer:
         """Drop ``run_id``'s known tasks and loop verdicts; should the run be resumed, they
         are read and worked out again from its rows (the same values, so the same verdicts)."""
         self._tasks.pop(run_id, None)
+        if not self._stepping_now(run_id):
+            self._stepping.pop(run_id, None)
         for key in [key for key in self._loop_checks if key[0] == run_id]:
             del self._loop_checks[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Ridden:
+    """Outputs recorded with the fan-in they completed (``Advancer.ride``); ``again``: the
+    next step may find more to do (the verdict did not pass, or passed without starting
+    what it opens)."""
+
+    again: bool
 
 
 _MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
@@ -230,8 +335,26 @@ class _KnownTasks:
             self._by_attempt.setdefault((task.phase, task.attempt), {})[task.id] = _state(task)
         self.cursor = cursor
 
-    def tasks_of(self, phase: str, attempt: int) -> Iterable[TaskState]:
-        return self._by_attempt.get((phase, attempt), {}).values()
+    def tasks_of(
+        self, phase: str, attempt: int, finishing: Finishing | None = None
+    ) -> Iterable[TaskState]:
+        """The attempt's tasks; those ``finishing`` ends, succeeded."""
+        tasks = self._by_attempt.get((phase, attempt), {})
+        if finishing is None or (phase, attempt) not in finishing.attempts:
+            return tasks.values()
+        ending = finishing.task_ids
+        return [
+            replace(state, status=TaskStatus.SUCCEEDED, error=None) if task_id in ending else state
+            for task_id, state in tasks.items()
+        ]
+
+    def running(self, finishing: Finishing) -> bool:
+        """Whether every task ``finishing`` ends reads as running (as this process holds it)."""
+        for task in finishing.tasks:
+            state = self._by_attempt.get((task.phase, task.attempt), {}).get(task.id)
+            if state is None or state.status is not TaskStatus.RUNNING:
+                return False
+        return True
 
 
 def _state(task: TaskChange) -> TaskState:

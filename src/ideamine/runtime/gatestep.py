@@ -25,6 +25,7 @@ from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
 from ideamine.errors import StoreError
 from ideamine.observability.tracing import mark_task, task_span
+from ideamine.runtime.finishing import Finishing
 from ideamine.stores.base import Store
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ClaimRequest, EventDraft, NewArtifact, NewTask, PhaseStart
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 class FannedIn:
     """What a fan-in assembled and read for its attempt: the artifacts, the ``phase.ready``
     event and gate task to record with them, the upstream artifacts (contents and ids) and
-    the run's model calls."""
+    the run's model calls (with ``finishing``'s, when it records them)."""
 
     artifacts: Sequence[NewArtifact]
     ready: EventDraft
@@ -49,6 +50,7 @@ class FannedIn:
     upstream: Mapping[str, Any]
     input_ids: Sequence[str]
     calls: Sequence[Mapping[str, object]]
+    finishing: Finishing | None = None  # the attempt's last outputs, recorded with it
 
 
 class JudgeFailedError(Exception):
@@ -72,6 +74,8 @@ async def judge_fan_in(
 
     Raises:
         JudgeFailedError: judging raised (a guard's bug, say); nothing was written.
+        FinishingRefusedError: an output of ``fanned.finishing`` was refused; nothing was
+            written.
         StoreError: a read or the write failed, as any store call may.
     """
     # imported at the first gate, not with the runtime (``runtime.preload``)
@@ -105,7 +109,8 @@ async def judge_fan_in(
             # as the executor writes a task's: it made no model call
             payload={"tokens": 0, "cost_usd": 0, "inputs": list(fanned.input_ids)},
         )
-        claimed = await VerdictStore(store).record_fan_in(recorded, verdict)
+        finishing = fanned.finishing.writes if fanned.finishing else ()
+        claimed = await VerdictStore(store).record_fan_in(recorded, verdict, finishing)
     return Judged.of(verdict, claimed)
 
 
@@ -143,6 +148,8 @@ async def _judge(
     strict = bool((await RunOptions(store).get(run_id)).get("strict_evidence"))
     reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
     record, own = await store.phase_tasks(run_id, judging.phase, judging.attempt)
+    if fanned.finishing is not None:  # as they will read once recorded with the verdict
+        own = fanned.finishing.settled(own)
     task_ids = {task.id for task in own}
     calls = [call for call in fanned.calls if call["task_id"] in task_ids]
     metrics = phase_metrics(record, own, calls, draft, started)

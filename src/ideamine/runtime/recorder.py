@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from ideamine.stores.base import Store
@@ -32,13 +32,22 @@ class _Waiting:
     future: asyncio.Future[None]
 
 
+Rider = Callable[[Sequence[OutputWrite]], Awaitable[bool]]
+
+
 class Recorder:
-    """Batches ``record_output`` calls of one event loop against one store."""
+    """Batches ``record_output`` calls of one event loop against one store.
+
+    ``rider``, when set (the runner driving a run), is offered each batch first: it may
+    record the batch in the transaction of the fan-in it completes (``runtime.finishing``)
+    and return True; on False the batch is recorded on its own.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._queue: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
+        self.rider: Rider | None = None
 
     async def record(self, write: OutputWrite) -> None:
         """Record ``write`` in the next batch; returns once it committed, or raises the
@@ -60,7 +69,10 @@ class Recorder:
             await asyncio.wait([self._writer])
 
     async def _outcomes(self, batch: Sequence[_Waiting]) -> Sequence[BaseException | None]:
-        errors = await self._store.record_outputs([item.write for item in batch])
+        writes = [item.write for item in batch]
+        if self.rider is not None and await self.rider(writes):
+            return [None] * len(batch)  # recorded with the fan-in they completed
+        errors = await self._store.record_outputs(writes)
         return _checked(errors, batch)
 
     async def _write(self) -> None:

@@ -29,11 +29,18 @@ from ideamine.llm.registry import Providers
 from ideamine.runtime import DEFAULT_CONCURRENCY
 from ideamine.runtime.budget import claim_within_budget
 from ideamine.runtime.bundles import Bundle, Bundles
+from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.identity import process_owner
 from ideamine.runtime.preload import preload
 from ideamine.runtime.reaper import reap
 from ideamine.stores.base import Store
-from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, RunRecord
+from ideamine.stores.records import (
+    ClaimedTask,
+    ClaimRequest,
+    EventDraft,
+    OutputWrite,
+    RunRecord,
+)
 
 __all__ = ["DEFAULT_CONCURRENCY", "Runner"]
 
@@ -76,6 +83,10 @@ class Runner:
         self._touched: set[str] = set()  # runs whose bundle we used: what `_forget` drops
         self._conflicts: dict[str, int] = {}  # run id → steps in a row overtaken (`_overtaken`)
         self._scope: str | None = None  # the run `drive` is limited to; None when serving
+        self._driving: tuple[RunRecord, Bundle] | None = None  # `drive`'s run, as last read
+        self._quiet: set[str] = set()  # task ids whose ending needs no turn (`_ride`)
+        self._stopping = False  # winding down: tasks claimed now are handed back, not run
+        self._unstarted: list[ClaimedTask] = []  # claimed while stopping (`_Lessee.take`)
         self._retried = store.retried_writes  # the store's count this runner has acted on
 
     async def drive(self, run_id: str) -> RunRecord:
@@ -87,9 +98,12 @@ class Runner:
         run = await self.store.get_run(run_id)
         if run.status is RunStatus.CREATED:
             await self._start(run)
+        recorder = self._bundles.recorder
+        recorder.rider = self._ride  # a phase's last outputs go with its fan-in
         try:
             await self._supervised(self._loop(run_id, None))
         finally:
+            recorder.rider = None
             await self._wind_down(run_id)
         return await self.store.get_run(run_id)
 
@@ -160,6 +174,7 @@ class Runner:
             return _Step.NOTHING, 0
         # Serving every run, claims stay oldest first across runs (`_claim`).
         lessee = _Lessee(self, run, bundle) if self._scope is not None else None
+        self._driving = (run, bundle) if self._scope is not None else None
         try:
             acted = await bundle.advancer.advance(run.id, lessee)
         except (IllegalTransitionError, RetriedWriteError) as exc:
@@ -183,6 +198,32 @@ class Runner:
         if self._conflicts[run_id] > MAX_CONFLICTS:
             raise exc
         log.warning("run %s moved on under this step (%s); reading it again", run_id, exc)
+
+    async def _ride(self, writes: Sequence[OutputWrite]) -> bool:
+        """Hand outputs that finish a phase attempt of the run being driven (all tasks this
+        process holds) to its advancer, to be recorded in the transaction that fans the
+        attempt in (``Advancer.ride``); False to record them on their own."""
+        run_id, driving = self._scope, self._driving
+        if run_id is None or driving is None or self._held.get(run_id, 0.0) <= self._clock.now():
+            return False  # not driving, or the advance lease may lapse: a step of its own
+        held = {item.task.id: item.task for item in self._inflight.values()}
+        tasks = [held[write.task_id] for write in writes if write.task_id in held]
+        finishing = Finishing.of(writes, tasks)
+        if finishing is None or finishing.run_id != run_id:
+            return False
+        run, bundle = driving
+        lessee = _Lessee(self, run, bundle)
+        try:
+            ridden = await bundle.advancer.ride(finishing, lessee)
+        except RetriedWriteError as exc:  # what the lost commit wrote stands; read again
+            self._overtaken(run_id, exc)
+            return False
+        if ridden is None:
+            return False
+        if not ridden.again and lessee.claimed_all():
+            # the step those tasks' ending calls for is done: no turn of the loop for them
+            self._quiet |= finishing.task_ids
+        return True
 
     async def _release_unrun(self, live: set[str]) -> None:
         """The store carried a write out again after losing its connection: the lost attempt
@@ -316,10 +357,14 @@ class Runner:
         """Wait for a task to finish, for other processes' work, or a poll interval."""
         if self._inflight:
             preload()  # while the tasks wait: what checks their outputs (once per process)
-            done, _ = await asyncio.wait(
-                self._inflight, timeout=self.poll_seconds * 4, return_when=asyncio.FIRST_COMPLETED
-            )
-            self._collect(done)
+            while self._inflight:
+                done, _ = await asyncio.wait(
+                    self._inflight,
+                    timeout=self.poll_seconds * 4,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not self._collect(done):
+                    return
             return
         if scope is not None:
             await self._check_not_stuck(scope)
@@ -332,10 +377,19 @@ class Runner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await pending
 
-    def _collect(self, done: set[asyncio.Task[None]]) -> None:
+    def _collect(self, done: set[asyncio.Task[None]]) -> bool:
+        """Take finished tasks out of flight; whether there were some and every one ended
+        quietly (its output went with a fan-in whose step left nothing to do, ``_ride``):
+        then the loop need not turn, and the next tasks start without its reads in between."""
+        quiet = bool(done)
         for job in done:
-            self._inflight.pop(job, None)
+            item = self._inflight.pop(job, None)
+            if item is None or item.task.id not in self._quiet:
+                quiet = False
+            else:
+                self._quiet.discard(item.task.id)
             job.result()  # re-raise anything unexpected (store failures): never swallowed
+        return quiet
 
     async def _check_not_stuck(self, run_id: str) -> None:
         """Fail loudly instead of waiting forever if the engine has nothing left to do."""
@@ -375,6 +429,7 @@ class Runner:
 
     async def _wind_down(self, scope: str | None) -> None:
         """Let in-flight tasks finish (paused runs, graceful stop), else hand them back."""
+        self._stopping = True
         keep = scope is not None and (await self.store.get_run(scope)).status is RunStatus.PAUSED
         timeout = None if keep else (self.grace_seconds if scope is None else 0)
         if self._inflight and timeout != 0:
@@ -399,6 +454,14 @@ class Runner:
                         item.task.id, item.lease_token, reason="the process stopped"
                     )
         self._inflight.clear()
+        # tasks a ride claimed while the recorder was drained (``_Lessee.take``)
+        for item in self._unstarted:
+            with contextlib.suppress(StaleLeaseError):
+                await self.store.release_task(
+                    item.task.id, item.lease_token, reason="the process stopped"
+                )
+        self._unstarted.clear()
+        self._stopping = False
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
@@ -413,12 +476,19 @@ class _Lessee:
         self._run = run
         self._bundle = bundle
         self.taken = 0
+        self._limit: int | None = None  # the last claim's limit (None: none was made)
+
+    def claimed_all(self) -> bool:
+        """Whether the last claim took fewer tasks than it could: none are left waiting."""
+        return self._limit is not None and self.taken < self._limit
 
     def request(self) -> ClaimRequest | None:
         runner = self._runner
         free = runner._free()
-        if free <= 0:
+        if free <= 0 or runner._stopping:
+            self._limit = None
             return None
+        self._limit = free
         return ClaimRequest(
             owner=runner.owner,
             now=runner._clock.now(),
@@ -428,8 +498,12 @@ class _Lessee:
         )
 
     def take(self, claimed: Sequence[ClaimedTask]) -> None:
+        runner = self._runner
         for item in claimed:
-            self._runner._execute(self._run, self._bundle, item)
+            if runner._stopping:  # a ride committed as the runner stopped: handed back
+                runner._unstarted.append(item)
+            else:
+                runner._execute(self._run, self._bundle, item)
         self.taken += len(claimed)
 
 

@@ -19,7 +19,7 @@ from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.clock import Clock, iso
 from ideamine.engine.budget import throttled_room
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.errors import OutputExistsError, StoreError
+from ideamine.errors import FinishingRefusedError, OutputExistsError, StoreError
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
 from ideamine.stores import task_queries as tq
@@ -477,6 +477,20 @@ class SqlStore(Coordination):
         if not writes:
             return []
         return await self._transaction(work)
+
+    def _finish_in(self, db: q.Db, writes: Sequence[OutputWrite], at: str) -> None:
+        """Record ``writes`` inside the caller's transaction, all or none (``record_fan_in``
+        with ``finishing``).
+
+        Raises:
+            FinishingRefusedError: one was refused (a stale lease, an output already
+                recorded, not JSON); nothing of them was written.
+        """
+        errors, accepted = _vetted(db, writes)
+        refused = [error for error in errors if error is not None]
+        if refused:
+            raise FinishingRefusedError(refused)
+        _write_outputs(db, accepted, at)
 
     async def fail_task(
         self,

@@ -29,6 +29,7 @@ from ideamine.stores.records import (
     EventDraft,
     NewArtifact,
     NewTask,
+    OutputWrite,
     PhaseRecord,
     PhaseStart,
     latest_attempts,
@@ -105,17 +106,30 @@ class VerdictStore:
         phase then starts ``verdict.starts`` in the same transaction: the tasks claimed."""
         return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
-    async def record_fan_in(self, fanned: JudgedFanIn, verdict: Verdict) -> list[ClaimedTask]:
+    async def record_fan_in(
+        self, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite] = ()
+    ) -> list[ClaimedTask]:
         """Fan ``verdict``'s attempt in and apply the verdict, in one transaction: the
-        artifacts, the gate task settled with the judge's output, the verdict and (should it
-        pass) the phases it starts; the tasks claimed."""
+        outputs of its last tasks (``finishing``, not yet recorded), the artifacts, the gate
+        task settled with the judge's output, the verdict and (should it pass) the phases it
+        starts; the tasks claimed.
+
+        Raises:
+            FinishingRefusedError: an output of ``finishing`` was refused; nothing was
+                written.
+            IllegalTransitionError: the attempt was fanned in already; nothing was written.
+        """
         return await self._store.run_in_transaction(
-            lambda db: self._record_fan_in(db, fanned, verdict)
+            lambda db: self._record_fan_in(db, fanned, verdict, finishing)
         )
 
-    def _record_fan_in(self, db: q.Db, fanned: JudgedFanIn, verdict: Verdict) -> list[ClaimedTask]:
+    def _record_fan_in(
+        self, db: q.Db, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite]
+    ) -> list[ClaimedTask]:
         at = self._store._now()
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
+        if finishing:
+            self._store._finish_in(db, finishing, at)
         self._store._ready_in(
             db,
             run_id,

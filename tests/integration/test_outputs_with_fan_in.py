@@ -1,0 +1,170 @@
+"""Driving a run, the last outputs of a phase whose gate is judged in its step are recorded
+in the transaction that fans the phase in (``runtime.finishing``, ``Advancer.ride``): the
+run reads the same as when each output is recorded on its own, and a runner stopped while
+such a transaction waits hands back the tasks it started."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.configs import write_callable_pipeline, write_coverage_loop
+from tests.support.runs import (
+    comparable,
+    drive_new_run,
+    hold_fan_ins_with_outputs,
+    record_outputs_alone,
+)
+
+from ideamine import service
+from ideamine.canonical import canonical_json
+from ideamine.config.loader import load_pipeline
+from ideamine.engine.plan import GATE_KEY
+from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
+from ideamine.runtime.runner import Runner
+from ideamine.stores.dossiers import DossierStore
+from ideamine.stores.records import EventRecord
+
+
+def _run(folder: Path, config: Path) -> dict[str, Any]:
+    """Drive one run of ``config`` in a store in ``folder``; what the tests compare."""
+
+    async def go() -> dict[str, Any]:
+        store = await service.open_store(str(folder / "x.db"))
+        try:
+            run_id = (await drive_new_run(store, config)).id
+            _, _, tasks = await store.run_rows(run_id)
+            artifacts = await store.artifacts(run_id)
+            return {
+                "status": (await store.get_run(run_id)).status,
+                "events": await service.all_events(store, run_id),
+                "tasks": sorted((t.phase, t.attempt, t.key, t.status, t.tries) for t in tasks),
+                "contents": sorted(
+                    (a.phase, a.attempt, a.type, a.version, canonical_json(a.provenance))
+                    for a in artifacts
+                ),
+                "blobs": sorted(
+                    [canonical_json(await store.blob(a.content_hash)) for a in artifacts]
+                ),
+                "verdicts": await DossierStore(store).gate_evaluations(run_id),
+            }
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def _kinds(events: Sequence[EventRecord]) -> list[tuple[str, str | None, object]]:
+    """The ledger as two runs of one config share it: types, phases and task keys."""
+    return [(e.type, e.phase, e.payload.get("key")) for e in events]
+
+
+def _phase_kinds(events: Sequence[EventRecord]) -> list[tuple[str, str | None]]:
+    """The ledger's run and phase events, in order."""
+    return [(e.type, e.phase) for e in events if not e.type.startswith("task.")]
+
+
+def test_a_run_whose_outputs_go_with_their_fan_ins_reads_as_one_recording_them_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coverage gate fails attempt 1 (its fix reruns NFRsAgent) and passes attempt 2:
+    the same tasks, artifacts, verdicts and ledger either way; with rides, each phase's last
+    output is stamped with its fan-in."""
+    monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(tmp_path / "exec.log"))
+    config = write_coverage_loop(tmp_path / "cfg", "tests.support.agents:nfrs_from_feedback")
+    (tmp_path / "ridden").mkdir()
+    (tmp_path / "alone").mkdir()
+    ridden = _run(tmp_path / "ridden", config)
+    record_outputs_alone(monkeypatch)
+    alone = _run(tmp_path / "alone", config)
+
+    for seen in (ridden, alone):
+        assert seen["status"] is RunStatus.COMPLETED
+        assert [(v.attempt, v.passed) for v in seen["verdicts"]] == [(1, False), (2, True)]
+    assert ridden["tasks"] == alone["tasks"]
+    assert ridden["contents"] == alone["contents"]
+    assert ridden["blobs"] == alone["blobs"]
+    assert [comparable(v.result) for v in ridden["verdicts"]] == [
+        comparable(v.result) for v in alone["verdicts"]
+    ]
+    # the same events; in the same order but for tasks ending together (their batch's order)
+    assert sorted(_kinds(ridden["events"]), key=repr) == sorted(_kinds(alone["events"]), key=repr)
+    assert _phase_kinds(ridden["events"]) == _phase_kinds(alone["events"])
+
+    def stamped_with_fan_in(events: Sequence[EventRecord]) -> int:
+        """Fan-ins whose preceding event (an agent's output) shares their transaction."""
+        return sum(
+            1
+            for before, ready in itertools.pairwise(events)
+            if ready.type == "phase.ready"
+            and before.type == "task.succeeded"
+            and before.at == ready.at
+        )
+
+    assert stamped_with_fan_in(ridden["events"]) == 2  # both attempts' fan-ins
+    assert stamped_with_fan_in(alone["events"]) == 0
+
+
+def test_a_runner_stopped_while_a_fan_in_waits_hands_back_the_tasks_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while intake's last outputs wait in its fan-in's transaction, which passes it
+    and starts ideation with its tasks claimed for this runner: the transaction commits, the
+    runner hands ideation's tasks back instead of running them as it stops, and a resume
+    runs each agent once."""
+    log = tmp_path / "exec.log"
+    monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
+    config = write_callable_pipeline(
+        tmp_path / "cfg", {"intake": [], "ideation": ["intake"]}, agents_per_phase=2
+    )
+    pipeline = load_pipeline(config)
+    arrived, gate = asyncio.Event(), asyncio.Event()
+    hold_fan_ins_with_outputs(monkeypatch, arrived, gate)
+
+    async def go() -> tuple[dict[str, tuple[TaskStatus, str | None]], RunStatus]:
+        store = await service.open_store(str(tmp_path / "x.db"))
+        try:
+            run = await service.create_run(
+                store, pipeline, "a farm shop", constraints={}, source="cli", config_dir=config
+            )
+            driving = asyncio.create_task(Runner(store, pipeline).drive(run.id))
+            await arrived.wait()  # intake's agents are done; their outputs wait with its fan-in
+            asyncio.get_running_loop().call_later(0.2, gate.set)
+            driving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await driving
+            _, phases, tasks = await store.run_rows(run.id)
+            assert {(p.phase, p.status) for p in phases} == {
+                ("intake", PhaseStatus.PASSED),
+                ("ideation", PhaseStatus.RUNNING),
+            }
+            stopped = {
+                f"{t.phase}/{t.key}": (t.status, t.lease_owner) for t in tasks if t.key != GATE_KEY
+            }
+            resumed = await Runner(store, pipeline).drive(run.id)
+            return stopped, resumed.status
+        finally:
+            await store.close()
+
+    stopped, status = asyncio.run(go())
+    assert stopped == {
+        "intake/00.IntakeAgent0": (TaskStatus.SUCCEEDED, None),
+        "intake/01.IntakeAgent1": (TaskStatus.SUCCEEDED, None),
+        "ideation/00.IdeationAgent0": (TaskStatus.PENDING, None),  # handed back, not run
+        "ideation/01.IdeationAgent1": (TaskStatus.PENDING, None),
+    }
+    assert status is RunStatus.COMPLETED
+    starts = [
+        line.split()[1:3] for line in log.read_text().splitlines() if line.startswith("start")
+    ]
+    assert sorted(starts) == sorted(
+        [
+            [phase, f"{i:02d}.{phase.capitalize()}Agent{i}"]
+            for phase in ("intake", "ideation")
+            for i in (0, 1)
+        ]
+    )

@@ -1,0 +1,110 @@
+"""The last outputs of phase attempts as the fan-in that records them reads them
+(``runtime.finishing``): only writes it can take along, read back as the store would."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ideamine.engine.states import TaskStatus
+from ideamine.runtime.finishing import Finishing
+from ideamine.stores.records import ModelCallRecord, OutputWrite, TaskRecord
+
+
+def _task(key: str, *, phase: str = "prd", run_id: str = "run-1", attempt: int = 1) -> TaskRecord:
+    return TaskRecord(
+        id=f"{run_id}.{phase}.{attempt}.{key}",
+        run_id=run_id,
+        phase=phase,
+        attempt=attempt,
+        key=key,
+        agent=key.split(".")[1],
+        iteration=1,
+        status=TaskStatus.RUNNING,
+        tries=1,
+        lease_owner="me",
+        lease_expires_at=100.0,
+        not_before=0.0,
+        error=None,
+        created_at="2026-11-27T00:00:00+00:00",
+        started_at="2026-11-27T00:00:01+00:00",
+        finished_at=None,
+    )
+
+
+def _write(task: TaskRecord, output: object, *calls: ModelCallRecord) -> OutputWrite:
+    return OutputWrite(task_id=task.id, token="t", output=output, calls=calls)
+
+
+CALL = ModelCallRecord(
+    provider="offline",
+    model="m1",
+    prompt_hash="p" * 8,
+    params={"temperature": 0},
+    tokens_in=3,
+    tokens_out=4,
+    cost_usd=0.5,
+    latency_ms=7,
+    outcome="ok",
+)
+
+
+def test_outputs_read_back_as_json_values_by_key_of_their_attempt() -> None:
+    a, b, other = _task("00.A"), _task("01.B"), _task("00.S", phase="security")
+    finishing = Finishing.of(
+        [_write(a, {"xs": (1, 2)}), _write(b, "b"), _write(other, None)], [a, b, other]
+    )
+    assert finishing is not None
+    assert finishing.run_id == "run-1"
+    assert finishing.attempts == {("prd", 1), ("security", 1)}
+    assert finishing.outputs("prd", 1) == {"00.A": {"xs": [1, 2]}, "01.B": "b"}  # a tuple: a list
+    assert finishing.outputs("security", 1) == {"00.S": None}
+    assert finishing.outputs("prd", 2) == {}
+
+
+def test_model_calls_read_as_the_stores_rows_in_the_writes_order() -> None:
+    a, b = _task("00.A"), _task("01.B")
+    finishing = Finishing.of([_write(b, 1, CALL), _write(a, 2, CALL, CALL)], [b, a])
+    assert finishing is not None
+    rows = finishing.calls()
+    assert [row["task_id"] for row in rows] == [b.id, a.id, a.id]
+    assert rows[0] == {
+        "task_id": b.id,
+        "phase": "prd",
+        "attempt": 1,
+        "key": "01.B",
+        "provider": "offline",
+        "model": "m1",
+        "prompt_hash": "pppppppp",
+        "tokens_in": 3,
+        "tokens_out": 4,
+        "cost_usd": 0.5,
+        "latency_ms": 7,
+        "outcome": "ok",
+    }
+
+
+def test_settled_succeeds_only_the_finishing_tasks() -> None:
+    a, b, c = _task("00.A"), _task("01.B"), _task("02.C")
+    failed = replace(c, status=TaskStatus.FAILED, error="boom")
+    finishing = Finishing.of([_write(a, 1)], [a])
+    assert finishing is not None
+    settled = finishing.settled([a, b, failed])
+    assert [(t.key, t.status, t.error) for t in settled] == [
+        ("00.A", TaskStatus.SUCCEEDED, None),
+        ("01.B", TaskStatus.RUNNING, None),
+        ("02.C", TaskStatus.FAILED, "boom"),
+    ]
+
+
+def test_writes_it_cannot_take_along_are_left_to_be_recorded_on_their_own() -> None:
+    a, b = _task("00.A"), _task("01.B")
+    elsewhere = _task("00.A", run_id="run-2")
+    assert Finishing.of([], []) is None
+    assert Finishing.of([_write(a, 1)], []) is None  # a task this process does not hold
+    assert Finishing.of([_write(a, 1), _write(b, 2)], [b, a]) is None  # out of order
+    assert Finishing.of([_write(a, 1), _write(a, 2)], [a, a]) is None  # written twice
+    assert Finishing.of([_write(a, 1), _write(elsewhere, 2)], [a, elsewhere]) is None
+    assert Finishing.of([_write(a, {1, 2})], [a]) is None  # a set is not JSON
+    assert Finishing.of([_write(a, float("nan"))], [a]) is None
+    odd = replace(CALL, params={"seed": object()})
+    assert Finishing.of([_write(a, 1, odd)], [a]) is None
