@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from ideamine.canonical import canonical_json
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.plan import GATE_KEY
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
+from ideamine.runtime.advance import Advancer
+from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.runner import Runner
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.records import EventRecord
@@ -168,3 +171,31 @@ def test_a_runner_stopped_while_a_fan_in_waits_hands_back_the_tasks_it_started(
             for i in (0, 1)
         ]
     )
+
+
+def test_a_ride_that_fails_leaves_the_outputs_to_be_recorded_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anything but a refusal going wrong in a ride (a read failing, a bug) writes nothing
+    of it: the outputs are recorded on their own and the loop's own step fans the phase in."""
+    fan_ins_of = Advancer._fan_ins_of
+    failures: list[str] = []
+
+    async def failing_once(self: Advancer, finishing: Finishing) -> object:
+        if not failures:
+            failures.append(finishing.run_id)
+            raise RuntimeError("a read failed")
+        return await fan_ins_of(self, finishing)
+
+    monkeypatch.setattr(Advancer, "_fan_ins_of", failing_once)
+    config = write_callable_pipeline(
+        tmp_path / "cfg", {"intake": [], "ideation": ["intake"]}, agents_per_phase=2
+    )
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
+        seen = _run(tmp_path, config)
+
+    assert failures and seen["status"] is RunStatus.COMPLETED
+    assert "the fan-in its outputs were to go with failed" in caplog.text
+    assert "a read failed" in caplog.text
+    succeeded = [e.task_id for e in seen["events"] if e.type == "task.succeeded"]
+    assert len(succeeded) == len(set(succeeded)) == 2 * 3  # two agents and a gate, once each

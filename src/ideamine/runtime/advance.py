@@ -29,7 +29,7 @@ from ideamine.engine.snapshot import (
     TaskState,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
-from ideamine.errors import AgentError, FinishingRefusedError, IllegalTransitionError
+from ideamine.errors import AgentError
 from ideamine.runtime.actions import Applied, Lessee, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.finishing import Finishing, NotRiddenError
@@ -81,9 +81,14 @@ class Advancer:
         the next step fans the others in.
 
         None, with nothing written, when they complete no such fan-in, another step of the
-        run is under way, or the fan-in cannot take them along (an output refused, the
-        artifacts failing their checks, the attempt moved on): the caller then records them
-        on their own, and the next step does what is left.
+        run is under way, or the fan-in cannot take them along (the artifacts failing their
+        checks, judging raising): the caller then records them on their own, and the next
+        step does what is left.
+
+        Raises:
+            FinishingRefusedError: an output was refused (a stale lease); nothing written.
+            IllegalTransitionError: the attempt moved on (another process fanned it in);
+                nothing written.
         """
         run_id = finishing.run_id
         if self._stepping_now(run_id) or any(
@@ -96,18 +101,13 @@ class Advancer:
             if planned is None:
                 return None
             snapshot, fan_ins = planned
+            # the first fan-in starts what it opens only when it is the step's one action:
+            # the step's next fan-in may stop the run (``_apply``'s rule for a lessee)
+            taker = lessee if len(fan_ins) == 1 else None
             try:
-                _, again = await self._apply(run_id, snapshot, fan_ins[:1], lessee, finishing)
+                _, again = await self._apply(run_id, snapshot, fan_ins[:1], taker, finishing)
             except NotRiddenError as exc:
                 log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
-                return None
-            except (FinishingRefusedError, IllegalTransitionError) as exc:
-                log.warning(
-                    "run %s moved on under the fan-in its outputs were to go with (%s); "
-                    "recording them on their own",
-                    run_id,
-                    exc,
-                )
                 return None
             return Ridden(again=again or len(fan_ins) > 1)
 

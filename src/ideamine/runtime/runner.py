@@ -19,6 +19,7 @@ from ideamine.clock import Clock, SystemClock
 from ideamine.config.model import PipelineSpec
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import (
+    FinishingRefusedError,
     IllegalTransitionError,
     RetriedWriteError,
     RunStateError,
@@ -104,6 +105,7 @@ class Runner:
             await self._supervised(self._loop(run_id, None))
         finally:
             recorder.rider = None
+            self._driving = None
             await self._wind_down(run_id)
         return await self.store.get_run(run_id)
 
@@ -185,7 +187,11 @@ class Runner:
             step = _Step.ACTED if acted else _Step.NOTHING
         return step, lessee.taken if lessee else 0
 
-    def _overtaken(self, run_id: str, exc: IllegalTransitionError | RetriedWriteError) -> None:
+    def _overtaken(
+        self,
+        run_id: str,
+        exc: IllegalTransitionError | RetriedWriteError | FinishingRefusedError,
+    ) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
         lease), or the store retried a commit whose reply was lost (a state change refused
@@ -215,12 +221,19 @@ class Runner:
         lessee = _Lessee(self, run, bundle)
         try:
             ridden = await bundle.advancer.ride(finishing, lessee)
-        except RetriedWriteError as exc:  # what the lost commit wrote stands; read again
-            self._overtaken(run_id, exc)
+        except (IllegalTransitionError, FinishingRefusedError, RetriedWriteError) as exc:
+            self._overtaken(run_id, exc)  # nothing written, or what a lost commit wrote stands
+            return False
+        except Exception:  # any other failure: recorded alone, the loop's own step meets it
+            log.warning(
+                "run %s: the fan-in its outputs were to go with failed; recording them alone",
+                run_id,
+                exc_info=True,
+            )
             return False
         if ridden is None:
             return False
-        if not ridden.again and lessee.claimed_all():
+        if not ridden.again and lessee.started_all():
             # the step those tasks' ending calls for is done: no turn of the loop for them
             self._quiet |= finishing.task_ids
         return True
@@ -430,6 +443,14 @@ class Runner:
     async def _wind_down(self, scope: str | None) -> None:
         """Let in-flight tasks finish (paused runs, graceful stop), else hand them back."""
         self._stopping = True
+        try:
+            await self._hand_back(scope)
+        finally:
+            self._stopping = False
+            self._quiet.clear()
+
+    async def _hand_back(self, scope: str | None) -> None:
+        """``_wind_down``'s work, with nothing claimed meanwhile started (``_Lessee.take``)."""
         keep = scope is not None and (await self.store.get_run(scope)).status is RunStatus.PAUSED
         timeout = None if keep else (self.grace_seconds if scope is None else 0)
         if self._inflight and timeout != 0:
@@ -461,7 +482,6 @@ class Runner:
                     item.task.id, item.lease_token, reason="the process stopped"
                 )
         self._unstarted.clear()
-        self._stopping = False
         for run_id in list(self._held):
             await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
@@ -478,9 +498,11 @@ class _Lessee:
         self.taken = 0
         self._limit: int | None = None  # the last claim's limit (None: none was made)
 
-    def claimed_all(self) -> bool:
-        """Whether the last claim took fewer tasks than it could: none are left waiting."""
-        return self._limit is not None and self.taken < self._limit
+    def started_all(self) -> bool:
+        """Whether the step started tasks and its claim took fewer than it could: none of
+        them is left waiting (a step that started nothing, a verdict that stopped the run
+        or found it paused, is no step to let pass without a turn of the loop)."""
+        return self._limit is not None and 0 < self.taken < self._limit
 
     def request(self) -> ClaimRequest | None:
         runner = self._runner

@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ideamine.clock import Clock, SystemClock
 from ideamine.errors import (
+    FinishingRefusedError,
     RetriedWriteError,
     SchemaTooNewError,
     StoreCorruptError,
@@ -225,10 +226,14 @@ class PostgresStore(SqlStore):
                     lost.note(sent, session)
                 self._pause(exc, delay, deadline, unsettled=lost.unsettled is not None)
                 delay = min(delay * 2, 2.0)
-            except psycopg.errors.UniqueViolation as exc:
-                if lost.unknown:  # the lost attempt committed, or another process wrote the rows
+            except (psycopg.errors.UniqueViolation, FinishingRefusedError) as exc:
+                # rows to insert (or outputs to record first) found stored: when a lost
+                # attempt may have committed, it did, or another process wrote them
+                if lost.unknown:
                     self._count_retried_write()
                     raise RetriedWriteError(_first_line(exc)) from exc
+                if isinstance(exc, FinishingRefusedError):
+                    raise
                 raise _translate(exc) from exc
             except psycopg.Error as exc:
                 raise _translate(exc) from exc
