@@ -91,11 +91,13 @@ class Advancer:
                 nothing written.
         """
         run_id = finishing.run_id
-        if self._stepping_now(run_id) or any(
-            self.pipeline.phase(phase).fan_out.kind is FanOutKind.ITERATIVE
-            for phase, _ in finishing.attempts
+        if self._stepping_now(run_id) or not all(
+            self._rides(phase) for phase, _ in finishing.attempts
         ):
-            return None  # an iterative phase's ``until`` reads its outputs from the store
+            return None
+        known = self._tasks.get(run_id)
+        if known is not None and not known.may_finish(finishing):
+            return None  # other tasks of these attempts are still open, as last read
         async with self._lock(run_id):
             planned = await self._fan_ins_of(finishing)
             if planned is None:
@@ -139,10 +141,19 @@ class Advancer:
 
     def _in_its_step(self, action: FanIn) -> bool:
         """Whether ``action``'s phase has its gate judged in its fan-in's step."""
-        if action.phase not in self._in_step:
-            spec = self.pipeline.phase(action.phase)
-            self._in_step[action.phase] = calls_no_model(self.pipeline, spec)
-        return self._in_step[action.phase]
+        return self._judged_in_step(action.phase)
+
+    def _judged_in_step(self, phase: str) -> bool:
+        if phase not in self._in_step:
+            spec = self.pipeline.phase(phase)
+            self._in_step[phase] = calls_no_model(self.pipeline, spec)
+        return self._in_step[phase]
+
+    def _rides(self, phase: str) -> bool:
+        """Whether outputs that finish ``phase`` may go with its fan-in: its gate is judged
+        in the step, and it is no loop (whose ``until`` reads its outputs from the store)."""
+        spec = self.pipeline.phase(phase)
+        return spec.fan_out.kind is not FanOutKind.ITERATIVE and self._judged_in_step(phase)
 
     async def _step(self, run_id: str, lessee: Lessee | None) -> tuple[list[Action], bool]:
         """One read, plan and apply: the actions carried out, and whether a verdict among
@@ -314,6 +325,7 @@ class Ridden:
 
 
 _MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
+_OPEN = (TaskStatus.PENDING, TaskStatus.RUNNING)
 _NOTHING = Applied(stopped=False, passed=False)
 
 
@@ -347,6 +359,17 @@ class _KnownTasks:
             replace(state, status=TaskStatus.SUCCEEDED, error=None) if task_id in ending else state
             for task_id, state in tasks.items()
         ]
+
+    def may_finish(self, finishing: Finishing) -> bool:
+        """Whether ``finishing`` may be the last of its attempts' tasks, as last read: none
+        of their other tasks reads as pending or running (a read may lag; a ``False`` only
+        means the outputs are recorded on their own)."""
+        ending = finishing.task_ids
+        for phase, attempt in finishing.attempts:
+            for task_id, state in self._by_attempt.get((phase, attempt), {}).items():
+                if state.status in _OPEN and task_id not in ending:
+                    return False
+        return True
 
     def running(self, finishing: Finishing) -> bool:
         """Whether every task ``finishing`` ends reads as running (as this process holds it)."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ideamine.engine.states import TaskStatus
+from ideamine.runtime.advance import _KnownTasks
 from ideamine.runtime.finishing import Finishing
-from ideamine.stores.records import ModelCallRecord, OutputWrite, TaskRecord
+from ideamine.stores.records import ModelCallRecord, OutputWrite, TaskChange, TaskRecord
 
 
 def _task(key: str, *, phase: str = "prd", run_id: str = "run-1", attempt: int = 1) -> TaskRecord:
@@ -108,3 +109,35 @@ def test_writes_it_cannot_take_along_are_left_to_be_recorded_on_their_own() -> N
     assert Finishing.of([_write(a, float("nan"))], [a]) is None
     odd = replace(CALL, params={"seed": object()})
     assert Finishing.of([_write(a, 1, odd)], [a]) is None
+
+
+def _change(task: TaskRecord, status: TaskStatus) -> TaskChange:
+    return TaskChange(
+        id=task.id,
+        phase=task.phase,
+        attempt=task.attempt,
+        key=task.key,
+        agent=task.agent,
+        iteration=task.iteration,
+        status=status,
+        error=None,
+    )
+
+
+def test_a_ride_is_tried_only_when_no_other_task_of_the_attempt_reads_as_open() -> None:
+    """The advancer's last read of the run (``_KnownTasks``) decides whether outputs may be
+    an attempt's last before anything is read: a task still pending or running elsewhere in
+    the attempt means no; tasks it has not read yet (made since) do not count against."""
+    a, b, c = _task("00.A"), _task("01.B"), _task("02.C")
+    finishing = Finishing.of([_write(a, 1), _write(b, 2)], [a, b])
+    assert finishing is not None
+    known = _KnownTasks()
+    assert known.may_finish(finishing)  # nothing read yet
+    known.merge([_change(a, TaskStatus.RUNNING), _change(b, TaskStatus.RUNNING)], 1)
+    assert known.may_finish(finishing) and known.running(finishing)
+    known.merge([_change(c, TaskStatus.PENDING)], 2)
+    assert not known.may_finish(finishing)
+    known.merge([_change(c, TaskStatus.SUCCEEDED)], 3)
+    assert known.may_finish(finishing)
+    known.merge([_change(b, TaskStatus.SUCCEEDED)], 4)  # recorded meanwhile, by another way
+    assert not known.running(finishing)
