@@ -125,7 +125,7 @@ class Advancer:
         except _LoopConditionError:
             return None  # the next step fails the phase
         actions = plan(self.pipeline, snapshot)
-        fan_ins = [a for a in actions if isinstance(a, FanIn) and self._in_its_step(a)]
+        fan_ins = [a for a in actions if isinstance(a, FanIn) and self._judged_in_step(a.phase)]
         if len(fan_ins) != len(actions):
             return None
         if {(a.phase, a.attempt) for a in fan_ins} != finishing.attempts:
@@ -137,13 +137,10 @@ class Advancer:
         phase whose gate calls no model (judged in its step, ``runtime.gatestep``)."""
         if isinstance(action, ApplyVerdict):
             return True
-        return isinstance(action, FanIn) and self._in_its_step(action)
-
-    def _in_its_step(self, action: FanIn) -> bool:
-        """Whether ``action``'s phase has its gate judged in its fan-in's step."""
-        return self._judged_in_step(action.phase)
+        return isinstance(action, FanIn) and self._judged_in_step(action.phase)
 
     def _judged_in_step(self, phase: str) -> bool:
+        """Whether ``phase``'s gate is judged in its fan-in's step."""
         if phase not in self._in_step:
             spec = self.pipeline.phase(phase)
             self._in_step[phase] = calls_no_model(self.pipeline, spec)

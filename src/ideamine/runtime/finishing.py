@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import TaskStatus
@@ -37,6 +37,15 @@ class Finishing:
 
     writes: Sequence[OutputWrite]
     tasks: Sequence[TaskRecord]
+    # derived once (read per phase of every plan the ride makes): the tasks' ids, and the
+    # (phase, attempt) pairs they belong to
+    task_ids: frozenset[str] = field(init=False)
+    attempts: frozenset[tuple[str, int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task_ids", frozenset(task.id for task in self.tasks))
+        attempts = frozenset((task.phase, task.attempt) for task in self.tasks)
+        object.__setattr__(self, "attempts", attempts)
 
     @classmethod
     def of(cls, writes: Sequence[OutputWrite], tasks: Sequence[TaskRecord]) -> Finishing | None:
@@ -63,15 +72,6 @@ class Finishing:
     @property
     def run_id(self) -> str:
         return self.tasks[0].run_id
-
-    @property
-    def attempts(self) -> frozenset[tuple[str, int]]:
-        """The (phase, attempt) pairs the tasks belong to."""
-        return frozenset((task.phase, task.attempt) for task in self.tasks)
-
-    @property
-    def task_ids(self) -> frozenset[str]:
-        return frozenset(task.id for task in self.tasks)
 
     def outputs(self, phase: str, attempt: int) -> dict[str, object]:
         """The outputs of ``phase``'s ``attempt`` by task key, as ``Store.outputs`` reads
