@@ -42,9 +42,9 @@ def require_run(db: q.Db, run_id: str) -> RunRecord:
 
 
 def require_phase(db: q.Db, run_id: str, phase: str, attempt: int) -> PhaseRecord:
-    for record in q.select_phases(db, run_id):
-        if record.phase == phase and record.attempt == attempt:
-            return record
+    record = q.select_phase(db, run_id, phase, attempt)
+    if record is not None:
+        return record
     raise RunNotFoundError(f"{run_id}/{phase}#{attempt}")
 
 

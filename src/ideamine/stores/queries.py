@@ -361,18 +361,28 @@ def select_phases(db: Db, run_id: str) -> list[PhaseRecord]:
         f"SELECT {_PHASE_COLUMNS} FROM phases WHERE run_id = ? ORDER BY started_at, phase, attempt",
         (run_id,),
     )
-    return [
-        PhaseRecord(
-            run_id=r[0],
-            phase=r[1],
-            attempt=r[2],
-            status=status_of(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
-            started_at=r[4],
-            finished_at=r[5],
-            error=r[6],
-        )
-        for r in rows
-    ]
+    return [_phase_from_row(r) for r in rows]
+
+
+def select_phase(db: Db, run_id: str, phase: str, attempt: int) -> PhaseRecord | None:
+    """One phase attempt (by its primary key), or None."""
+    rows = db.query(
+        f"SELECT {_PHASE_COLUMNS} FROM phases WHERE run_id = ? AND phase = ? AND attempt = ?",
+        (run_id, phase, attempt),
+    )
+    return _phase_from_row(rows[0]) if rows else None
+
+
+def _phase_from_row(r: Row) -> PhaseRecord:
+    return PhaseRecord(
+        run_id=r[0],
+        phase=r[1],
+        attempt=r[2],
+        status=status_of(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
+        started_at=r[4],
+        finished_at=r[5],
+        error=r[6],
+    )
 
 
 # -- events -------------------------------------------------------------------------------

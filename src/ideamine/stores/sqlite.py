@@ -104,6 +104,7 @@ class _Db:
         self.manifests = manifests
         self.heads: dict[str, str] = {}
         self._next_event: int | None = None  # the id the next appended event gets
+        self._revision: int | None = None  # the last task revision this unit handed out
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
@@ -118,9 +119,14 @@ class _Db:
         self._connection.executemany(sql, rows)
 
     def next_task_revision(self) -> int:
-        # Safe for the same reason as event ids: the write lock is held until commit.
-        row = self._connection.execute("SELECT COALESCE(MAX(revision), 0) + 1 FROM tasks")
-        return int(row.fetchone()[0])
+        # Safe for the same reason as event ids: the write lock is held until commit, and
+        # every write of a task's revision in this unit stamps one handed out here, so the
+        # highest stored is read once and counted on from (a stamp left unused leaves a gap).
+        if self._revision is None:
+            row = self._connection.execute("SELECT COALESCE(MAX(revision), 0) FROM tasks")
+            self._revision = int(row.fetchone()[0])
+        self._revision += 1
+        return self._revision
 
     def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT

@@ -189,15 +189,19 @@ def select_throttled(db: Db, run_id: str | None) -> frozenset[str]:
     concurrency: their options carry ``THROTTLED_OPTION`` (``stores.usage`` sets and clears
     it with the budget events). Here rather than beside the run options because claims, in
     ``SqlStore`` (which ``stores.options`` and ``stores.usage`` import), read it."""
+    # Matched here rather than by ``LIKE ?``: SQLite prepares a statement whose LIKE pattern
+    # is bound again at every execution, which made this read cost 6 lookups by key; a
+    # claim makes it in every step that starts tasks.
     sql = (
-        "SELECT o.run_id FROM run_options o JOIN runs r ON r.id = o.run_id "
-        "WHERE r.status = ? AND o.options LIKE ?"
+        "SELECT o.run_id, o.options FROM run_options o JOIN runs r ON r.id = o.run_id "
+        "WHERE r.status = ?"
     )
-    params: list[object] = [RunStatus.RUNNING.value, f'%"{THROTTLED_OPTION}":true%']
+    params: list[object] = [RunStatus.RUNNING.value]
     if run_id is not None:
         sql += " AND o.run_id = ?"
         params.append(run_id)
-    return frozenset(str(row[0]) for row in db.query(sql, params))
+    marker = f'"{THROTTLED_OPTION}":true'  # as canonical JSON spells it
+    return frozenset(str(row[0]) for row in db.query(sql, params) if marker in str(row[1]))
 
 
 def select_leased(db: Db, task_id: str) -> tuple[TaskRecord, str | None] | None:
