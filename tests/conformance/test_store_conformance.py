@@ -2076,6 +2076,53 @@ def test_a_passing_verdict_starts_nothing_in_a_run_paused_meanwhile(
     asyncio.run(body())
 
 
+@pytest.mark.parametrize(
+    ("outcome", "meanwhile"),
+    [
+        (PhaseStatus.PASSED, RunStatus.RUNNING),
+        (PhaseStatus.FAILED, RunStatus.RUNNING),
+        (PhaseStatus.PASSED, RunStatus.PAUSED),
+    ],
+    ids=["passed", "failed", "passed in a paused run"],
+)
+def test_a_verdict_on_the_last_phase_completes_the_run_in_its_transaction(
+    store: Store, outcome: PhaseStatus, meanwhile: RunStatus
+) -> None:
+    """``completes``: a passing verdict ends the run with ``run.completed`` in its own
+    transaction; a failing one, or a run paused meanwhile, is left for the next step."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        await store.record_artifacts("run-1", PHASE, 1, [], EventDraft(type="phase.ready"))
+        if meanwhile is RunStatus.PAUSED:
+            await store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused"))
+        before = len(await store.events("run-1"))
+        verdict = Verdict(
+            run_id="run-1",
+            phase=PHASE,
+            attempt=1,
+            result={"pass": outcome is PhaseStatus.PASSED, "score": 1.0, "threshold": 0.7},
+            phase_status=outcome,
+            events=[EventDraft(type="phase.completed", phase=PHASE)],
+            completes=True,
+        )
+
+        assert await VerdictStore(store).record(verdict) == []
+
+        events = (await chain_ok(store))[before:]
+        run = await store.get_run("run-1")
+        if outcome is PhaseStatus.PASSED and meanwhile is RunStatus.RUNNING:
+            assert run.status is RunStatus.COMPLETED
+            assert [e.type for e in events] == ["phase.completed", "run.completed"]
+            assert events[1].payload == {"tokens": 0, "cost_usd": 0, "model_calls": 0}
+            assert events[0].at == events[1].at
+        else:
+            assert run.status is meanwhile
+            assert [e.type for e in events] == ["phase.completed"]
+
+    asyncio.run(body())
+
+
 _JUDGE_OUTPUT = {"result": {"pass": True}, "evidence": {"artifact_ids": ["art-1"]}}
 
 

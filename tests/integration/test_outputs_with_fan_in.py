@@ -61,6 +61,7 @@ def _run(folder: Path, config: Path) -> dict[str, Any]:
                     [canonical_json(await store.blob(a.content_hash)) for a in artifacts]
                 ),
                 "verdicts": await DossierStore(store).gate_evaluations(run_id),
+                "calls": await store.model_calls(run_id),
             }
         finally:
             await store.close()
@@ -215,7 +216,8 @@ def test_model_calls_that_go_with_a_fan_in_count_as_recorded_ones(
 ) -> None:
     """The shipped intake and ideation on the offline model, Q/A/V off (their gates then call
     no model): the calls of the outputs a fan-in takes along count in the artifacts'
-    provenance (models, tokens) and the verdict's metrics as recorded calls do."""
+    provenance (models, tokens), the verdict's metrics and the run's ``run.completed`` (which
+    the last verdict's transaction writes) as recorded calls do."""
     config = write_shipped_phases(tmp_path / "cfg", ["intake", "ideation"])
     (config / "phases").mkdir()
     for phase in ("intake", "ideation"):
@@ -241,3 +243,14 @@ def test_model_calls_that_go_with_a_fan_in_count_as_recorded_ones(
     ]
     metrics = [v.result["evidence"]["metrics"] for v in ridden["verdicts"]]
     assert all(m["tokens"] > 0 and m["cost_usd"] == 0 for m in metrics)
+    for seen in (ridden, alone):  # the last verdict completed the run, counting every call
+        completed = seen["events"][-1]
+        calls = seen["calls"]
+        assert completed.type == "run.completed" and len(calls) > 0
+        assert completed.payload == {
+            "tokens": sum(int(c["tokens_in"]) + int(c["tokens_out"]) for c in calls),
+            "cost_usd": 0,
+            "model_calls": len(calls),
+        }
+        ideation = [e for e in seen["events"] if e.type == "phase.completed"][-1]
+        assert ideation.phase == "ideation" and ideation.at == completed.at

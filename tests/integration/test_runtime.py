@@ -165,7 +165,8 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
 ) -> None:
     """The phases a passing verdict lets start, with their first tasks, and the claim of
     those tasks, are written in the verdict's transaction, and the advancer takes no further
-    step for it; the last verdict's next step finishes the run. A gate that calls no model is
+    step for it; the last verdict completes the run in its transaction. A gate that calls no
+    model is
     judged with its fan-in (``FanIn``), which the phase's last outputs join (``ride``); one
     a task judges, by ``ApplyVerdict``."""
     if way == "by a task":
@@ -208,13 +209,18 @@ def test_a_passed_verdict_starts_the_next_phases_in_its_own_transaction(
     if way == "with its outputs":
         # each fan-in went with its phase's last outputs; steps took only the start and end
         taken = [ride for ride in rides if ride is not None]
-        assert [ride.again for ride in taken] == [False] * (len(DAG) - 1) + [True]
+        assert [ride.again for ride in taken] == [False] * len(DAG)
         acted = [action for call in calls for action in call if action]
-        assert acted == ["StartPhase,CreateTasks", "FinishRun"]
+        assert acted == ["StartPhase,CreateTasks"]
     else:
         verdict = "ApplyVerdict" if way == "by a task" else "FanIn"
         with_verdicts = [call for call in calls if verdict in call]
-        assert with_verdicts == [[verdict]] * (len(DAG) - 1) + [[verdict, "FinishRun"]]
+        assert with_verdicts == [[verdict]] * len(DAG)
+    assert not any("FinishRun" in action for call in calls for action in call)
+    last = [e for e in events if e.type == "phase.completed"][-1]
+    completed = events[-1]
+    assert (completed.type, completed.at) == ("run.completed", last.at)  # one transaction
+    assert completed.payload == {"tokens": 0, "cost_usd": 0, "model_calls": 0}
     for phase, after in (("intake", "ideation"), ("ideation", "critique")):
         passed = next(e for e in events if e.type == "phase.completed" and e.phase == phase)
         at = events.index(passed)

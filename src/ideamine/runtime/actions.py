@@ -26,6 +26,7 @@ from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.runtime.finishing import Finishing, NotRiddenError
 from ideamine.runtime.gatestep import FannedIn, JudgeFailedError, judge_fan_in
 from ideamine.stores.base import Store
+from ideamine.stores.outputs import call_totals
 from ideamine.stores.records import (
     ClaimedTask,
     ClaimRequest,
@@ -34,7 +35,7 @@ from ideamine.stores.records import (
     PhaseStart,
 )
 
-__all__ = ["Applied", "Lessee", "apply_action", "start_phases"]
+__all__ = ["Applied", "Lessee", "OnPass", "apply_action", "start_phases"]
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,15 @@ async def apply_action(
     action: Action,
     lessee: Lessee | None = None,
     *,
-    on_pass: Sequence[StartPhase | CreateTasks] = (),
+    on_pass: Sequence[OnPass] = (),
     finishing: Finishing | None = None,
 ) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``, or a ``FanIn`` whose gate is judged in its step):
-    the phases its passing lets start and their first tasks, carried out in the verdict's
-    transaction should it pass. ``finishing`` (with such a ``FanIn`` only): the attempt's
-    last outputs, recorded in the fan-in's transaction (``runtime.finishing``).
+    the phases its passing lets start and their first tasks, or the run's end when it
+    passes the last phase, carried out in the verdict's transaction should it pass.
+    ``finishing`` (with such a ``FanIn`` only): the attempt's last outputs, recorded in the
+    fan-in's transaction (``runtime.finishing``).
 
     Raises:
         NotRiddenError: ``finishing`` was given and the fan-in cannot take it along (its
@@ -106,6 +108,7 @@ async def apply_action(
             action.attempt,
             starts=phase_starts(pipeline, run_id, starts, firsts),
             claim=lessee.request() if lessee and firsts else None,
+            completes=_completes(on_pass),
         )
         _hand(judged.claimed, lessee)
         stopped, passed = judged.stopped, judged.passed
@@ -115,6 +118,16 @@ async def apply_action(
         await _finish(store, run_id, action)
     await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
     return Applied(stopped=stopped, passed=passed)
+
+
+OnPass = StartPhase | CreateTasks | FinishRun  # what a verdict carries out should it pass
+
+
+def _completes(on_pass: Sequence[OnPass]) -> bool:
+    """Whether a verdict passing its phase ends the run (``FinishRun`` in ``on_pass``)."""
+    return any(
+        isinstance(then, FinishRun) and then.status is RunStatus.COMPLETED for then in on_pass
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +234,7 @@ async def _fan_in(
     run_id: str,
     action: FanIn,
     lessee: Lessee | None,
-    on_pass: Sequence[StartPhase | CreateTasks],
+    on_pass: Sequence[OnPass],
     finishing: Finishing | None,
 ) -> Applied:
     """Fan the attempt in: with its verdict when its gate calls no model (``on_pass``
@@ -286,7 +299,7 @@ async def _judge_in_step(
     action: FanIn,
     fanned: FannedIn,
     lessee: Lessee | None,
-    on_pass: Sequence[StartPhase | CreateTasks],
+    on_pass: Sequence[OnPass],
 ) -> Applied:
     """The fan-in of an attempt whose gate calls no model, judged in the same transaction."""
     starts = [then for then in on_pass if isinstance(then, StartPhase)]
@@ -301,6 +314,7 @@ async def _judge_in_step(
             fanned,
             starts=phase_starts(pipeline, run_id, starts, firsts),
             claim=lessee.request() if lessee and firsts else None,
+            completes=_completes(on_pass),
         )
     except JudgeFailedError as exc:
         if fanned.finishing is not None:  # the outputs first, on their own; then the usual step
@@ -330,12 +344,7 @@ async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str
 
 
 async def _finish(store: Store, run_id: str, action: FinishRun) -> None:
-    calls = await store.model_calls(run_id)
-    payload = {
-        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
-        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
-        "model_calls": len(calls),
-    }
+    payload = call_totals(await store.model_calls(run_id))
     kind = "run.completed" if action.status is RunStatus.COMPLETED else f"run.{action.status}"
     await store.set_run_status(
         run_id,

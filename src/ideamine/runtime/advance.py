@@ -30,7 +30,7 @@ from ideamine.engine.snapshot import (
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 from ideamine.errors import AgentError
-from ideamine.runtime.actions import Applied, Lessee, apply_action, start_phases
+from ideamine.runtime.actions import Applied, Lessee, OnPass, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.finishing import Finishing, NotRiddenError
 from ideamine.stores.base import Store
@@ -231,7 +231,7 @@ class Advancer:
                 )
                 if applied.passed:  # as the next step would read it: a later verdict of
                     snapshot = _passed(snapshot, action.phase)  # the step may open more
-                    started |= {(a.phase, a.attempt) for a in on_pass}
+                    started |= {(a.phase, a.attempt) for a in on_pass if _opens(a)}
                 again |= not (applied.passed and on_pass)
             elif not isinstance(action, StartPhase) and action not in firsts:
                 applied = await apply_action(
@@ -243,10 +243,11 @@ class Advancer:
 
     def _opened_by(
         self, snapshot: RunSnapshot, phase: str, started: set[tuple[str, int]]
-    ) -> list[StartPhase | CreateTasks]:
+    ) -> list[OnPass]:
         """The phases that ``phase`` passing would let start (besides those ``started`` in
         this step), each with its first tasks, as the next step would plan them from the run
-        as read now (with the verdicts this step passed so far)."""
+        as read now (with the verdicts this step passed so far); or the run's end, when
+        ``phase`` is the last to pass."""
         after = plan(self.pipeline, _passed(snapshot, phase))
         new = {
             (action.phase, action.attempt) for action in after if isinstance(action, StartPhase)
@@ -254,8 +255,11 @@ class Advancer:
         return [
             action
             for action in after
-            if isinstance(action, StartPhase | CreateTasks)
-            and (action.phase, action.attempt) in new
+            if isinstance(action, FinishRun)
+            or (
+                isinstance(action, StartPhase | CreateTasks)
+                and (action.phase, action.attempt) in new
+            )
         ]
 
     async def _snapshot(
@@ -324,6 +328,10 @@ class Ridden:
 _MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
 _OPEN = (TaskStatus.PENDING, TaskStatus.RUNNING)
 _NOTHING = Applied(stopped=False, passed=False)
+
+
+def _opens(action: OnPass) -> TypeGuard[StartPhase | CreateTasks]:
+    return isinstance(action, StartPhase | CreateTasks)
 
 
 def _passed(snapshot: RunSnapshot, phase: str) -> RunSnapshot:

@@ -68,9 +68,10 @@ async def judge_fan_in(
     *,
     starts: Sequence[PhaseStart] = (),
     claim: ClaimRequest | None = None,
+    completes: bool = False,
 ) -> Judged:
     """Fan ``phase``'s ``attempt`` in with its verdict, in one transaction; should it pass,
-    ``starts`` start with it, with ``claim``.
+    ``starts`` start with it, with ``claim``, or the run completes (``completes``).
 
     Raises:
         JudgeFailedError: judging raised (a guard's bug, say); nothing was written.
@@ -91,7 +92,15 @@ async def judge_fan_in(
             result = {**output["result"], "evidence": output["evidence"]}
             previous = await previous_result(store, run_id, phase, attempt)
             verdict = settle(
-                spec, run_id, attempt, result, previous, [], starts=starts, claim=claim
+                spec,
+                run_id,
+                attempt,
+                result,
+                previous,
+                [],
+                starts=starts,
+                claim=claim,
+                completes=completes,
             )
             output_json = canonical_json(output)  # not JSON (a guard's report, say) raises
         except StoreError:

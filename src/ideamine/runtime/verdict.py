@@ -36,10 +36,11 @@ async def apply_verdict(
     *,
     starts: Sequence[PhaseStart] = (),
     claim: ClaimRequest | None = None,
+    completes: bool = False,
 ) -> Judged:
     """Record the verdict of ``phase``'s ``attempt`` and what follows from it. Should it
     pass the phase, ``starts`` (the phases that its passing lets start) start in the same
-    transaction, with ``claim``."""
+    transaction, with ``claim``; or, ``completes``, the run completes in it."""
     spec = pipeline.phase(phase)
     judged = (await store.outputs(run_id, phase, attempt)).get(GATE_KEY)
     if not isinstance(judged, Mapping) or "result" not in judged:
@@ -77,6 +78,7 @@ async def apply_verdict(
         qav=None if recorded else qav,
         starts=starts,
         claim=claim,
+        completes=completes,
     )
     claimed = await VerdictStore(store).record(verdict)
     return Judged.of(verdict, claimed)
@@ -93,16 +95,17 @@ def settle(
     qav: Mapping[str, Any] | None = None,
     starts: Sequence[PhaseStart] = (),
     claim: ClaimRequest | None = None,
+    completes: bool = False,
 ) -> Verdict:
     """The verdict on ``result`` (the attempt's GateResult with its evidence; ``previous``,
     the attempt before's): pass, retry with an auto-fix, or escalate, with its events after
     ``events``, and the Q/A/V rows of ``qav`` to record. A pass starts ``starts`` with
-    ``claim``."""
+    ``claim``, or completes the run (``completes``: the phase is its last open one)."""
     decision = decide(spec, result, previous=previous)
     events.append(_gate_event(spec.name, attempt, result, decision))
     fields = _verdict(spec, run_id, attempt, result, decision, events)
     if decision.outcome == "pass":
-        fields.update(starts=starts, claim=claim)
+        fields.update(starts=starts, claim=claim, completes=completes)
     return Verdict(**fields, qav=qav)
 
 
@@ -118,10 +121,11 @@ class Judged:
     @classmethod
     def of(cls, verdict: Verdict, claimed: list[ClaimedTask]) -> Judged:
         """What recording ``verdict`` did, the tasks it claimed being ``claimed``."""
+        passed = verdict.phase_status is PhaseStatus.PASSED
         return cls(
             claimed=claimed,
-            stopped=verdict.run_status is not None,
-            passed=verdict.phase_status is PhaseStatus.PASSED,
+            stopped=verdict.run_status is not None or (passed and verdict.completes),
+            passed=passed,
         )
 
 

@@ -3,7 +3,7 @@ dialects. Each function runs inside the caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ideamine.canonical import canonical_json, content_hash, sha256_hex
 from ideamine.errors import StoreCorruptError
@@ -123,11 +123,21 @@ def select_model_calls(db: Db, run_id: str) -> list[dict[str, object]]:
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
+def call_totals(calls: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """What a finished run's event tells of its model calls (``select_model_calls`` rows):
+    tokens in and out, the cost in USD and how many calls."""
+    return {
+        "tokens": sum(int(str(c["tokens_in"])) + int(str(c["tokens_out"])) for c in calls),
+        "cost_usd": round(sum(float(str(c["cost_usd"])) for c in calls), 6),
+        "model_calls": len(calls),
+    }
+
+
 def insert_artifact(
     db: Db, run_id: str, phase: str, attempt: int, artifact: NewArtifact, artifact_id: str, at: str
 ) -> ArtifactRecord:
     text = canonical_json(artifact.content)
-    digest = content_hash(artifact.content)
+    digest = sha256_hex(text)
     # content-addressed: a blob another transaction is writing (an identical artifact of a
     # phase fanning in beside this one) is waited for, and then kept as it is
     db.query(

@@ -65,6 +65,9 @@ class Verdict:
     # their first tasks), and the claim that rides along (``Store.start_phases``).
     starts: Sequence[PhaseStart] = ()
     claim: ClaimRequest | None = None
+    # A passing verdict on the run's last open phase: the run completes in its transaction
+    # (``run.completed``), unless it was paused or cancelled meanwhile.
+    completes: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +194,8 @@ class VerdictStore:
             run = require_run(db, run_id)
             check_transition(run.status, verdict.run_status)
             q.update_run(db, run_id, verdict.run_status, at, error=verdict.error, driver=run.driver)
+        if verdict.phase_status is PhaseStatus.PASSED and verdict.completes:
+            _complete(db, run_id, at)
         if verdict.phase_status is not PhaseStatus.PASSED or not verdict.starts:
             return []
         if require_run(db, run_id).status is not RunStatus.RUNNING:
@@ -319,6 +324,18 @@ def _gate_row(db: q.Db, run_id: str, phase: str, attempt: int) -> dict[str, Any]
         return None
     loaded = q.load_json(str(rows[0][0]), f"gate evaluation of {run_id}/{phase}/{attempt}")
     return dict(loaded) if isinstance(loaded, dict) else None
+
+
+def _complete(db: q.Db, run_id: str, at: str) -> None:
+    """The run completes with the verdict that passed its last phase, as ``FinishRun`` would
+    complete it a step later: a run paused or cancelled meanwhile is left as it is."""
+    run = require_run(db, run_id)
+    if run.status is not RunStatus.RUNNING:
+        return
+    check_transition(run.status, RunStatus.COMPLETED)
+    totals = o.call_totals(o.select_model_calls(db, run_id))
+    q.update_run(db, run_id, RunStatus.COMPLETED, at, error=None, driver=run.driver)
+    q.append_event(db, run_id, EventDraft(type="run.completed", payload=totals), at)
 
 
 def _insert_gate_row(db: q.Db, verdict: Verdict, at: str) -> None:
