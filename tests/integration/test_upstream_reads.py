@@ -5,6 +5,7 @@ The run's options likewise: one read shared by the tasks that start while it is 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,54 @@ def test_a_phases_tasks_read_its_upstream_artifacts_once(
     assert all(count == AGENTS + judges for count in started.values())
     # per phase: one read shared by its agents (the fan-in reuses it), one by a judge task
     assert reads <= (1 + judges) * len(DAG), reads
+
+
+class BlobCountingStore(SqliteStore):
+    """The real SQLite store, counting reads of artifact contents."""
+
+    reads = 0
+
+    async def blob(self, content_hash: str) -> object:
+        self.reads += 1
+        return await super().blob(content_hash)
+
+
+def test_a_phase_starts_with_the_contents_its_fan_in_wrote_without_reading_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The artifacts a passing fan-in wrote reach the phases it starts as reading them back
+    would give them (``BlobCache.keep``): the agents, which echo every upstream content they
+    got, write the same as when each content is read from the store."""
+    config = write_callable_pipeline(
+        tmp_path / "config", DAG, agents_per_phase=2, function="tests.support.agents:upstream_text"
+    )
+    pipeline = load_pipeline(config)
+
+    async def go(folder: Path) -> tuple[RunStatus, int, list[object]]:
+        store = BlobCountingStore(folder / "ideamine.db")
+        await store.migrate()
+        try:
+            run = await service.create_run(
+                store, pipeline, "a farm", constraints={}, source="cli", config_dir=config
+            )
+            final = await Runner(store, pipeline, concurrency=16).drive(run.id)
+            reads = store.reads
+            artifacts = sorted(await store.artifacts(run.id), key=lambda a: a.type)
+            return final.status, reads, [await store.blob(a.content_hash) for a in artifacts]
+        finally:
+            await store.close()
+
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "read").mkdir()
+    status, kept_reads, kept = asyncio.run(go(tmp_path / "kept"))
+    monkeypatch.setattr(BlobCache, "keep", lambda self, run_id, artifacts: None)
+    read_status, read_reads, read = asyncio.run(go(tmp_path / "read"))
+    assert status is read_status is RunStatus.COMPLETED
+    assert kept_reads == 0 and read_reads == len(DAG) - 1  # each phase's feeds the next
+    assert kept == read
+    critique, ideation, intake = kept  # by type: what critique got holds both upstream
+    seen = json.loads(critique["value"]["00.CritiqueAgent0"])  # type: ignore[index]
+    assert seen == {"IdeationResult": ideation, "IntakeResult": intake}
 
 
 class ReadCountingStore(SqliteStore):

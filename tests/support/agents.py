@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ideamine.agents.base import AgentContext
+from ideamine.canonical import canonical_json
 from ideamine.stores.base import Store
 
 
@@ -31,6 +32,12 @@ async def echo(ctx: AgentContext) -> dict[str, object]:
     _log(ctx, "end")
     upstream = sorted(ctx.values["artifacts"])  # type: ignore[call-overload]
     return {"value": {ctx.key: {"phase": ctx.phase, "upstream": upstream}}}
+
+
+def upstream_text(ctx: AgentContext) -> dict[str, object]:
+    """Returns the canonical JSON of everything it got from upstream (each artifact's
+    content), so two runs that fed their agents alike write alike."""
+    return {"value": {ctx.key: canonical_json(ctx.values["artifacts"])}}
 
 
 def noop(ctx: AgentContext) -> dict[str, object]:

@@ -278,7 +278,10 @@ async def _fan_in(
             calls=calls,
             finishing=finishing,
         )
-        return await _judge_in_step(store, pipeline, run_id, action, fanned, lessee, on_pass)
+        applied = await _judge_in_step(store, pipeline, run_id, action, fanned, lessee, on_pass)
+        if applied.passed:  # the artifacts the phases it started read first
+            blobs.keep(run_id, artifacts)
+        return applied
     made = await store.record_artifacts(
         run_id,
         action.phase,
@@ -288,6 +291,7 @@ async def _fan_in(
         [judge],
         claim=lessee.request() if lessee else None,
     )
+    blobs.keep(run_id, artifacts)  # for the phases it lets start, should its gate pass
     _hand(made.claimed, lessee)
     return Applied(stopped=False, passed=False)
 

@@ -8,16 +8,18 @@ outputs only where the fan-out mode orders them (sequential phases, loop iterati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.dag import ancestors
 from ideamine.engine.plan import GATE_KEY
 from ideamine.stores.base import Store
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.options import RunOptions
-from ideamine.stores.records import ArtifactRecord, RunRecord, TaskRecord
+from ideamine.stores.records import ArtifactRecord, NewArtifact, RunRecord, TaskRecord
 
 __all__ = ["BlobCache", "loop_values", "task_values", "upstream_artifacts"]
 
@@ -63,6 +65,14 @@ class BlobCache:
             (run_id, "options"), lambda: RunOptions(self._store).get(run_id)
         )
         return dict(options)
+
+    def keep(self, run_id: str, artifacts: Sequence[NewArtifact]) -> None:
+        """Keep the contents of ``artifacts``, just written for ``run_id``, as reading them
+        back would give them (decoded from the canonical JSON stored), so the phases they
+        feed start without reading them."""
+        for artifact in artifacts:
+            text = canonical_json(artifact.content)
+            self._contents[(run_id, sha256_hex(text))] = json.loads(text)
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)
