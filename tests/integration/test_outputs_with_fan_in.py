@@ -32,8 +32,10 @@ from ideamine.canonical import canonical_json
 from ideamine.config import default_config_dir
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.plan import GATE_KEY
+from ideamine.engine.snapshot import Action
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
-from ideamine.runtime.advance import Advancer
+from ideamine.runtime.actions import Lessee
+from ideamine.runtime.advance import Advancer, Ridden
 from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.runner import Runner
 from ideamine.stores.dossiers import DossierStore
@@ -209,6 +211,96 @@ def test_a_ride_that_fails_leaves_the_outputs_to_be_recorded_alone(
     assert "a read failed" in caplog.text
     succeeded = [e.task_id for e in seen["events"] if e.type == "task.succeeded"]
     assert len(succeeded) == len(set(succeeded)) == 2 * 3  # two agents and a gate, once each
+
+
+PARALLEL = {"intake": [], "security": ["intake"], "story": ["intake"], "qa": ["security", "story"]}
+
+
+def _watching_steps(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[Ridden | None]]:
+    """The actions of each step the runner's loop takes, and what each ride did."""
+    steps: list[str] = []
+    rides: list[Ridden | None] = []
+    step, ride = Advancer._step, Advancer.ride
+
+    async def stepped(
+        self: Advancer, run_id: str, lessee: Lessee | None
+    ) -> tuple[list[Action], bool]:
+        actions, again = await step(self, run_id, lessee)
+        steps.append(",".join(type(action).__name__ for action in actions))
+        return actions, again
+
+    async def ridden(
+        self: Advancer, finishing: Finishing, lessee: Lessee | None = None
+    ) -> Ridden | None:
+        rides.append(await ride(self, finishing, lessee))
+        return rides[-1]
+
+    monkeypatch.setattr(Advancer, "_step", stepped)
+    monkeypatch.setattr(Advancer, "ride", ridden)
+    return steps, rides
+
+
+def test_outputs_that_end_two_phases_fan_both_in_and_start_the_next_in_one_ride(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two phases whose agents end in one batch: the first fan-in takes their outputs along,
+    the step the ride takes at once fans the second in and starts qa; the loop's own steps
+    fan nothing in."""
+    steps, rides = _watching_steps(monkeypatch)
+    config = write_callable_pipeline(tmp_path / "cfg", PARALLEL, agents_per_phase=2)
+
+    seen = _run(tmp_path, config)
+
+    assert seen["status"] is RunStatus.COMPLETED
+    assert not any("FanIn" in step for step in steps), steps
+    assert [ride.again for ride in rides if ride is not None] == [False, False, False]
+    events = seen["events"]
+    completed = {e.phase: e.at for e in events if e.type == "phase.completed"}
+    started = {e.phase: e.at for e in events if e.type == "phase.started"}
+    assert started["qa"] == max(completed["security"], completed["story"])  # one transaction
+    assert completed["security"] != completed["story"]  # one fan-in after the other
+    succeeded = [e.task_id for e in events if e.type == "task.succeeded"]
+    assert len(succeeded) == len(set(succeeded)) == 4 * 3  # two agents and a gate, once each
+
+
+def test_a_failing_step_after_a_ride_is_the_loops_to_take_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The outputs went with the first fan-in; the step taken at once for the second fails:
+    logged, and the loop's next step fans the second phase in."""
+    steps, _ = _watching_steps(monkeypatch)
+    held, ride = Advancer._step_held, Advancer.ride
+    riding: list[bool] = []
+    failures: list[str] = []
+
+    async def watched(
+        self: Advancer, finishing: Finishing, lessee: Lessee | None = None
+    ) -> Ridden | None:
+        riding.append(True)
+        try:
+            return await ride(self, finishing, lessee)
+        finally:
+            riding.pop()
+
+    async def failing_once(
+        self: Advancer, run_id: str, lessee: Lessee | None
+    ) -> tuple[list[Action], bool]:
+        if riding and not failures:  # the step a ride takes, the first time
+            failures.append(run_id)
+            raise RuntimeError("a read failed")
+        return await held(self, run_id, lessee)
+
+    monkeypatch.setattr(Advancer, "ride", watched)
+    monkeypatch.setattr(Advancer, "_step_held", failing_once)
+    config = write_callable_pipeline(tmp_path / "cfg", PARALLEL, agents_per_phase=2)
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime.advance"):
+        seen = _run(tmp_path, config)
+
+    assert failures and seen["status"] is RunStatus.COMPLETED
+    assert "the step after a ride failed" in caplog.text and "a read failed" in caplog.text
+    assert [step for step in steps if "FanIn" in step] == ["FanIn"]  # the second phase's
+    succeeded = [e.task_id for e in seen["events"] if e.type == "task.succeeded"]
+    assert len(succeeded) == len(set(succeeded)) == 4 * 3  # two agents and a gate, once each
 
 
 def test_model_calls_that_go_with_a_fan_in_count_as_recorded_ones(

@@ -29,7 +29,7 @@ from ideamine.engine.snapshot import (
     TaskState,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
-from ideamine.errors import AgentError
+from ideamine.errors import AgentError, IllegalTransitionError, RetriedWriteError
 from ideamine.runtime.actions import Applied, Lessee, OnPass, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.finishing import Finishing, NotRiddenError
@@ -78,7 +78,7 @@ class Advancer:
         the transaction of a fan-in they complete, when fanning their attempts in is all the
         step has to do and their gates are judged in the step (``runtime.finishing``). The
         first fan-in takes them along; should there be more (two phases ending together),
-        the next step fans the others in.
+        a step taken at once, under the same lock, fans the others in.
 
         None, with nothing written, when they complete no such fan-in, another step of the
         run is under way, or the fan-in cannot take them along (the artifacts failing their
@@ -111,7 +111,24 @@ class Advancer:
             except NotRiddenError as exc:
                 log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
                 return None
-            return Ridden(again=again or len(fan_ins) > 1)
+            if len(fan_ins) > 1:
+                again = await self._step_after_ride(run_id, lessee)
+            return Ridden(again=again)
+
+    async def _step_after_ride(self, run_id: str, lessee: Lessee | None) -> bool:
+        """The step a ride leaves when its outputs ended more than one attempt (two phases
+        ending together): the other fan-ins, taken at once, as the loop's next step would
+        take them; whether the step after may find more. The outputs are recorded by then,
+        so a failure here is the loop's next step's to meet again (logged, and True)."""
+        try:
+            _, again = await self._step_held(run_id, lessee)
+        except (IllegalTransitionError, RetriedWriteError) as exc:
+            log.info("run %s moved on under the step after a ride (%s)", run_id, exc)
+            return True
+        except Exception:  # the loop's next step takes it again, and raises what persists
+            log.warning("run %s: the step after a ride failed", run_id, exc_info=True)
+            return True
+        return again
 
     async def _fan_ins_of(self, finishing: Finishing) -> tuple[RunSnapshot, list[FanIn]] | None:
         """The run as planned from with ``finishing`` recorded, and the fan-ins then to do,
@@ -156,16 +173,20 @@ class Advancer:
         """One read, plan and apply: the actions carried out, and whether a verdict among
         them may have left the next step something to do (``_apply``)."""
         async with self._lock(run_id):
-            run, phases, known = await self._changes(run_id)
-            if run.status is not RunStatus.RUNNING:
-                return [], False
-            try:
-                snapshot = await self._snapshot(run, phases, known)
-            except _LoopConditionError as problem:
-                await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
-                return [problem.action], False
-            actions = plan(self.pipeline, snapshot)
-            return await self._apply(run_id, snapshot, actions, lessee)
+            return await self._step_held(run_id, lessee)
+
+    async def _step_held(self, run_id: str, lessee: Lessee | None) -> tuple[list[Action], bool]:
+        """``_step`` with the run's step lock held."""
+        run, phases, known = await self._changes(run_id)
+        if run.status is not RunStatus.RUNNING:
+            return [], False
+        try:
+            snapshot = await self._snapshot(run, phases, known)
+        except _LoopConditionError as problem:
+            await apply_action(self.store, self.pipeline, self._blobs, run_id, problem.action)
+            return [problem.action], False
+        actions = plan(self.pipeline, snapshot)
+        return await self._apply(run_id, snapshot, actions, lessee)
 
     async def _changes(self, run_id: str) -> tuple[RunRecord, list[PhaseRecord], _KnownTasks]:
         """The run and its phases as stored now, and its tasks with what changed merged in."""
