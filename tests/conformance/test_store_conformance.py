@@ -769,6 +769,33 @@ def test_claim_tasks_never_claims_tasks_of_a_run_that_is_not_running(
     asyncio.run(body())
 
 
+def test_a_claim_returns_each_task_as_the_store_then_holds_it(
+    store: Store, clock: Ticking
+) -> None:
+    """The records a claim returns are made from the rows it read before leasing them
+    (``task_queries.leased``): they equal the rows read back, for a fresh task and for one
+    claimed again after a failure, which resumes from its checkpoint."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b"))
+        first = await claim_one(store, clock)
+        await store.save_checkpoint(first.task.id, first.lease_token, {"done": 3})
+        await store.fail_task(
+            first.task.id, first.lease_token, error="flaky", retry_at=clock.now(), strategy="retry"
+        )
+        clock.advance(1.0)
+
+        claimed = {item.task.key: item for item in await claim(store, clock, limit=2)}
+
+        stored = await tasks_by_key(store)
+        assert {key: item.task for key, item in claimed.items()} == stored
+        assert claimed["a"].task.tries == 2 and claimed["b"].task.tries == 1
+        assert claimed["a"].checkpoint == {"done": 3} and claimed["b"].checkpoint is None
+        assert all(item.task.lease_owner == "worker-1" for item in claimed.values())
+
+    asyncio.run(body())
+
+
 def lease(clock: Ticking, *, limit: int = 8, concurrency: int = 8, held: int = 0) -> ClaimRequest:
     return ClaimRequest(
         owner="worker-1", now=clock.now(), limit=limit, concurrency=concurrency, held=held

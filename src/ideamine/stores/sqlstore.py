@@ -364,25 +364,22 @@ class SqlStore(Coordination):
             return []
         found = tq.claimable(db, run_id, now, limit, self.claim_lock)
         # Lock every run involved in one order, so claimers spanning runs cannot deadlock.
-        for locked in sorted({run for _, run, _ in found}):
+        for locked in sorted({task.run_id for task, _, _ in found}):
             db.lock_run(locked)
-        tokens = {task_id: uuid.uuid4().hex for task_id, _, _ in found}
+        leases = [
+            (task, uuid.uuid4().hex, now + (own if lease_seconds is None else lease_seconds))
+            for task, _, own in found
+        ]
         tq.lease_tasks(
-            db,
-            [
-                (
-                    task_id,
-                    tokens[task_id],
-                    now + (own if lease_seconds is None else lease_seconds),
-                )
-                for task_id, _, own in found
-            ],
-            owner=owner,
-            at=at,
+            db, [(task.id, token, expires) for task, token, expires in leases], owner=owner, at=at
         )
         claimed = [
-            ClaimedTask(task=task, lease_token=tokens[task.id], checkpoint=checkpoint)
-            for task, checkpoint in tq.select_claimed(db, list(tokens))
+            ClaimedTask(
+                task=tq.leased(task, owner=owner, expires_at=expires, at=at),
+                lease_token=token,
+                checkpoint=checkpoint,
+            )
+            for (task, token, expires), (_, checkpoint, _) in zip(leases, found, strict=True)
         ]
         started = [
             (

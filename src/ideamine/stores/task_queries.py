@@ -4,6 +4,7 @@ and events). Each function runs inside the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ideamine.canonical import canonical_json
@@ -19,6 +20,9 @@ TASK_COLUMNS = (
     "lease_owner, lease_expires_at, not_before, error, created_at, started_at, "
     "finished_at, stalls, batch_scale, timeout_scale, model_shift"
 )
+
+
+_CLAIMED_COLUMNS = ", ".join(f"t.{column.strip()}" for column in TASK_COLUMNS.split(","))
 
 
 def task_from_row(row: Row) -> TaskRecord:
@@ -158,9 +162,10 @@ def select_task(db: Db, task_id: str) -> TaskRecord | None:
 
 def claimable(
     db: Db, run_id: str | None, now: float, limit: int, lock: str
-) -> list[tuple[str, str, float]]:
-    """Pending tasks whose time has come, of one run or of every running run, oldest first:
-    (task id, run id, lease duration)."""
+) -> list[tuple[TaskRecord, object | None, float]]:
+    """Pending tasks whose time has come, of one run or of every running run, oldest first,
+    each with the checkpoint it resumes from (None for a fresh start) and its lease duration:
+    read whole here, so a claim need not read what it leased back (``leased``)."""
     # From the `tasks_claim` index (migration 9), which holds the claim order: one run's
     # claim reads `limit` entries instead of sorting all its pending tasks; a claim across
     # runs starts from the running runs, never walking the tasks of finished ones.
@@ -170,7 +175,7 @@ def claimable(
         else "WHERE t.run_id IN (SELECT id FROM runs WHERE status = ?)"
     )
     rows = db.query(
-        f"SELECT t.id, t.run_id, t.lease_seconds FROM tasks t {scope} "
+        f"SELECT {_CLAIMED_COLUMNS}, t.checkpoint, t.lease_seconds FROM tasks t {scope} "
         "AND t.status = ? AND t.not_before <= ? "
         f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
         (
@@ -181,7 +186,14 @@ def claimable(
             limit,
         ),
     )
-    return [(str(row[0]), str(row[1]), float(row[2])) for row in rows]
+    return [
+        (
+            task_from_row(row),
+            q.load_json(row[-2], f"tasks row {row[0]!r}") if row[-2] else None,
+            float(row[-1]),
+        )
+        for row in rows
+    ]
 
 
 def select_throttled(db: Db, run_id: str | None) -> frozenset[str]:
@@ -235,15 +247,16 @@ def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str,
     )
 
 
-def select_claimed(db: Db, task_ids: Sequence[str]) -> list[tuple[TaskRecord, object | None]]:
-    """Tasks just leased, in the order of ``task_ids``, each with the checkpoint it resumes
-    from (None for a fresh start)."""
-    found = _tasks_with(db, "checkpoint", task_ids)
-    claimed = []
-    for task_id in task_ids:
-        task, saved = found[task_id]
-        claimed.append((task, q.load_json(saved, f"tasks row {task_id!r}") if saved else None))
-    return claimed
+def leased(task: TaskRecord, *, owner: str, expires_at: float, at: str) -> TaskRecord:
+    """``task`` as ``lease_tasks`` leaves it, leased to ``owner`` until ``expires_at``."""
+    return replace(
+        task,
+        status=TaskStatus.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=expires_at,
+        tries=task.tries + 1,
+        started_at=at,
+    )
 
 
 def _tasks_with(
