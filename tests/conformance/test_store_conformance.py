@@ -769,9 +769,7 @@ def test_claim_tasks_never_claims_tasks_of_a_run_that_is_not_running(
     asyncio.run(body())
 
 
-def test_a_claim_returns_each_task_as_the_store_then_holds_it(
-    store: Store, clock: Ticking
-) -> None:
+def test_a_claim_returns_each_task_as_the_store_then_holds_it(store: Store, clock: Ticking) -> None:
     """The records a claim returns are made from the rows it read before leasing them
     (``task_queries.leased``): they equal the rows read back, for a fresh task and for one
     claimed again after a failure, which resumes from its checkpoint."""
@@ -2146,6 +2144,36 @@ def test_a_verdict_on_the_last_phase_completes_the_run_in_its_transaction(
         else:
             assert run.status is meanwhile
             assert [e.type for e in events] == ["phase.completed"]
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("waiting", [False, True], ids=["none waits", "an older task waits"])
+def test_the_tasks_phases_start_with_are_claimed_in_order_and_read_back_as_returned(
+    store: Store, clock: Ticking, waiting: bool
+) -> None:
+    """Starting phases with a claim takes their tasks in the claim order (phase, key), up to
+    the limit, leased as they are inserted; each record returned equals the row read back,
+    and the rest wait, pending. A task of the run already waiting is claimed first."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a",) if waiting else ())
+        clock.advance(1.0)
+        starts = [_started_with_tasks("prd", "p2", "p1"), _started_with_tasks("bizdev", "b1")]
+
+        claimed = await store.start_phases("run-1", starts, claim=lease(clock, limit=2))
+
+        order = ["a", "b1"] if waiting else ["b1", "p1"]
+        assert [item.task.key for item in claimed] == order
+        stored = await tasks_by_key(store)
+        assert [item.task for item in claimed] == [stored[key] for key in order]
+        assert all(item.task.tries == 1 and item.checkpoint is None for item in claimed)
+        left = sorted(key for key, task in stored.items() if task.status is TaskStatus.PENDING)
+        assert left == sorted(set(stored) - set(order))  # the rest wait
+        events = await chain_ok(store)
+        started = [e for e in events if e.type == "task.started"]
+        assert [e.payload["key"] for e in started] == order
+        assert all(e.payload["try"] == 1 and e.payload["owner"] == "worker-1" for e in started)
 
     asyncio.run(body())
 

@@ -255,12 +255,57 @@ class SqlStore(Coordination):
         for start in starts:
             q.insert_phase(db, run_id, start.phase, start.attempt, at)
             q.append_event(db, run_id, start.started, at)
+        leases = self._leases_as_inserted(db, run_id, starts, claim)
         for start in starts:
             if start.tasks:
-                tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at)
+                tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at, leases)
             if start.created is not None:
                 q.append_event(db, run_id, start.created, at)
-        return self._claim_for(db, run_id, claim, at)
+        if leases is None or claim is None:
+            return self._claim_for(db, run_id, claim, at)
+        claimed = [
+            ClaimedTask(
+                task=tq.leased_as_inserted(run_id, start, task, lease, at),
+                lease_token=lease.token,
+                checkpoint=None,
+            )
+            for start in starts
+            for task in start.tasks
+            if (lease := leases.get(task.id)) is not None
+        ]
+        claimed.sort(key=lambda item: (item.task.phase, item.task.key))  # the claim order
+        q.append_events_by_run(db, _started(claimed, claim.owner), at)
+        return claimed
+
+    def _leases_as_inserted(
+        self, db: q.Db, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest | None
+    ) -> dict[str, tq.Lease] | None:
+        """The leases of the new tasks ``claim`` takes, to be written as they are inserted
+        (not inserted pending, then found and leased): when no task of the run waits to be
+        claimed before them, the first ``claim.limit`` of them in the claim order (created
+        together, so by phase and key). None when a claim after the insert must decide (a
+        task waits, the run is not running)."""
+        if claim is None:
+            return None
+        limit = claim.limit
+        if run_id in tq.select_throttled(db, run_id):
+            limit = min(limit, throttled_room(claim.concurrency, claim.held))
+        if limit <= 0 or tq.claimable(db, run_id, claim.now, 1, self.claim_lock):
+            return None
+        if require_run(db, run_id).status is not RunStatus.RUNNING:
+            return None
+        ordered = sorted(
+            ((start.phase, task.key, task) for start in starts for task in start.tasks),
+            key=lambda entry: entry[:2],
+        )
+        return {
+            task.id: tq.Lease(
+                owner=claim.owner,
+                token=uuid.uuid4().hex,
+                expires_at=claim.now + task.lease_seconds,
+            )
+            for _, _, task in ordered[:limit]
+        }
 
     async def set_phase_status(
         self,
@@ -381,25 +426,7 @@ class SqlStore(Coordination):
             )
             for (task, token, expires), (_, checkpoint, _) in zip(leases, found, strict=True)
         ]
-        started = [
-            (
-                item.task.run_id,
-                EventDraft(
-                    type="task.started",
-                    phase=item.task.phase,
-                    task_id=item.task.id,
-                    payload={
-                        "key": item.task.key,
-                        "agent": item.task.agent,
-                        "attempt": item.task.attempt,
-                        "try": item.task.tries,
-                        "owner": owner,
-                    },
-                ),
-            )
-            for item in claimed
-        ]
-        q.append_events_by_run(db, started, at)
+        q.append_events_by_run(db, _started(claimed, owner), at)
         return claimed
 
     async def append_event(self, run_id: str, event: EventDraft) -> None:
@@ -636,6 +663,28 @@ def _not_json(task_id: str, exc: Exception) -> StoreError:
     )
     error.__cause__ = exc
     return error
+
+
+def _started(claimed: Sequence[ClaimedTask], owner: str) -> list[tuple[str, EventDraft]]:
+    """The ``task.started`` event of each task claimed, by run."""
+    return [
+        (
+            item.task.run_id,
+            EventDraft(
+                type="task.started",
+                phase=item.task.phase,
+                task_id=item.task.id,
+                payload={
+                    "key": item.task.key,
+                    "agent": item.task.agent,
+                    "attempt": item.task.attempt,
+                    "try": item.task.tries,
+                    "owner": owner,
+                },
+            ),
+        )
+        for item in claimed
+    ]
 
 
 def _vetted(

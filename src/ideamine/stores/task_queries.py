@@ -3,15 +3,15 @@ and events). Each function runs inside the caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.stores import queries as q
 from ideamine.stores.queries import Db, Row
-from ideamine.stores.records import NewTask, TaskChange, TaskRecord
+from ideamine.stores.records import NewTask, PhaseStart, TaskChange, TaskRecord
 
 THROTTLED_OPTION = "budget_throttled"  # in run_options: claims of the run get half the slots
 
@@ -84,17 +84,82 @@ def _task_row(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A new task's lease, written as it is inserted (``insert_tasks``)."""
+
+    owner: str
+    token: str
+    expires_at: float
+
+
 def insert_tasks(
-    db: Db, run_id: str, phase: str, attempt: int, tasks: Sequence[NewTask], at: str
+    db: Db,
+    run_id: str,
+    phase: str,
+    attempt: int,
+    tasks: Sequence[NewTask],
+    at: str,
+    leases: Mapping[str, Lease] | None = None,
 ) -> None:
-    revision = db.next_task_revision()
-    db.query_many(
-        "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
-        "status, created_at, lease_seconds, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            _task_row(run_id, phase, attempt, task, TaskStatus.PENDING, at, revision)
-            for task in tasks
-        ],
+    """Insert ``tasks`` pending, but those ``leases`` names: running, leased as a claim
+    leaves a task (``lease_tasks``), started ``at``."""
+    leases = leases or {}
+    pending = [task for task in tasks if task.id not in leases]
+    if pending:
+        revision = db.next_task_revision()
+        db.query_many(
+            "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
+            "status, created_at, lease_seconds, revision) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                _task_row(run_id, phase, attempt, task, TaskStatus.PENDING, at, revision)
+                for task in pending
+            ],
+        )
+    taken = [(task, leases[task.id]) for task in tasks if task.id in leases]
+    if taken:
+        revision = db.next_task_revision()
+        db.query_many(
+            "INSERT INTO tasks (id, run_id, phase, attempt, key, agent, iteration, input, "
+            "status, created_at, lease_seconds, revision, lease_owner, lease_token, "
+            "lease_expires_at, tries, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            [
+                (
+                    *_task_row(run_id, phase, attempt, task, TaskStatus.RUNNING, at, revision),
+                    lease.owner,
+                    lease.token,
+                    lease.expires_at,
+                    at,
+                )
+                for task, lease in taken
+            ],
+        )
+
+
+def leased_as_inserted(
+    run_id: str, start: PhaseStart, task: NewTask, lease: Lease, at: str
+) -> TaskRecord:
+    """The record of ``task``, inserted leased by ``insert_tasks`` (every other column at
+    its default)."""
+    return TaskRecord(
+        id=task.id,
+        run_id=run_id,
+        phase=start.phase,
+        attempt=start.attempt,
+        key=task.key,
+        agent=task.agent,
+        iteration=task.iteration,
+        status=TaskStatus.RUNNING,
+        tries=1,
+        lease_owner=lease.owner,
+        lease_expires_at=lease.expires_at,
+        not_before=0.0,
+        error=None,
+        created_at=at,
+        started_at=at,
+        finished_at=None,
     )
 
 
