@@ -54,6 +54,7 @@ __all__ = [
     "OutputExistsError",
     "OutputSchemaError",
     "RetriedWriteError",
+    "RowsExistError",
     "RunNotFoundError",
     "RunStateError",
     "SchemaTooNewError",
@@ -231,7 +232,14 @@ class StoreUnavailableError(StoreError):
     """The store cannot be opened or written (missing, read-only, locked, unreachable)."""
 
 
-class RetriedWriteError(StoreError):
+class RowsExistError(StoreError):
+    """A write found a row it would insert already stored (a unique key taken) and wrote
+    nothing: another process wrote it meanwhile (an advance step that read the run before
+    another process, which took over the run's lease, moved it on), or a write this process
+    took for undone had committed. Read again before doing it again."""
+
+
+class RetriedWriteError(RowsExistError):
     """A write retried after the connection was lost found rows it would insert already
     stored: most likely its first attempt committed and only the reply was lost (or another
     process wrote them meanwhile). Either way what it was to do is done; read again."""

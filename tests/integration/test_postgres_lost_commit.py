@@ -19,7 +19,7 @@ from tests.support.records import new_run
 from tests.support.tcp_proxy import TcpProxy
 
 from ideamine.engine.states import RunStatus
-from ideamine.errors import RetriedWriteError, StoreError, StoreUnavailableError
+from ideamine.errors import RetriedWriteError, RowsExistError, StoreError, StoreUnavailableError
 from ideamine.stores import postgres
 from ideamine.stores import queries as q
 from ideamine.stores.ledger import verify_chain
@@ -132,6 +132,7 @@ def test_a_write_whose_commit_reply_is_lost_is_done_once_and_returns_its_result(
         with pytest.raises(StoreError, match="integrity constraint failed") as plain:
             await store.run_in_transaction(write.work)
         assert not isinstance(plain.value, RetriedWriteError)
+        assert isinstance(plain.value, RowsExistError)  # the runner reads the run again
 
     _through_proxy(pg_url, caplog, test)
     assert _rows(pg_url, "SELECT count(*) FROM phases WHERE run_id = 'run-1'") == [(1,)]

@@ -124,6 +124,47 @@ class _LostCreate(SqliteStore):
         return super()._start_phases_in(db, run_id, starts, claim, at)
 
 
+class _StartedTwice(SqliteStore):
+    """A real store whose first write that starts phases (the run's first step) commits,
+    and then, as another process that read the run before it would, runs again: the phases'
+    rows are stored by then, so the caller meets the unique key the second write trips on
+    (``RowsExistError``, no lost commit involved), and the tasks the first write claimed
+    are leased to nobody who runs them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.twice = 0
+        self._starts: list[str] | None = None
+
+    async def _transaction(self, work: Callable[[Db], T]) -> T:
+        started: list[str] = []
+
+        def watched(db: Db) -> T:
+            self._starts = started
+            try:
+                return work(db)
+            finally:
+                self._starts = None
+
+        value = await super()._transaction(watched)
+        if started and not self.twice:
+            self.twice += 1
+            return await super()._transaction(watched)
+        return value
+
+    def _start_phases_in(
+        self,
+        db: Db,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        claim: ClaimRequest | None,
+        at: str,
+    ) -> list[ClaimedTask]:
+        if self._starts is not None:
+            self._starts.extend(start.phase for start in starts)
+        return super()._start_phases_in(db, run_id, starts, claim, at)
+
+
 SHORT_LEASES = {"interval_seconds": 0.2, "stall_after_missed": 2}
 
 
@@ -203,6 +244,31 @@ def test_a_step_whose_tasks_were_created_by_a_commit_whose_reply_was_lost_reads_
     assert types.count("phase.completed") == 2
     assert caplog.text.count("moved on under this step") == 2
     assert caplog.text.count("handed back 2 task(s) a lost commit claimed") == 2
+
+
+def test_a_step_that_finds_the_rows_it_inserts_stored_reads_the_run_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process started the phase this step starts, after this step read the run
+    (a worker whose advance lease lapsed, on reconnecting): the step's insert meets the
+    phase's key, and the runner reads the run again instead of stopping. The tasks the
+    other write claimed come back once their leases lapse; each agent runs once."""
+    config = write_callable_pipeline(
+        tmp_path / "cfg", DAG, agents_per_phase=2, heartbeat=SHORT_LEASES
+    )
+    store = _StartedTwice(tmp_path / "ideamine.db")
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime"):
+        status, events = asyncio.run(_run_to_end(store, config))
+
+    assert store.twice == 1
+    assert status is RunStatus.COMPLETED
+    types = [event.type for event in events]
+    assert [e.phase for e in events if e.type == "phase.started"] == ["intake", "ideation"]
+    assert types.count("phase.completed") == 2
+    succeeded = [e.task_id for e in events if e.type == "task.succeeded"]
+    assert len(succeeded) == len(set(succeeded)) == 2 * 3  # two agents and a gate, once each
+    assert "moved on under this step" in caplog.text
+    assert "UNIQUE constraint failed: phases" in caplog.text
 
 
 class _LostClaimReply(PostgresStore):

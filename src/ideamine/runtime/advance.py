@@ -29,7 +29,7 @@ from ideamine.engine.snapshot import (
     TaskState,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
-from ideamine.errors import AgentError, IllegalTransitionError, RetriedWriteError
+from ideamine.errors import AgentError, IllegalTransitionError, RowsExistError
 from ideamine.runtime.actions import Applied, Lessee, OnPass, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.finishing import Finishing, NotRiddenError
@@ -122,7 +122,7 @@ class Advancer:
         so a failure here is the loop's next step's to meet again (logged, and True)."""
         try:
             _, again = await self._step_held(run_id, lessee)
-        except (IllegalTransitionError, RetriedWriteError) as exc:
+        except (IllegalTransitionError, RowsExistError) as exc:
             log.info("run %s moved on under the step after a ride (%s)", run_id, exc)
             return True
         except Exception:  # the loop's next step takes it again, and raises what persists

@@ -21,7 +21,7 @@ from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import (
     FinishingRefusedError,
     IllegalTransitionError,
-    RetriedWriteError,
+    RowsExistError,
     RunStateError,
     StaleLeaseError,
     UsageError,
@@ -179,7 +179,7 @@ class Runner:
         self._driving = (run, bundle) if self._scope is not None else None
         try:
             acted = await bundle.advancer.advance(run.id, lessee)
-        except (IllegalTransitionError, RetriedWriteError) as exc:
+        except (IllegalTransitionError, RowsExistError) as exc:
             self._overtaken(run.id, exc)
             step = _Step.AGAIN
         else:
@@ -190,7 +190,7 @@ class Runner:
     def _overtaken(
         self,
         run_id: str,
-        exc: IllegalTransitionError | RetriedWriteError | FinishingRefusedError,
+        exc: IllegalTransitionError | RowsExistError | FinishingRefusedError,
     ) -> None:
         """A step's action found the run moved on since the step read it: another process
         advanced it while this one's lease lapsed (a connection lost for longer than the
@@ -221,7 +221,7 @@ class Runner:
         lessee = _Lessee(self, run, bundle)
         try:
             ridden = await bundle.advancer.ride(finishing, lessee)
-        except (IllegalTransitionError, FinishingRefusedError, RetriedWriteError) as exc:
+        except (IllegalTransitionError, FinishingRefusedError, RowsExistError) as exc:
             self._overtaken(run_id, exc)  # nothing written, or what a lost commit wrote stands
             return False
         except Exception:  # any other failure: recorded alone, the loop's own step meets it
@@ -413,7 +413,7 @@ class Runner:
         bundle = await self._bundles.for_run(run)
         try:
             acted = await bundle.advancer.advance(run_id)
-        except (IllegalTransitionError, RetriedWriteError) as exc:
+        except (IllegalTransitionError, RowsExistError) as exc:
             self._overtaken(run_id, exc)
             return  # it moved on: the loop reads it again
         if not acted:

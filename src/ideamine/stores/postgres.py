@@ -30,6 +30,7 @@ from ideamine.clock import Clock, SystemClock
 from ideamine.errors import (
     FinishingRefusedError,
     RetriedWriteError,
+    RowsExistError,
     SchemaTooNewError,
     StoreCorruptError,
     StoreError,
@@ -436,6 +437,11 @@ _SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})  # admin/crash shutdow
 
 def _translate(exc: psycopg.Error) -> StoreError:
     text = _first_line(exc)
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        return RowsExistError(
+            f"integrity constraint failed: {text}",
+            hint="the write conflicts with stored rows; nothing was written",
+        )
     if isinstance(exc, psycopg.errors.IntegrityError):
         return StoreError(
             f"integrity constraint failed: {text}",

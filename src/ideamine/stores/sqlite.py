@@ -41,6 +41,7 @@ from urllib.parse import quote
 
 from ideamine.clock import Clock, SystemClock
 from ideamine.errors import (
+    RowsExistError,
     SchemaTooNewError,
     StoreCorruptError,
     StoreError,
@@ -267,7 +268,8 @@ class SqliteStore(SqlStore):
                 hint="another process holds a long write; try again",
             )
         if isinstance(exc, sqlite3.IntegrityError):
-            return StoreError(
+            unique = "unique constraint failed" in lowered  # a primary key's too
+            return (RowsExistError if unique else StoreError)(
                 f"integrity constraint failed in {self.path}: {text}",
                 hint="the write conflicts with stored rows; nothing was written",
             )
