@@ -2148,26 +2148,33 @@ def test_a_verdict_on_the_last_phase_completes_the_run_in_its_transaction(
     asyncio.run(body())
 
 
-@pytest.mark.parametrize("waiting", [False, True], ids=["none waits", "an older task waits"])
+@pytest.mark.parametrize(
+    ("waiting", "limit"),
+    [(False, 8), (False, 2), (True, 8)],
+    ids=["all taken as inserted", "a claim after the insert", "an older task waits"],
+)
 def test_the_tasks_phases_start_with_are_claimed_in_order_and_read_back_as_returned(
-    store: Store, clock: Ticking, waiting: bool
+    store: Store, clock: Ticking, waiting: bool, limit: int
 ) -> None:
     """Starting phases with a claim takes their tasks in the claim order (phase, key), up to
-    the limit, leased as they are inserted; each record returned equals the row read back,
-    and the rest wait, pending. A task of the run already waiting is claimed first."""
+    the limit: leased as they are inserted when the claim takes them all and none of the run
+    waits before them, else by a claim after the insert. Each record returned equals the row
+    read back; the rest wait, pending. A task of the run already waiting is claimed first."""
 
     async def body() -> None:
         await running_run(store, keys=("a",) if waiting else ())
         clock.advance(1.0)
         starts = [_started_with_tasks("prd", "p2", "p1"), _started_with_tasks("bizdev", "b1")]
 
-        claimed = await store.start_phases("run-1", starts, claim=lease(clock, limit=2))
+        claimed = await store.start_phases("run-1", starts, claim=lease(clock, limit=limit))
 
-        order = ["a", "b1"] if waiting else ["b1", "p1"]
+        order = (["a"] if waiting else []) + ["b1", "p1", "p2"]
+        order = order[:limit]
         assert [item.task.key for item in claimed] == order
         stored = await tasks_by_key(store)
         assert [item.task for item in claimed] == [stored[key] for key in order]
-        assert all(item.task.tries == 1 and item.checkpoint is None for item in claimed)
+        assert all(item.checkpoint is None for item in claimed)
+        assert [item.task.tries for item in claimed] == [1] * len(order)
         left = sorted(key for key, task in stored.items() if task.status is TaskStatus.PENDING)
         assert left == sorted(set(stored) - set(order))  # the rest wait
         events = await chain_ok(store)

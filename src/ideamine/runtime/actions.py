@@ -278,10 +278,7 @@ async def _fan_in(
             calls=calls,
             finishing=finishing,
         )
-        applied = await _judge_in_step(store, pipeline, run_id, action, fanned, lessee, on_pass)
-        if applied.passed:  # the artifacts the phases it started read first
-            blobs.keep(run_id, artifacts)
-        return applied
+        return await _judge_in_step(store, pipeline, blobs, run_id, action, fanned, lessee, on_pass)
     made = await store.record_artifacts(
         run_id,
         action.phase,
@@ -299,6 +296,7 @@ async def _fan_in(
 async def _judge_in_step(
     store: Store,
     pipeline: PipelineSpec,
+    blobs: BlobCache,
     run_id: str,
     action: FanIn,
     fanned: FannedIn,
@@ -325,6 +323,8 @@ async def _judge_in_step(
             raise NotRiddenError(str(exc)) from exc
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return Applied(stopped=True, passed=False)
+    if judged.passed:  # before the tasks it started read them: they need not
+        blobs.keep(run_id, fanned.artifacts)
     _hand(judged.claimed, lessee)
     return Applied(stopped=judged.stopped, passed=judged.passed)
 

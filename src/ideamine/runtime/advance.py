@@ -111,7 +111,7 @@ class Advancer:
             except NotRiddenError as exc:
                 log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
                 return None
-            if len(fan_ins) > 1:
+            if len(fan_ins) > 1 and again:  # unless the first took the run out of running
                 again = await self._step_after_ride(run_id, lessee)
             return Ridden(again=again)
 

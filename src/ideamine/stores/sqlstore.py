@@ -170,6 +170,9 @@ class SqlStore(Coordination):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
+            # the run's lock before its row, as a verdict takes them (one that completes the
+            # run updates it): no deadlock, and the status is read as a verdict left it
+            db.lock_run(run_id)
             run = require_run(db, run_id)
             check_transition(run.status, status)
             q.update_run(db, run_id, status, at, error=error, driver=driver or run.driver)
@@ -273,38 +276,35 @@ class SqlStore(Coordination):
             for task in start.tasks
             if (lease := leases.get(task.id)) is not None
         ]
-        claimed.sort(key=lambda item: (item.task.phase, item.task.key))  # the claim order
+        claimed.sort(key=lambda item: (item.task.phase, item.task.key))  # started in order
         q.append_events_by_run(db, _started(claimed, claim.owner), at)
         return claimed
 
     def _leases_as_inserted(
         self, db: q.Db, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest | None
     ) -> dict[str, tq.Lease] | None:
-        """The leases of the new tasks ``claim`` takes, to be written as they are inserted
-        (not inserted pending, then found and leased): when no task of the run waits to be
-        claimed before them, the first ``claim.limit`` of them in the claim order (created
-        together, so by phase and key). None when a claim after the insert must decide (a
-        task waits, the run is not running)."""
+        """The leases of the new tasks, to be written as they are inserted (not inserted
+        pending, then found and leased), when ``claim`` takes every one of them: the run is
+        running, no task of it waits to be claimed before them, and its room (a throttled
+        run's too) holds them all. None when a claim after the insert must decide, in the
+        store's claim order (a wide phase's first tasks, say)."""
         if claim is None:
             return None
+        new = [task for start in starts for task in start.tasks]
         limit = claim.limit
         if run_id in tq.select_throttled(db, run_id):
             limit = min(limit, throttled_room(claim.concurrency, claim.held))
-        if limit <= 0 or tq.claimable(db, run_id, claim.now, 1, self.claim_lock):
+        if not new or limit < len(new) or tq.any_claimable(db, run_id, claim.now):
             return None
         if require_run(db, run_id).status is not RunStatus.RUNNING:
             return None
-        ordered = sorted(
-            ((start.phase, task.key, task) for start in starts for task in start.tasks),
-            key=lambda entry: entry[:2],
-        )
         return {
             task.id: tq.Lease(
                 owner=claim.owner,
                 token=uuid.uuid4().hex,
                 expires_at=claim.now + task.lease_seconds,
             )
-            for _, _, task in ordered[:limit]
+            for task in new
         }
 
     async def set_phase_status(

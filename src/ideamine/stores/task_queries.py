@@ -261,6 +261,15 @@ def claimable(
     ]
 
 
+def any_claimable(db: Db, run_id: str, now: float) -> bool:
+    """Whether a task of ``run_id`` waits to be claimed (pending, its time come)."""
+    rows = db.query(
+        "SELECT 1 FROM tasks WHERE run_id = ? AND status = ? AND not_before <= ? LIMIT 1",
+        (run_id, TaskStatus.PENDING.value, now),
+    )
+    return bool(rows)
+
+
 def select_throttled(db: Db, run_id: str | None) -> frozenset[str]:
     """Running runs (or just ``run_id``) whose claims are capped at half a process's
     concurrency: their options carry ``THROTTLED_OPTION`` (``stores.usage`` sets and clears
