@@ -170,7 +170,7 @@ class SqlStore(Coordination):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
-            # the run's lock before its row, as a verdict takes them (one that completes the
+            # the run's lock before its rows, as a verdict takes them (one that completes the
             # run updates it): no deadlock, and the status is read as a verdict left it
             db.lock_run(run_id)
             run = require_run(db, run_id)
@@ -185,6 +185,7 @@ class SqlStore(Coordination):
     ) -> list[str]:
         def work(db: q.Db) -> list[str]:
             at = self._now()
+            db.lock_run(run_id)  # the run's lock before its rows, as every writer of a run
             run = require_run(db, run_id)
             if run.status is not RunStatus.RUNNING:
                 check_transition(run.status, RunStatus.RUNNING)
@@ -320,6 +321,7 @@ class SqlStore(Coordination):
     ) -> None:
         def work(db: q.Db) -> None:
             at = self._now()
+            db.lock_run(run_id)  # the run's lock before its rows, as every writer of a run
             current = require_phase(db, run_id, phase, attempt)
             check_transition(current.status, status)
             finished = at if status in (PhaseStatus.PASSED, PhaseStatus.FAILED) else None

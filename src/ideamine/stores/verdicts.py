@@ -213,6 +213,7 @@ class VerdictStore:
 
     def _waive(self, db: q.Db, waiver: Waiver) -> int:
         at = self._store._now()
+        db.lock_run(waiver.run_id)  # before the phase's row, as a verdict takes them
         run = require_run(db, waiver.run_id)
         latest, verdict = _waivable_gate(db, waiver)
         db.query(
