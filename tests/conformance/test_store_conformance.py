@@ -1053,6 +1053,36 @@ def test_create_tasks_claims_half_the_concurrency_for_a_throttled_run(
     asyncio.run(body())
 
 
+@pytest.mark.parametrize(
+    ("throttled", "concurrency", "held", "expected"),
+    [(True, 4, 0, 2), (True, 4, 2, 0), (True, 8, 0, 3), (False, 4, 3, 3)],
+)
+def test_a_phase_start_claims_half_the_concurrency_for_a_throttled_run(
+    store: Store, clock: Ticking, throttled: bool, concurrency: int, held: int, expected: int
+) -> None:
+    """The same cap on the tasks a phase start claims, whether they are inserted leased (the
+    room holds them all) or claimed after the insert (it does not)."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        if throttled:
+            mark = EventDraft(type="budget.throttled", payload={"mark": "run:tokens:throttle"})
+            assert len(await UsageStore(store).announce("run-1", [mark])) == 1
+        starts = [_started_with_tasks("prd", "a", "b", "c")]
+
+        claimed = await store.start_phases(
+            "run-1", starts, claim=lease(clock, limit=8, concurrency=concurrency, held=held)
+        )
+
+        assert [item.task.key for item in claimed] == ["a", "b", "c"][:expected]
+        stored = await tasks_by_key(store)
+        assert [item.task for item in claimed] == [stored[item.task.key] for item in claimed]
+        running = sorted(key for key, task in stored.items() if task.status is TaskStatus.RUNNING)
+        assert running == ["a", "b", "c"][:expected]
+
+    asyncio.run(body())
+
+
 def test_claim_tasks_without_a_run_claims_across_running_runs(store: Store, clock: Ticking) -> None:
     async def body() -> None:
         await running_run(store, "run-1", keys=("a", "b"))
