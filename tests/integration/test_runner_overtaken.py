@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -76,65 +76,13 @@ class _RetriedFanIn(SqliteStore):
         return super()._ready_in(db, run_id, phase, *rest, **options)
 
 
-class _LostCreate(SqliteStore):
-    """A real store whose first ``retries`` writes that start phases (each with its first
-    tasks: ``start_phases``, or a passing verdict) commit and then report what the
-    PostgreSQL store reports when a commit's reply was lost, the server could not say what
-    became of it, and the retry found the rows stored (``RetriedWriteError``): the tasks
-    exist, the caller does not know it."""
-
-    def __init__(self, path: Path, retries: int) -> None:
-        super().__init__(path)
-        self.retries = retries
-        self.lost_commits = 0
-        self._starts: list[str] | None = None  # phases the unit being run started
-
-    @property
-    def retried_writes(self) -> int:
-        return self.lost_commits  # counted as the PostgreSQL store counts them
-
-    async def _transaction(self, work: Callable[[Db], T]) -> T:
-        started: list[str] = []
-
-        def watched(db: Db) -> T:
-            self._starts = started
-            try:
-                return work(db)
-            finally:
-                self._starts = None
-
-        value = await super()._transaction(watched)
-        if not started or self.retries <= 0:
-            return value
-        self.retries -= 1
-        self.lost_commits += 1
-        # the tasks it claimed are leased to the caller, who does not know it
-        raise RetriedWriteError('duplicate key value violates unique constraint "tasks_pkey"')
-
-    def _start_phases_in(
-        self,
-        db: Db,
-        run_id: str,
-        starts: Sequence[PhaseStart],
-        claim: ClaimRequest | None,
-        at: str,
-    ) -> list[ClaimedTask]:
-        if self._starts is not None:
-            self._starts.extend(start.phase for start in starts)
-        return super()._start_phases_in(db, run_id, starts, claim, at)
-
-
-class _StartedTwice(SqliteStore):
-    """A real store whose first write that starts phases (the run's first step) commits,
-    and then, as another process that read the run before it would, runs again: the phases'
-    rows are stored by then, so the caller meets the unique key the second write trips on
-    (``RowsExistError``, no lost commit involved), and the tasks the first write claimed
-    are leased to nobody who runs them."""
+class _WatchingStarts(SqliteStore):
+    """A real store that knows which phases each write started (``start_phases``, or a
+    passing verdict) and, once it committed, lets ``_after`` decide what the caller meets."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.twice = 0
-        self._starts: list[str] | None = None
+        self._starts: list[str] | None = None  # phases the unit being run started
 
     async def _transaction(self, work: Callable[[Db], T]) -> T:
         started: list[str] = []
@@ -147,9 +95,11 @@ class _StartedTwice(SqliteStore):
                 self._starts = None
 
         value = await super()._transaction(watched)
-        if started and not self.twice:
-            self.twice += 1
-            return await super()._transaction(watched)
+        return await self._after(started, value, lambda: SqliteStore._transaction(self, watched))
+
+    async def _after(self, started: list[str], value: T, again: Callable[[], Awaitable[T]]) -> T:
+        """What the caller of a write that started ``started`` meets (``again`` runs it
+        once more)."""
         return value
 
     def _start_phases_in(
@@ -163,6 +113,49 @@ class _StartedTwice(SqliteStore):
         if self._starts is not None:
             self._starts.extend(start.phase for start in starts)
         return super()._start_phases_in(db, run_id, starts, claim, at)
+
+
+class _LostCreate(_WatchingStarts):
+    """A real store whose first ``retries`` writes that start phases (each with its first
+    tasks: ``start_phases``, or a passing verdict) commit and then report what the
+    PostgreSQL store reports when a commit's reply was lost, the server could not say what
+    became of it, and the retry found the rows stored (``RetriedWriteError``): the tasks
+    exist, the caller does not know it."""
+
+    def __init__(self, path: Path, retries: int) -> None:
+        super().__init__(path)
+        self.retries = retries
+        self.lost_commits = 0
+
+    @property
+    def retried_writes(self) -> int:
+        return self.lost_commits  # counted as the PostgreSQL store counts them
+
+    async def _after(self, started: list[str], value: T, again: Callable[[], Awaitable[T]]) -> T:
+        if not started or self.retries <= 0:
+            return value
+        self.retries -= 1
+        self.lost_commits += 1
+        # the tasks it claimed are leased to the caller, who does not know it
+        raise RetriedWriteError('duplicate key value violates unique constraint "tasks_pkey"')
+
+
+class _StartedTwice(_WatchingStarts):
+    """A real store whose first write that starts phases (the run's first step) commits,
+    and then, as another process that read the run before it would, runs again: the phases'
+    rows are stored by then, so the caller meets the unique key the second write trips on
+    (``RowsExistError``, no lost commit involved), and the tasks the first write claimed
+    are leased to nobody who runs them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.twice = 0
+
+    async def _after(self, started: list[str], value: T, again: Callable[[], Awaitable[T]]) -> T:
+        if started and not self.twice:
+            self.twice += 1
+            return await again()
+        return value
 
 
 SHORT_LEASES = {"interval_seconds": 0.2, "stall_after_missed": 2}

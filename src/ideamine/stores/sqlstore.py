@@ -259,43 +259,36 @@ class SqlStore(Coordination):
         for start in starts:
             q.insert_phase(db, run_id, start.phase, start.attempt, at)
             q.append_event(db, run_id, start.started, at)
-        leases = self._leases_as_inserted(db, run_id, starts, claim)
+        room = self._room(db, run_id, claim) if claim is not None else 0
+        leases = self._leases_as_inserted(db, run_id, starts, claim, room) if claim else None
         for start in starts:
             if start.tasks:
                 tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at, leases)
             if start.created is not None:
                 q.append_event(db, run_id, start.created, at)
-        if leases is None or claim is None:
-            return self._claim_for(db, run_id, claim, at)
-        claimed = [
-            ClaimedTask(
-                task=tq.leased_as_inserted(run_id, start, task, lease, at),
-                lease_token=lease.token,
-                checkpoint=None,
-            )
-            for start in starts
-            for task in start.tasks
-            if (lease := leases.get(task.id)) is not None
-        ]
-        claimed.sort(key=lambda item: (item.task.phase, item.task.key))  # started in order
+        if claim is None:
+            return []
+        if leases is None:
+            return self._claim_in(db, run_id, owner=claim.owner, now=claim.now, limit=room, at=at)
+        claimed = _claimed_as_inserted(run_id, starts, leases, at)
         q.append_events_by_run(db, _started(claimed, claim.owner), at)
         return claimed
 
     def _leases_as_inserted(
-        self, db: q.Db, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest | None
+        self,
+        db: q.Db,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        claim: ClaimRequest,
+        room: int,
     ) -> dict[str, tq.Lease] | None:
         """The leases of the new tasks, to be written as they are inserted (not inserted
         pending, then found and leased), when ``claim`` takes every one of them: the run is
-        running, no task of it waits to be claimed before them, and its room (a throttled
-        run's too) holds them all. None when a claim after the insert must decide, in the
-        store's claim order (a wide phase's first tasks, say)."""
-        if claim is None:
-            return None
+        running, no task of it waits to be claimed before them, and its ``room`` (``_room``)
+        holds them all. None when a claim after the insert must decide, in the store's claim
+        order (a wide phase's first tasks, say)."""
         new = [task for start in starts for task in start.tasks]
-        limit = claim.limit
-        if run_id in tq.select_throttled(db, run_id):
-            limit = min(limit, throttled_room(claim.concurrency, claim.held))
-        if not new or limit < len(new) or tq.any_claimable(db, run_id, claim.now):
+        if not new or room < len(new) or tq.any_claimable(db, run_id, claim.now):
             return None
         if require_run(db, run_id).status is not RunStatus.RUNNING:
             return None
@@ -367,10 +360,15 @@ class SqlStore(Coordination):
         transaction: up to ``claim.limit``, and a throttled run's room at most."""
         if claim is None:
             return []
-        limit = claim.limit
-        if run_id in tq.select_throttled(db, run_id):
-            limit = min(limit, throttled_room(claim.concurrency, claim.held))
+        limit = self._room(db, run_id, claim)
         return self._claim_in(db, run_id, owner=claim.owner, now=claim.now, limit=limit, at=at)
+
+    def _room(self, db: q.Db, run_id: str, claim: ClaimRequest) -> int:
+        """How many of ``run_id``'s tasks ``claim`` may take: its limit, and a throttled
+        run's room at most."""
+        if run_id in tq.select_throttled(db, run_id):
+            return min(claim.limit, throttled_room(claim.concurrency, claim.held))
+        return claim.limit
 
     async def claim_tasks(
         self,
@@ -665,6 +663,23 @@ def _not_json(task_id: str, exc: Exception) -> StoreError:
     )
     error.__cause__ = exc
     return error
+
+
+def _claimed_as_inserted(
+    run_id: str, starts: Sequence[PhaseStart], leases: Mapping[str, tq.Lease], at: str
+) -> list[ClaimedTask]:
+    """The new tasks ``leases`` names, as ``insert_tasks`` wrote them, by phase and key."""
+    claimed = [
+        ClaimedTask(
+            task=tq.leased_as_inserted(run_id, start, task, lease, at),
+            lease_token=lease.token,
+            checkpoint=None,
+        )
+        for start in starts
+        for task in start.tasks
+        if (lease := leases.get(task.id)) is not None
+    ]
+    return sorted(claimed, key=lambda item: (item.task.phase, item.task.key))
 
 
 def _started(claimed: Sequence[ClaimedTask], owner: str) -> list[tuple[str, EventDraft]]:
