@@ -121,7 +121,8 @@ def _finish(workers: Fleet, direct: Fleet, run_id: str, expected: dict[str, str]
         timeout=240,
         what="the run to complete after the faults",
     )
-    assert workers.exited() == {}  # no worker gave up during the faults
+    gave_up = workers.exited()  # no worker gave up during the faults; if one did, say why
+    assert gave_up == {}, "\n".join(f"--- {name}:\n{err[-3000:]}" for name, err in gave_up.items())
     ledger = events(direct, run_id)
     succeeded = Counter(e["task_id"] for e in ledger if e["type"] == "task.succeeded")
     assert succeeded and set(succeeded.values()) == {1}  # no task output recorded twice
