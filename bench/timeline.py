@@ -84,19 +84,24 @@ def instrument(timeline: Timeline) -> None:
 
 
 def window(lines: list[tuple[float, str]], phase: str) -> list[tuple[float, str]]:
-    """From ``phase``'s first agent end to the first agent start of a phase after it."""
+    """From ``phase``'s first agent end to the first agent start of a phase after it, or to
+    the end of ``phase``'s fan-in when that comes later (its tasks handed out ahead of the
+    commit, ``stores.ahead``, start during the fan-in's transaction)."""
     after = tuple(f"agent {name}/" for name, deps in DAG.items() if phase in deps)
     begin = next(
         i
         for i, (_, what) in enumerate(lines)
         if what.startswith(f"agent {phase}/") and what.endswith("ends")
     )
-    end = next(
+    start = next(
         i
         for i, (_, what) in enumerate(lines)
         if i > begin and what.startswith(after) and what.endswith("starts")
     )
-    return lines[begin : end + 1]
+    fanned = next(
+        (i for i, (_, what) in enumerate(lines) if i > begin and what == "  FanIn ends"), start
+    )
+    return lines[begin : max(start, fanned) + 1]
 
 
 async def main(phase: str) -> None:
@@ -120,7 +125,8 @@ async def main(phase: str) -> None:
     for at, what in shown_lines:
         print(f"{at * 1000:9.2f}  {what}")
     last_end = max(at for at, what in shown_lines if what.startswith("agent") and "ends" in what)
-    gap = (shown_lines[-1][0] - last_end) * 1000
+    first_start = next(at for at, what in shown_lines if what.endswith(" starts"))
+    gap = (first_start - last_end) * 1000
     print(f"from the last agent's end to the next phase's first agent start: {gap:.2f} ms")
 
 

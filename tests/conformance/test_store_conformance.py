@@ -2463,3 +2463,51 @@ def test_a_fan_in_waits_for_one_in_flight_elsewhere_and_then_refuses(
         assert await store.artifacts("run-1") == []
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("meanwhile", ["nothing", "the run paused", "an older task waits"])
+def test_a_fan_in_writes_the_leases_its_step_chose_ahead_when_its_claim_takes_every_task(
+    store: Store, clock: Ticking, meanwhile: str
+) -> None:
+    """``Verdict.ahead`` (``lease_ahead``, ``stores.ahead``): the claim's leases are chosen
+    before the transaction, and it writes exactly those, stamped with the time they were
+    chosen, so the tasks handed out ahead equal the rows read back. A run paused meanwhile
+    starts nothing; with an older task waiting the claim after the insert decides (other
+    tokens: the step then revokes the tasks it handed out)."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a",) if meanwhile == "an older task waits" else ())
+        clock.advance(1.0)
+        starts = [_started_with_tasks("prd", "p2", "p1")]
+        request = lease(clock, limit=8)
+        verdicts = VerdictStore(store)
+        assert verdicts.lease_ahead("run-1", starts, lease(clock, limit=1)) is None
+        leased = verdicts.lease_ahead("run-1", starts, request)
+        assert leased is not None
+        assert [item.task.key for item in leased.claimed] == ["p1", "p2"]
+        if meanwhile == "the run paused":
+            await store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused"))
+        before = len(await store.events("run-1"))
+        clock.advance(0.5)  # the transaction runs after the choice
+
+        verdict = _passing(starts=starts, claim=request, ahead=leased)
+        claimed = await verdicts.record_fan_in(_judged_fan_in(), verdict)
+
+        stored = await tasks_by_key(store)
+        events = (await chain_ok(store))[before:]
+        if meanwhile == "nothing":
+            assert claimed == list(leased.claimed)
+            assert [item.task for item in claimed] == [stored["p1"], stored["p2"]]
+            assert {event.at for event in events} == {leased.at}
+            started = [e.task_id for e in events if e.type == "task.started"]
+            assert started == [item.task.id for item in leased.claimed]
+        elif meanwhile == "the run paused":
+            assert claimed == []
+            assert "p1" not in stored  # the phases it opens start on the run's next step
+        else:
+            assert [item.task.key for item in claimed] == ["a", "p1", "p2"]
+            tokens = {item.lease_token for item in leased.claimed}
+            assert not tokens & {item.lease_token for item in claimed}
+            assert [item.task for item in claimed] == [stored[k] for k in ("a", "p1", "p2")]
+
+    asyncio.run(body())

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,8 @@ def test_a_runner_stopped_while_a_fan_in_waits_hands_back_the_tasks_it_started(
 ) -> None:
     """Ctrl-C while intake's last outputs wait in its fan-in's transaction, which passes it
     and starts ideation with its tasks claimed for this runner: the transaction commits, the
-    runner hands ideation's tasks back instead of running them as it stops, and a resume
-    runs each agent once."""
+    runner hands ideation's tasks back instead of recording them as it stops, and a resume
+    runs each agent whose output was not recorded again (intake's, recorded, ran once)."""
     log = tmp_path / "exec.log"
     monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
     config = write_callable_pipeline(
@@ -173,16 +174,18 @@ def test_a_runner_stopped_while_a_fan_in_waits_hands_back_the_tasks_it_started(
         "ideation/01.IdeationAgent1": (TaskStatus.PENDING, None),
     }
     assert status is RunStatus.COMPLETED
-    starts = [
-        line.split()[1:3] for line in log.read_text().splitlines() if line.startswith("start")
-    ]
-    assert sorted(starts) == sorted(
-        [
-            [phase, f"{i:02d}.{phase.capitalize()}Agent{i}"]
-            for phase in ("intake", "ideation")
-            for i in (0, 1)
-        ]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    agents = sorted(
+        [phase, f"{i:02d}.{phase.capitalize()}Agent{i}"]
+        for phase in ("intake", "ideation")
+        for i in (0, 1)
     )
+    # ideation's agents were handed out ahead of the commit (``stores.ahead``): they ran
+    # while it was held, their outputs waiting for it; the runner stopped them unrecorded,
+    # and the resume ran them again. Intake's, recorded, ran once.
+    ends = Counter(tuple(line[1:3]) for line in lines if line[0] == "end")
+    assert sorted(map(list, ends)) == agents
+    assert ends[("intake", "00.IntakeAgent0")] == ends[("intake", "01.IntakeAgent1")] == 1
 
 
 def test_a_ride_that_fails_leaves_the_outputs_to_be_recorded_alone(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -34,6 +34,7 @@ from ideamine.stores.records import (
     ReadyAttempt,
 )
 from ideamine.stores.sqlite import SqliteStore
+from ideamine.stores.task_queries import Lease
 
 DAG = {"intake": [], "ideation": ["intake"]}
 T = TypeVar("T")
@@ -109,10 +110,11 @@ class _WatchingStarts(SqliteStore):
         starts: Sequence[PhaseStart],
         claim: ClaimRequest | None,
         at: str,
+        chosen: Mapping[str, Lease] | None = None,
     ) -> list[ClaimedTask]:
         if self._starts is not None:
             self._starts.extend(start.phase for start in starts)
-        return super()._start_phases_in(db, run_id, starts, claim, at)
+        return super()._start_phases_in(db, run_id, starts, claim, at, chosen)
 
 
 class _LostCreate(_WatchingStarts):

@@ -89,8 +89,9 @@ def test_a_phase_starts_with_the_contents_its_fan_in_wrote_without_reading_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The artifacts a passing fan-in wrote reach the phases it starts as reading them back
-    would give them (``BlobCache.keep``): the agents, which echo every upstream content they
-    got, write the same as when each content is read from the store."""
+    would give them (``BlobCache.keep``; ``BlobCache.foresee`` for tasks handed out ahead of
+    its commit): the agents, which echo every upstream content they got, write the same as
+    when each content is read from the store."""
     config = write_callable_pipeline(
         tmp_path / "config", DAG, agents_per_phase=2, function="tests.support.agents:upstream_text"
     )
@@ -114,6 +115,7 @@ def test_a_phase_starts_with_the_contents_its_fan_in_wrote_without_reading_them(
     (tmp_path / "read").mkdir()
     status, kept_reads, kept = asyncio.run(go(tmp_path / "kept"))
     monkeypatch.setattr(BlobCache, "keep", lambda self, run_id, artifacts: None)
+    monkeypatch.setattr(BlobCache, "foresee", lambda self, *_: [])  # tasks handed out ahead
     read_status, read_reads, read = asyncio.run(go(tmp_path / "read"))
     assert status is read_status is RunStatus.COMPLETED
     assert kept_reads == 0 and read_reads == len(DAG) - 1  # each phase's feeds the next

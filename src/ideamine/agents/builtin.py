@@ -22,6 +22,7 @@ from ideamine.llm.failures import (
     ReplayMissError,
 )
 from ideamine.llm.registry import Providers, split_reference
+from ideamine.stores.ahead import behind
 from ideamine.stores.callcache import call_cache_for
 
 if TYPE_CHECKING:
@@ -233,6 +234,10 @@ class CallableAgent:
         if inspect.iscoroutinefunction(self._function):
             output = await self._function(ctx)
         else:
+            # a thread cannot be cancelled: a task handed out ahead of the commit that claims
+            # it (``stores.ahead``), which may yet be revoked, starts one only once it is in
+            if (settling := behind()) is not None:
+                await settling
             output = await asyncio.to_thread(self._function, ctx)
         try:
             canonical_json(output)

@@ -24,7 +24,7 @@ from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.runtime.finishing import Finishing, NotRiddenError
-from ideamine.runtime.gatestep import FannedIn, JudgeFailedError, judge_fan_in
+from ideamine.runtime.gatestep import FannedIn, HandAhead, JudgeFailedError, judge_fan_in
 from ideamine.stores.base import Store
 from ideamine.stores.outputs import call_totals
 from ideamine.stores.records import (
@@ -49,7 +49,12 @@ class Lessee(Protocol):
         ...
 
     def take(self, claimed: Sequence[ClaimedTask]) -> None:
-        """Start the tasks just claimed."""
+        """Start the tasks just claimed (or about to be: ``revoke``)."""
+        ...
+
+    def revoke(self, claimed: Sequence[ClaimedTask]) -> None:
+        """Stop tasks ``take`` started ahead of the commit that was to claim them, which did
+        not (``stores.ahead``): they made no store call, and leave no trace."""
         ...
 
 
@@ -317,6 +322,7 @@ async def _judge_in_step(
             starts=phase_starts(pipeline, run_id, starts, firsts),
             claim=lessee.request() if lessee and firsts else None,
             completes=_completes(on_pass),
+            ahead=HandAhead(lessee, blobs) if lessee and firsts else None,
         )
     except JudgeFailedError as exc:
         if fanned.finishing is not None:  # the outputs first, on their own; then the usual step

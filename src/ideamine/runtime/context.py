@@ -8,8 +8,9 @@ outputs only where the fan-out mode orders them (sequential phases, loop iterati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ideamine.canonical import canonical_json, sha256_hex
@@ -40,6 +41,7 @@ class BlobCache:
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}  # keyed by run first
+        self._lent: dict[str, Mapping[str, Any]] = {}  # run id → options (`lend_options`)
 
     async def shared(self, key: tuple[str, ...], read: Callable[[], Awaitable[_T]]) -> _T:
         """``read()``, or the read under ``key`` already in flight: tasks that start in the
@@ -60,11 +62,26 @@ class BlobCache:
 
     async def options(self, run_id: str) -> dict[str, Any]:
         """The run's options as read now (they can change under a run: ``resume
-        --add-budget``), each caller with a copy of its own."""
+        --add-budget``), each caller with a copy of its own; while a step hands tasks out
+        ahead of its commit, as that step read them (``lend_options``)."""
+        lent = self._lent.get(run_id)
+        if lent is not None:
+            return dict(lent)
         options = await self.shared(
             (run_id, "options"), lambda: RunOptions(self._store).get(run_id)
         )
         return dict(options)
+
+    @contextlib.contextmanager
+    def lend_options(self, run_id: str, options: Mapping[str, Any]) -> Iterator[None]:
+        """``options`` answer ``options(run_id)`` inside: the tasks a step hands out ahead of
+        its commit (``stores.ahead``) start with the options it read just before, where a
+        read of their own would wait for that commit (no step writes a run's options)."""
+        self._lent[run_id] = options
+        try:
+            yield
+        finally:
+            del self._lent[run_id]
 
     def keep(self, run_id: str, artifacts: Sequence[NewArtifact]) -> None:
         """Keep the contents of ``artifacts``, just written for ``run_id``, as reading them
@@ -73,6 +90,51 @@ class BlobCache:
         for artifact in artifacts:
             text = canonical_json(artifact.content)
             self._contents[(run_id, sha256_hex(text))] = json.loads(text)
+
+    def foresee(
+        self,
+        pipeline: PipelineSpec,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        ids: Sequence[str],
+        starting: Sequence[str],
+    ) -> list[str]:
+        """Fill in the upstream artifacts of the phases ``starting`` as they will read once
+        ``phase``'s ``artifacts`` (with ``ids``) are committed, so their tasks, handed out
+        ahead of that commit (``stores.ahead``), start without reading them (a read would
+        wait for it). Only for a phase whose dependencies reach no further than ``phase``
+        and its own upstream (cached: read by the fan-in), after ``phase``'s first attempt
+        (a later one may leave an earlier one's types latest), and when no new artifact's
+        type is already upstream (the newer version would replace it); the phases filled
+        in."""
+        cached = self.upstream.get((run_id, phase))
+        if cached is None or attempt != 1:
+            return []
+        contents, input_ids = cached
+        new_types = {artifact.type for artifact in artifacts}
+        if new_types & set(contents) or len(new_types) != len(artifacts):
+            return []  # a read keeps one version of a type: the latest
+        graph = _graph(pipeline)
+        reach = {phase, *ancestors(graph, phase)}
+        filled = []
+        for name in starting:
+            if set(ancestors(graph, name)) != reach or (run_id, name) in self.upstream:
+                continue
+            fresh = {a.type: json.loads(canonical_json(a.content)) for a in artifacts}
+            merged = {**contents, **fresh}
+            self.upstream[(run_id, name)] = (
+                {t: merged[t] for t in sorted(merged)},
+                sorted([*input_ids, *ids]),
+            )
+            filled.append(name)
+        return filled
+
+    def unsee(self, run_id: str, phases: Sequence[str]) -> None:
+        """Drop what ``foresee`` filled in for ``phases`` (the commit did not happen)."""
+        for name in phases:
+            self.upstream.pop((run_id, name), None)
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)

@@ -19,6 +19,7 @@ from ideamine.runtime.context import BlobCache, task_values
 from ideamine.runtime.heartbeat import Heartbeat
 from ideamine.runtime.recorder import Recorder
 from ideamine.runtime.replayed import REPLAY_OF, RecordedEvidence
+from ideamine.stores.ahead import behind
 from ideamine.stores.base import Store
 from ideamine.stores.records import (
     ClaimedTask,
@@ -126,6 +127,8 @@ class TaskExecutor:
                     "inputs": input_ids,
                 },
             )
+            if (settling := behind()) is not None:  # the recorder writes in a context of
+                await settling  # its own: wait here for a commit this task ran ahead of
             await self._recorder.record(write)
 
     def _context(

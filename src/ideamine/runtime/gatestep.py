@@ -13,27 +13,40 @@ fans it in again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
+from ideamine.engine.states import PhaseStatus
 from ideamine.errors import StoreError
 from ideamine.observability.tracing import mark_task, task_span
+from ideamine.runtime.context import BlobCache
 from ideamine.runtime.finishing import Finishing
+from ideamine.stores.ahead import Ahead
 from ideamine.stores.base import Store
 from ideamine.stores.options import RunOptions
-from ideamine.stores.records import ClaimRequest, EventDraft, NewArtifact, NewTask, PhaseStart
+from ideamine.stores.records import (
+    ClaimedTask,
+    ClaimRequest,
+    EventDraft,
+    NewArtifact,
+    NewTask,
+    PhaseStart,
+)
 
 if TYPE_CHECKING:
+    from ideamine.runtime.actions import Lessee
     from ideamine.runtime.verdict import Judged
 
-__all__ = ["FannedIn", "JudgeFailedError", "judge_fan_in"]
+__all__ = ["FannedIn", "HandAhead", "JudgeFailedError", "judge_fan_in"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +82,12 @@ async def judge_fan_in(
     starts: Sequence[PhaseStart] = (),
     claim: ClaimRequest | None = None,
     completes: bool = False,
+    ahead: HandAhead | None = None,
 ) -> Judged:
     """Fan ``phase``'s ``attempt`` in with its verdict, in one transaction; should it pass,
-    ``starts`` start with it, with ``claim``, or the run completes (``completes``).
+    ``starts`` start with it, with ``claim``, or the run completes (``completes``). With
+    ``ahead``, the tasks ``claim`` takes are handed to its lessee before the transaction
+    (``stores.ahead``); ``Judged.claimed`` then holds only those it claimed besides.
 
     Raises:
         JudgeFailedError: judging raised (a guard's bug, say); nothing was written.
@@ -119,8 +135,105 @@ async def judge_fan_in(
             payload={"tokens": 0, "cost_usd": 0, "inputs": list(fanned.input_ids)},
         )
         finishing = fanned.finishing.writes if fanned.finishing else ()
-        claimed = await VerdictStore(store).record_fan_in(recorded, verdict, finishing)
+        verdicts = VerdictStore(store)
+        leased = None
+        if ahead is not None and claim is not None and verdict.phase_status is PhaseStatus.PASSED:
+            leased = verdicts.lease_ahead(run_id, verdict.starts, claim)
+        if ahead is None or leased is None:
+            claimed = await verdicts.record_fan_in(recorded, verdict, finishing)
+        else:
+            verdict = replace(verdict, ahead=leased)
+            foreseen = _Foreseen(
+                pipeline,
+                run_id,
+                phase,
+                attempt,
+                fanned.artifacts,
+                ids,
+                [start.phase for start in verdict.starts if start.tasks],
+            )
+            claimed = await ahead.record(
+                partial(verdicts.record_fan_in, recorded, verdict, finishing),
+                leased.claimed,
+                foreseen,
+            )
     return Judged.of(verdict, claimed)
+
+
+class HandAhead:
+    """Hands a verdict's claimed tasks to ``lessee`` ahead of the commit that claims them
+    (``stores.ahead``): their agents run while it commits. The upstream artifacts of the
+    phases they belong to are filled in first where ``blobs`` can (``BlobCache.foresee``),
+    so they start without a read (which would wait for the commit)."""
+
+    def __init__(self, lessee: Lessee, blobs: BlobCache) -> None:
+        self._lessee = lessee
+        self._blobs = blobs
+
+    async def record(
+        self,
+        write: Callable[[], Awaitable[list[ClaimedTask]]],
+        handed: Sequence[ClaimedTask],
+        foreseen: _Foreseen,
+    ) -> list[ClaimedTask]:
+        """Hand ``handed`` out, then ``write`` (the transaction claiming them); the tasks it
+        claimed besides. Those it did not claim (the run was paused meanwhile, a throttled
+        run's room was smaller) are revoked before any of them makes a store call, and so
+        are all of them when it raises (then the error is raised)."""
+        run_id = foreseen.run_id
+        options = await self._blobs.options(run_id)
+        filled = foreseen.fill(self._blobs)
+        ahead = Ahead()
+        try:
+            with self._blobs.lend_options(run_id, options):
+                with ahead.handing():
+                    self._lessee.take(handed)
+                # SQLite writes on the caller's thread: let the tasks start (up to their
+                # agents' first wait) before the transaction holds the event loop
+                await asyncio.sleep(0)
+            claimed = await write()
+        except BaseException:
+            try:
+                self._lessee.revoke(handed)
+                self._blobs.unsee(run_id, filled)
+            finally:
+                ahead.settle()
+            raise
+        kept = {_lease(item) for item in claimed}
+        try:
+            self._lessee.revoke([item for item in handed if _lease(item) not in kept])
+        finally:
+            ahead.settle()
+        given = {_lease(item) for item in handed}
+        return [item for item in claimed if _lease(item) not in given]
+
+
+def _lease(item: ClaimedTask) -> tuple[str, str]:
+    return item.task.id, item.lease_token
+
+
+@dataclass(frozen=True, slots=True)
+class _Foreseen:
+    """What ``BlobCache.foresee`` needs to fill in the started phases' upstream artifacts."""
+
+    pipeline: PipelineSpec
+    run_id: str
+    phase: str
+    attempt: int
+    artifacts: Sequence[NewArtifact]
+    ids: Sequence[str]
+    starting: Sequence[str]  # the phases whose tasks are handed out
+
+    def fill(self, blobs: BlobCache) -> list[str]:
+        return blobs.foresee(
+            self.pipeline,
+            self.run_id,
+            self.phase,
+            self.attempt,
+            self.artifacts,
+            self.ids,
+            self.starting,
+        )
 
 
 @dataclass(frozen=True, slots=True)

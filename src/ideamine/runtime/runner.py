@@ -397,6 +397,9 @@ class Runner:
         quiet = bool(done)
         for job in done:
             item = self._inflight.pop(job, None)
+            if item is None and job.cancelled():  # revoked (`_Lessee.revoke`): no trace
+                quiet = False
+                continue
             if item is None or item.task.id not in self._quiet:
                 quiet = False
             else:
@@ -527,6 +530,20 @@ class _Lessee:
             else:
                 runner._execute(self._run, self._bundle, item)
         self.taken += len(claimed)
+
+    def revoke(self, claimed: Sequence[ClaimedTask]) -> None:
+        if not claimed:
+            return
+        runner = self._runner
+        revoked = {(item.task.id, item.lease_token) for item in claimed}
+        for job, item in list(runner._inflight.items()):
+            if (item.task.id, item.lease_token) in revoked:
+                job.cancel()  # it waits at its first store call (`stores.ahead`)
+                del runner._inflight[job]
+        runner._unstarted = [
+            item for item in runner._unstarted if (item.task.id, item.lease_token) not in revoked
+        ]
+        self.taken -= len(claimed)
 
 
 class _Step(enum.Enum):

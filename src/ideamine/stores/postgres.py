@@ -37,6 +37,7 @@ from ideamine.errors import (
     StoreUnavailableError,
 )
 from ideamine.stores import queries as q
+from ideamine.stores.ahead import behind
 from ideamine.stores.lostcommit import (
     Fate,
     Sent,
@@ -353,12 +354,16 @@ class PostgresStore(SqlStore):
             self._pool.open(wait=False)
 
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
+        if (settling := behind()) is not None:  # handed out ahead of its commit (`stores.ahead`)
+            await settling
         return await asyncio.to_thread(self._run, work)
 
     async def _read(self, work: Callable[[q.Db], T]) -> T:
         """A read runs in autocommit mode, without a transaction's BEGIN and COMMIT round
         trips: under READ COMMITTED each of its statements sees a snapshot of its own either
         way. Reads only read (``Coordination._read``); SQLite's refuse to write."""
+        if (settling := behind()) is not None:  # handed out ahead of its commit (`stores.ahead`)
+            await settling
         return await asyncio.to_thread(self._run, work, read=True)
 
     # -- lifecycle ------------------------------------------------------------------------

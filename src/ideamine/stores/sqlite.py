@@ -49,6 +49,7 @@ from ideamine.errors import (
     UsageError,
 )
 from ideamine.stores import queries as q
+from ideamine.stores.ahead import behind
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.manifests import Manifests
 from ideamine.stores.sqlstore import SqlStore
@@ -359,6 +360,8 @@ class SqliteStore(SqlStore):
         return error
 
     async def _transaction(self, work: Callable[[q.Db], T]) -> T:
+        if (settling := behind()) is not None:  # handed out ahead of its commit (`stores.ahead`)
+            await settling
         outcome = self._run_now(work)
         if outcome is None:
             result: T = await self._writer.submit(work)
@@ -369,6 +372,8 @@ class SqliteStore(SqlStore):
         return value
 
     async def _read(self, work: Callable[[q.Db], T]) -> T:
+        if (settling := behind()) is not None:  # handed out ahead of its commit (`stores.ahead`)
+            await settling
         while True:
             reader = self._reader()
             with reader.lock:  # `close` on another thread waits for this read

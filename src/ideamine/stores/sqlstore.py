@@ -12,6 +12,7 @@ import logging
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -52,7 +53,7 @@ from ideamine.stores.records import (
     TaskRecord,
 )
 
-__all__ = ["SqlStore"]
+__all__ = ["LeasedAhead", "SqlStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -254,13 +255,18 @@ class SqlStore(Coordination):
         starts: Sequence[PhaseStart],
         claim: ClaimRequest | None,
         at: str,
+        chosen: Mapping[str, tq.Lease] | None = None,
     ) -> list[ClaimedTask]:
-        """``start_phases`` inside the caller's transaction, stamped ``at``."""
+        """``start_phases`` inside the caller's transaction, stamped ``at``; ``chosen``: the
+        leases the claim takes, chosen before the transaction (``lease_ahead``), written
+        when it may take every new task (else the claim after the insert decides)."""
         for start in starts:
             q.insert_phase(db, run_id, start.phase, start.attempt, at)
             q.append_event(db, run_id, start.started, at)
         room = self._room(db, run_id, claim) if claim is not None else 0
-        leases = self._leases_as_inserted(db, run_id, starts, claim, room) if claim else None
+        leases = (
+            self._leases_as_inserted(db, run_id, starts, claim, room, chosen) if claim else None
+        )
         for start in starts:
             if start.tasks:
                 tq.insert_tasks(db, run_id, start.phase, start.attempt, start.tasks, at, leases)
@@ -281,25 +287,36 @@ class SqlStore(Coordination):
         starts: Sequence[PhaseStart],
         claim: ClaimRequest,
         room: int,
-    ) -> dict[str, tq.Lease] | None:
+        chosen: Mapping[str, tq.Lease] | None = None,
+    ) -> Mapping[str, tq.Lease] | None:
         """The leases of the new tasks, to be written as they are inserted (not inserted
         pending, then found and leased), when ``claim`` takes every one of them: the run is
         running, no task of it waits to be claimed before them, and its ``room`` (``_room``)
         holds them all. None when a claim after the insert must decide, in the store's claim
-        order (a wide phase's first tasks, say)."""
+        order (a wide phase's first tasks, say). ``chosen`` (``lease_ahead``), when given,
+        are the leases."""
         new = [task for start in starts for task in start.tasks]
         if not new or room < len(new) or tq.any_claimable(db, run_id, claim.now):
             return None
         if require_run(db, run_id).status is not RunStatus.RUNNING:
             return None
-        return {
-            task.id: tq.Lease(
-                owner=claim.owner,
-                token=uuid.uuid4().hex,
-                expires_at=claim.now + task.lease_seconds,
-            )
-            for task in new
-        }
+        return chosen if chosen is not None else _leases(new, claim)
+
+    def lease_ahead(
+        self, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest
+    ) -> LeasedAhead | None:
+        """The leases ``claim`` would write for ``starts``' tasks as they are inserted, chosen
+        now, and the tasks as it would hand them out, so a step may hand them out before its
+        transaction (``stores.ahead``); None when the claim cannot take them all. The
+        transaction writes exactly these (stamped ``at``) when it does take them all."""
+        new = [task for start in starts for task in start.tasks]
+        if not new or claim.limit < len(new):
+            return None
+        at = self._now()
+        leases = _leases(new, claim)
+        return LeasedAhead(
+            at=at, leases=leases, claimed=_claimed_as_inserted(run_id, starts, leases, at)
+        )
 
     async def set_phase_status(
         self,
@@ -663,6 +680,26 @@ def _not_json(task_id: str, exc: Exception) -> StoreError:
     )
     error.__cause__ = exc
     return error
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeasedAhead:
+    """The leases a step's claim takes, chosen before its transaction (``lease_ahead``), the
+    time that transaction stamps, and the tasks as the claim hands them out."""
+
+    at: str
+    leases: Mapping[str, tq.Lease]
+    claimed: Sequence[ClaimedTask]
+
+
+def _leases(tasks: Sequence[NewTask], claim: ClaimRequest) -> dict[str, tq.Lease]:
+    """A new lease of ``claim``'s for each of ``tasks``."""
+    return {
+        task.id: tq.Lease(
+            owner=claim.owner, token=uuid.uuid4().hex, expires_at=claim.now + task.lease_seconds
+        )
+        for task in tasks
+    }
 
 
 def _claimed_as_inserted(

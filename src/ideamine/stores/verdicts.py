@@ -34,7 +34,7 @@ from ideamine.stores.records import (
     PhaseStart,
     latest_attempts,
 )
-from ideamine.stores.sqlstore import SqlStore
+from ideamine.stores.sqlstore import LeasedAhead, SqlStore
 
 __all__ = ["JudgedFanIn", "NextAttempt", "Verdict", "VerdictStore", "Waiver"]
 
@@ -68,6 +68,9 @@ class Verdict:
     # A passing verdict on the run's last open phase: the run completes in its transaction
     # (``run.completed``), unless it was paused or cancelled meanwhile.
     completes: bool = False
+    # The claim's leases chosen before the transaction, its tasks handed out ahead of the
+    # commit (``stores.ahead``): written as chosen, and the transaction stamped with its time.
+    ahead: LeasedAhead | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +112,13 @@ class VerdictStore:
         phase then starts ``verdict.starts`` in the same transaction: the tasks claimed."""
         return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
+    def lease_ahead(
+        self, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest
+    ) -> LeasedAhead | None:
+        """``SqlStore.lease_ahead``: the leases a verdict's claim takes, chosen before its
+        transaction, for ``Verdict.ahead``."""
+        return self._store.lease_ahead(run_id, starts, claim)
+
     async def record_fan_in(
         self, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite] = ()
     ) -> list[ClaimedTask]:
@@ -129,7 +139,7 @@ class VerdictStore:
     def _record_fan_in(
         self, db: q.Db, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite]
     ) -> list[ClaimedTask]:
-        at = self._store._now()
+        at = verdict.ahead.at if verdict.ahead else self._store._now()
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
         if finishing:
             self._store._finish_in(db, finishing, at)
@@ -158,7 +168,7 @@ class VerdictStore:
         return self._record(db, verdict, at)
 
     def _record(self, db: q.Db, verdict: Verdict, at: str | None = None) -> list[ClaimedTask]:
-        at = at or self._store._now()
+        at = at or (verdict.ahead.at if verdict.ahead else self._store._now())
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
         db.lock_run(run_id)  # a verdict in flight elsewhere commits first: then it is seen
         current = require_phase(db, run_id, phase, attempt)
@@ -200,7 +210,8 @@ class VerdictStore:
             return []
         if require_run(db, run_id).status is not RunStatus.RUNNING:
             return []  # paused or cancelled meanwhile: its next step starts them, if any
-        return self._store._start_phases_in(db, run_id, verdict.starts, verdict.claim, at)
+        chosen = verdict.ahead.leases if verdict.ahead else None
+        return self._store._start_phases_in(db, run_id, verdict.starts, verdict.claim, at, chosen)
 
     async def waive(self, waiver: Waiver) -> int:
         """Pass ``phase``'s failed gate on a person's word; returns the attempt waived.
