@@ -65,7 +65,7 @@ def _action(args: tuple[object, ...]) -> str:
 
 
 def _starts(args: tuple[object, ...]) -> str:
-    taken: list[Action] = args[3]  # type: ignore[assignment]  # start_phases(…, run_id, starts, …)
+    taken: list[Action] = args[4]  # type: ignore[assignment]  # start_phases(…, run_id, starts, …)
     return f"StartPhase {' '.join(getattr(a, 'phase', '') for a in taken)} (with their first tasks)"
 
 

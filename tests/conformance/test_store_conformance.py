@@ -2511,3 +2511,28 @@ def test_a_fan_in_writes_the_leases_its_step_chose_ahead_when_its_claim_takes_ev
             assert [item.task for item in claimed] == [stored[k] for k in ("a", "p1", "p2")]
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("ending", ["completed by its last verdict", "cancelled", "paused"])
+def test_a_run_that_ends_gives_its_advance_lease_up_in_the_same_write(
+    store: Store, clock: Ticking, ending: str
+) -> None:
+    """Completed or cancelled, a run is advanced by nobody again: the write that ends it
+    drops its advance lease (its driver makes no write of its own to give it up). A paused
+    run keeps it until its driver gives it up."""
+
+    async def body() -> None:
+        await running_run(store, keys=())
+        now = clock.now()
+        assert await store.hold_advance("run-1", owner="A", seconds=60, now=now)
+        if ending == "completed by its last verdict":
+            await store.record_artifacts("run-1", PHASE, 1, [], EventDraft(type="phase.ready"))
+            await VerdictStore(store).record(_passing(completes=True))
+            assert (await store.get_run("run-1")).status is RunStatus.COMPLETED
+        else:
+            status = RunStatus.CANCELLED if ending == "cancelled" else RunStatus.PAUSED
+            await store.set_run_status("run-1", status, EventDraft(type=f"run.{status}"))
+        taken = await store.hold_advance("run-1", owner="B", seconds=60, now=now + 1)
+        assert taken is (ending != "paused")
+
+    asyncio.run(body())

@@ -28,13 +28,13 @@ from ideamine.stores.records import (
     ClaimRequest,
     EventDraft,
     EventRecord,
+    Lease,
     NewArtifact,
     NewTask,
     PhaseStart,
     ReadyAttempt,
 )
 from ideamine.stores.sqlite import SqliteStore
-from ideamine.stores.task_queries import Lease
 
 DAG = {"intake": [], "ideation": ["intake"]}
 T = TypeVar("T")

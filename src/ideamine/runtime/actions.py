@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from ideamine.config.model import PhaseSpec, PipelineSpec
@@ -24,7 +26,13 @@ from ideamine.observability.tracing import record_spans
 from ideamine.runtime.artifacts import ArtifactProblem, assemble_artifacts
 from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.runtime.finishing import Finishing, NotRiddenError
-from ideamine.runtime.gatestep import FannedIn, HandAhead, JudgeFailedError, judge_fan_in
+from ideamine.runtime.gatestep import (
+    FannedIn,
+    ForeseenStarts,
+    HandAhead,
+    JudgeFailedError,
+    judge_fan_in,
+)
 from ideamine.stores.base import Store
 from ideamine.stores.outputs import call_totals
 from ideamine.stores.records import (
@@ -84,7 +92,7 @@ async def apply_action(
     stopped = isinstance(action, FailPhase | FinishRun)
     passed = False
     if isinstance(action, StartPhase):
-        await start_phases(store, pipeline, run_id, [action], [], lessee)
+        await start_phases(store, pipeline, blobs, run_id, [action], [], lessee)
     elif isinstance(action, CreateTasks):
         spec = pipeline.phase(action.phase)
         claimed = await store.create_tasks(
@@ -147,6 +155,7 @@ class Applied:
 async def start_phases(
     store: Store,
     pipeline: PipelineSpec,
+    blobs: BlobCache,
     run_id: str,
     starts: Sequence[StartPhase],
     firsts: Sequence[CreateTasks],
@@ -154,12 +163,19 @@ async def start_phases(
 ) -> None:
     """Carry out a step's ``StartPhase`` actions and the ``CreateTasks`` of those phases'
     first tasks (``firsts``) in one transaction, so phases that start together (security
-    and story-loop) do so in one commit; the tasks go to ``lessee`` (if any)."""
-    claimed = await store.start_phases(
-        run_id,
-        phase_starts(pipeline, run_id, starts, firsts),
-        claim=lessee.request() if lessee and firsts else None,
-    )
+    and story-loop) do so in one commit; the tasks go to ``lessee`` (if any), ahead of the
+    commit when its claim takes them all (``stores.ahead``)."""
+    opened = phase_starts(pipeline, run_id, starts, firsts)
+    claim = lessee.request() if lessee and firsts else None
+    leased = store.lease_ahead(run_id, opened, claim) if lessee and claim else None
+    if lessee is None or leased is None:
+        claimed = await store.start_phases(run_id, opened, claim=claim)
+    else:
+        claimed = await HandAhead(lessee, blobs).record(
+            partial(store.start_phases, run_id, opened, claim=claim, ahead=leased),
+            leased.claimed,
+            ForeseenStarts(pipeline, run_id, [start.phase for start in opened if start.tasks]),
+        )
     _hand(claimed, lessee)
 
 
@@ -276,6 +292,7 @@ async def _fan_in(
     if in_step:
         fanned = FannedIn(
             artifacts=artifacts,
+            artifact_ids=[uuid.uuid4().hex for _ in artifacts],
             ready=ready,
             judge=judge,
             upstream=upstream,
@@ -331,6 +348,7 @@ async def _judge_in_step(
         return Applied(stopped=True, passed=False)
     if judged.passed:  # before the tasks it started read them: they need not
         blobs.keep(run_id, fanned.artifacts)
+        blobs.remember(run_id, action.phase, action.attempt, fanned.artifacts, fanned.artifact_ids)
     _hand(judged.claimed, lessee)
     return Applied(stopped=judged.stopped, passed=judged.passed)
 

@@ -236,7 +236,9 @@ class Advancer:
             taker = lessee if done - 1 >= last else None
             applied = _NOTHING
             if action is (starts[0] if starts else None):
-                await start_phases(self.store, self.pipeline, run_id, starts, firsts, taker)
+                await start_phases(
+                    self.store, self.pipeline, self._blobs, run_id, starts, firsts, taker
+                )
             elif self._judges(action):
                 # the phases its pass lets start, unless a later action may stop the run
                 on_pass = self._opened_by(snapshot, action.phase, started) if taker else []

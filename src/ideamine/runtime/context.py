@@ -39,6 +39,10 @@ class BlobCache:
         self._store = store
         self._contents: dict[tuple[str, str], object] = {}
         self.upstream: dict[tuple[str, str], tuple[dict[str, Any], list[str]]] = {}
+        self.upstream_ids: dict[tuple[str, str], dict[str, str]] = {}  # (run, phase) → type → id
+        # (run, phase) → type → (id, content): what a phase depending on it reads from its
+        # side once its fan-in passed (`remember`)
+        self._after: dict[tuple[str, str], dict[str, tuple[str, Any]]] = {}
         self.feedback: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._flights: dict[tuple[str, ...], asyncio.Future[Any]] = {}  # keyed by run first
         self._lent: dict[str, Mapping[str, Any]] = {}  # run id → options (`lend_options`)
@@ -104,37 +108,112 @@ class BlobCache:
         """Fill in the upstream artifacts of the phases ``starting`` as they will read once
         ``phase``'s ``artifacts`` (with ``ids``) are committed, so their tasks, handed out
         ahead of that commit (``stores.ahead``), start without reading them (a read would
-        wait for it). Only for a phase whose dependencies reach no further than ``phase``
-        and its own upstream (cached: read by the fan-in), after ``phase``'s first attempt
-        (a later one may leave an earlier one's types latest), and when no new artifact's
-        type is already upstream (the newer version would replace it); the phases filled
-        in."""
-        cached = self.upstream.get((run_id, phase))
-        if cached is None or attempt != 1:
+        wait for it): for a phase each of whose dependencies is ``phase`` or one whose
+        passing fan-in this process saw (``remember``), and whose dependencies agree on the
+        latest artifact of every type they share. The phases filled in."""
+        after = self._after_of(run_id, phase, attempt, artifacts, ids)
+        if after is None:
             return []
-        contents, input_ids = cached
-        new_types = {artifact.type for artifact in artifacts}
-        if new_types & set(contents) or len(new_types) != len(artifacts):
-            return []  # a read keeps one version of a type: the latest
-        graph = _graph(pipeline)
-        reach = {phase, *ancestors(graph, phase)}
+        return self._fill(pipeline, run_id, starting, {phase: after})
+
+    def foresee_starts(
+        self, pipeline: PipelineSpec, run_id: str, starting: Sequence[str]
+    ) -> list[str]:
+        """``foresee`` for phases a step starts on their own (the run's first phase): filled
+        in when every dependency's passing fan-in was seen here (``remember``); a phase
+        depending on nothing reads nothing."""
+        return self._fill(pipeline, run_id, starting, {})
+
+    def _fill(
+        self,
+        pipeline: PipelineSpec,
+        run_id: str,
+        starting: Sequence[str],
+        fanned: Mapping[str, dict[str, tuple[str, Any]]],
+    ) -> list[str]:
+        """Fill in the upstream of each of ``starting`` that ``_merged`` can tell; the phases
+        filled in."""
         filled = []
         for name in starting:
-            if set(ancestors(graph, name)) != reach or (run_id, name) in self.upstream:
+            if (run_id, name) in self.upstream:
                 continue
-            fresh = {a.type: json.loads(canonical_json(a.content)) for a in artifacts}
-            merged = {**contents, **fresh}
+            merged = self._merged(run_id, pipeline.phase(name).depends_on, fanned)
+            if merged is None:
+                continue
             self.upstream[(run_id, name)] = (
-                {t: merged[t] for t in sorted(merged)},
-                sorted([*input_ids, *ids]),
+                {kind: merged[kind][1] for kind in sorted(merged)},
+                sorted(artifact_id for artifact_id, _ in merged.values()),
             )
+            self.upstream_ids[(run_id, name)] = {kind: merged[kind][0] for kind in merged}
             filled.append(name)
         return filled
+
+    def remember(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        ids: Sequence[str],
+    ) -> None:
+        """Note, once a fan-in of ``phase`` that passed it has committed, the artifacts a
+        phase depending on it reads from its side (``foresee`` for a phase with more than
+        one dependency)."""
+        after = self._after_of(run_id, phase, attempt, artifacts, ids)
+        if after is not None:
+            self._after[(run_id, phase)] = after
 
     def unsee(self, run_id: str, phases: Sequence[str]) -> None:
         """Drop what ``foresee`` filled in for ``phases`` (the commit did not happen)."""
         for name in phases:
             self.upstream.pop((run_id, name), None)
+            self.upstream_ids.pop((run_id, name), None)
+
+    def _after_of(
+        self,
+        run_id: str,
+        phase: str,
+        attempt: int,
+        artifacts: Sequence[NewArtifact],
+        ids: Sequence[str],
+    ) -> dict[str, tuple[str, Any]] | None:
+        """The latest artifact of each type (id, content) in ``phase`` and the phases it
+        depends on, once ``artifacts`` are committed; None unless ``phase``'s own upstream
+        is cached with its ids, this is its first attempt (a later one may leave an earlier
+        one's types latest), and no new type is upstream already or written twice (a read
+        keeps the latest version of a type only)."""
+        cached = self.upstream.get((run_id, phase))
+        by_type = self.upstream_ids.get((run_id, phase))
+        if cached is None or by_type is None or attempt != 1:
+            return None
+        contents, _ = cached
+        new_types = {artifact.type for artifact in artifacts}
+        if new_types & set(contents) or len(new_types) != len(artifacts):
+            return None
+        after = {kind: (by_type[kind], contents[kind]) for kind in contents}
+        for artifact, artifact_id in zip(artifacts, ids, strict=True):
+            after[artifact.type] = (artifact_id, json.loads(canonical_json(artifact.content)))
+        return after
+
+    def _merged(
+        self,
+        run_id: str,
+        dependencies: Sequence[str],
+        fanned: Mapping[str, dict[str, tuple[str, Any]]],
+    ) -> dict[str, tuple[str, Any]] | None:
+        """What a phase depending on ``dependencies`` reads, from what each of them leaves
+        (``fanned``'s for the phase being fanned in, ``remember``'s for the others); None
+        when one is unknown or two disagree on a type's latest artifact."""
+        merged: dict[str, tuple[str, Any]] = {}
+        for dependency in dependencies:
+            seen = fanned.get(dependency) or self._after.get((run_id, dependency))
+            if seen is None:
+                return None
+            for kind, (artifact_id, content) in seen.items():
+                if kind in merged and merged[kind][0] != artifact_id:
+                    return None
+                merged[kind] = (artifact_id, content)
+        return merged
 
     async def get(self, run_id: str, content_hash: str) -> object:
         key = (run_id, content_hash)
@@ -146,6 +225,8 @@ class BlobCache:
         """Drop ``run_id``'s entries; should the run be resumed, they are read again."""
         _drop_run(self._contents, run_id)
         _drop_run(self.upstream, run_id)
+        _drop_run(self.upstream_ids, run_id)
+        _drop_run(self._after, run_id)
         _drop_run(self.feedback, run_id)
 
 
@@ -169,17 +250,20 @@ async def upstream_artifacts(
     """
     cached = blobs.upstream.get((run_id, phase))
     if cached is None:
-        cached = await blobs.shared(
+        contents, by_type = await blobs.shared(
             (run_id, "upstream", phase),
             lambda: _read_upstream(store, blobs, pipeline, run_id, phase),
         )
-        blobs.upstream[(run_id, phase)] = cached
+        cached = blobs.upstream[(run_id, phase)] = (contents, sorted(by_type.values()))
+        blobs.upstream_ids[(run_id, phase)] = by_type
     return cached
 
 
 async def _read_upstream(
     store: Store, blobs: BlobCache, pipeline: PipelineSpec, run_id: str, phase: str
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The latest artifact of each type from ``phase``'s dependencies: the contents, and the
+    ids, by type."""
     closure = set(ancestors(_graph(pipeline), phase))
     latest: dict[str, ArtifactRecord] = {}
     for record in await store.artifacts(run_id):
@@ -188,7 +272,7 @@ async def _read_upstream(
         ):
             latest[record.type] = record
     contents = {t: await blobs.get(run_id, latest[t].content_hash) for t in sorted(latest)}
-    return contents, sorted(record.id for record in latest.values())
+    return contents, {t: record.id for t, record in latest.items()}
 
 
 async def task_values(

@@ -17,11 +17,10 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
@@ -46,18 +45,19 @@ if TYPE_CHECKING:
     from ideamine.runtime.actions import Lessee
     from ideamine.runtime.verdict import Judged
 
-__all__ = ["FannedIn", "HandAhead", "JudgeFailedError", "judge_fan_in"]
+__all__ = ["FannedIn", "ForeseenStarts", "HandAhead", "JudgeFailedError", "judge_fan_in"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FannedIn:
-    """What a fan-in assembled and read for its attempt: the artifacts, the ``phase.ready``
-    event and gate task to record with them, the upstream artifacts (contents and ids) and
-    the run's model calls (with ``finishing``'s, when it records them)."""
+    """What a fan-in assembled and read for its attempt: the artifacts and their ids, the
+    ``phase.ready`` event and gate task to record with them, the upstream artifacts (contents
+    and ids) and the run's model calls (with ``finishing``'s, when it records them)."""
 
     artifacts: Sequence[NewArtifact]
+    artifact_ids: Sequence[str]  # chosen for them (the verdict's evidence names them)
     ready: EventDraft
     judge: NewTask
     upstream: Mapping[str, Any]
@@ -100,7 +100,7 @@ async def judge_fan_in(
     from ideamine.stores.verdicts import JudgedFanIn, VerdictStore  # noqa: PLC0415
 
     spec = pipeline.phase(phase)
-    ids = [uuid.uuid4().hex for _ in fanned.artifacts]
+    ids = fanned.artifact_ids
     judging = _Judging(fanned.judge.id, phase, attempt, fanned.judge.key, fanned.judge.agent)
     with task_span(run_id, judging):
         try:
@@ -174,7 +174,7 @@ class HandAhead:
         self,
         write: Callable[[], Awaitable[list[ClaimedTask]]],
         handed: Sequence[ClaimedTask],
-        foreseen: _Foreseen,
+        foreseen: Foreseen,
     ) -> list[ClaimedTask]:
         """Hand ``handed`` out, then ``write`` (the transaction claiming them); the tasks it
         claimed besides. Those it did not claim (the run was paused meanwhile, a throttled
@@ -210,6 +210,30 @@ class HandAhead:
 
 def _lease(item: ClaimedTask) -> tuple[str, str]:
     return item.task.id, item.lease_token
+
+
+class Foreseen(Protocol):
+    """What fills in, for ``HandAhead``, the upstream artifacts of the phases whose tasks it
+    hands out (``BlobCache.foresee``)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def fill(self, blobs: BlobCache) -> list[str]:
+        """Fill them in where the cache can tell; the phases filled in."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ForeseenStarts:
+    """The phases a step starts on their own (``BlobCache.foresee_starts``)."""
+
+    pipeline: PipelineSpec
+    run_id: str
+    starting: Sequence[str]
+
+    def fill(self, blobs: BlobCache) -> list[str]:
+        return blobs.foresee_starts(self.pipeline, self.run_id, self.starting)
 
 
 @dataclass(frozen=True, slots=True)

@@ -454,7 +454,8 @@ class Runner:
 
     async def _hand_back(self, scope: str | None) -> None:
         """``_wind_down``'s work, with nothing claimed meanwhile started (``_Lessee.take``)."""
-        keep = scope is not None and (await self.store.get_run(scope)).status is RunStatus.PAUSED
+        driven = await self.store.get_run(scope) if scope is not None else None
+        keep = driven is not None and driven.status is RunStatus.PAUSED
         timeout = None if keep else (self.grace_seconds if scope is None else 0)
         if self._inflight and timeout != 0:
             done, _ = await asyncio.wait(self._inflight, timeout=timeout)
@@ -485,9 +486,16 @@ class Runner:
                     item.task.id, item.lease_token, reason="the process stopped"
                 )
         self._unstarted.clear()
+        # a completed or cancelled run's advance lease went with the write that ended it
+        # (``queries.update_run``): no write to give it up
+        ended = driven.id if driven and driven.status in _ENDED else None
         for run_id in list(self._held):
-            await self.store.release_advance(run_id, owner=self.owner)
+            if run_id != ended:
+                await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
+
+
+_ENDED = (RunStatus.COMPLETED, RunStatus.CANCELLED)  # statuses no run leaves
 
 
 class _Lessee:

@@ -19,6 +19,7 @@ from ideamine.stores.records import (
     ClaimRequest,
     EventDraft,
     EventRecord,
+    LeasedAhead,
     ModelCallRecord,
     NewArtifact,
     NewRun,
@@ -167,12 +168,28 @@ class Store(Protocol):
         ...
 
     async def start_phases(
-        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
+        self,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        *,
+        claim: ClaimRequest | None = None,
+        ahead: LeasedAhead | None = None,
     ) -> list[ClaimedTask]:
         """Start phase attempts together with their first tasks, in one transaction: each
         attempt as ``start_phase`` would (the ``phase.started`` events first, in order), then
         each one's tasks as ``create_tasks`` would, then ``claim`` as ``create_tasks`` makes
-        it. The claimed tasks (none without ``claim``)."""
+        it. The claimed tasks (none without ``claim``). ``ahead`` (``lease_ahead``): the
+        claim's leases, chosen before, written when it takes every new task, and the time
+        the transaction stamps."""
+        ...
+
+    def lease_ahead(
+        self, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest
+    ) -> LeasedAhead | None:
+        """The leases ``claim`` would write for ``starts``' tasks as they are inserted,
+        chosen now, and the tasks as it would hand them out, so a step may hand them out
+        before its transaction (``stores.ahead``); None when the claim cannot take them
+        all. A transaction given them writes exactly these when it does take them all."""
         ...
 
     async def set_phase_status(

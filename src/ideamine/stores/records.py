@@ -168,6 +168,26 @@ class ClaimedTask:
     checkpoint: object | None
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A new task's lease, written as it is inserted (``insert_tasks``)."""
+
+    owner: str
+    token: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeasedAhead:
+    """The leases a claim takes, chosen before its transaction (``Store.lease_ahead``), the
+    time that transaction stamps, and the tasks as the claim hands them out, so they may
+    be handed out ahead of the commit (``stores.ahead``)."""
+
+    at: str
+    leases: Mapping[str, Lease]
+    claimed: Sequence[ClaimedTask]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimRequest:
     """A claim that rides along with the write creating a run's tasks (``create_tasks``): the

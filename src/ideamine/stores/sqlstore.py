@@ -12,7 +12,6 @@ import logging
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -40,6 +39,8 @@ from ideamine.stores.records import (
     ClaimRequest,
     EventDraft,
     EventRecord,
+    Lease,
+    LeasedAhead,
     ModelCallRecord,
     NewArtifact,
     NewRun,
@@ -53,7 +54,7 @@ from ideamine.stores.records import (
     TaskRecord,
 )
 
-__all__ = ["LeasedAhead", "SqlStore"]
+__all__ = ["SqlStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -242,10 +243,17 @@ class SqlStore(Coordination):
         await self.start_phases(run_id, [PhaseStart(phase=phase, attempt=attempt, started=event)])
 
     async def start_phases(
-        self, run_id: str, starts: Sequence[PhaseStart], *, claim: ClaimRequest | None = None
+        self,
+        run_id: str,
+        starts: Sequence[PhaseStart],
+        *,
+        claim: ClaimRequest | None = None,
+        ahead: LeasedAhead | None = None,
     ) -> list[ClaimedTask]:
+        at = ahead.at if ahead else self._now()
+        chosen = ahead.leases if ahead else None
         return await self._transaction(
-            lambda db: self._start_phases_in(db, run_id, starts, claim, self._now())
+            lambda db: self._start_phases_in(db, run_id, starts, claim, at, chosen)
         )
 
     def _start_phases_in(
@@ -255,7 +263,7 @@ class SqlStore(Coordination):
         starts: Sequence[PhaseStart],
         claim: ClaimRequest | None,
         at: str,
-        chosen: Mapping[str, tq.Lease] | None = None,
+        chosen: Mapping[str, Lease] | None = None,
     ) -> list[ClaimedTask]:
         """``start_phases`` inside the caller's transaction, stamped ``at``; ``chosen``: the
         leases the claim takes, chosen before the transaction (``lease_ahead``), written
@@ -287,8 +295,8 @@ class SqlStore(Coordination):
         starts: Sequence[PhaseStart],
         claim: ClaimRequest,
         room: int,
-        chosen: Mapping[str, tq.Lease] | None = None,
-    ) -> Mapping[str, tq.Lease] | None:
+        chosen: Mapping[str, Lease] | None = None,
+    ) -> Mapping[str, Lease] | None:
         """The leases of the new tasks, to be written as they are inserted (not inserted
         pending, then found and leased), when ``claim`` takes every one of them: the run is
         running, no task of it waits to be claimed before them, and its ``room`` (``_room``)
@@ -305,10 +313,6 @@ class SqlStore(Coordination):
     def lease_ahead(
         self, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest
     ) -> LeasedAhead | None:
-        """The leases ``claim`` would write for ``starts``' tasks as they are inserted, chosen
-        now, and the tasks as it would hand them out, so a step may hand them out before its
-        transaction (``stores.ahead``); None when the claim cannot take them all. The
-        transaction writes exactly these (stamped ``at``) when it does take them all."""
         new = [task for start in starts for task in start.tasks]
         if not new or claim.limit < len(new):
             return None
@@ -682,20 +686,10 @@ def _not_json(task_id: str, exc: Exception) -> StoreError:
     return error
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LeasedAhead:
-    """The leases a step's claim takes, chosen before its transaction (``lease_ahead``), the
-    time that transaction stamps, and the tasks as the claim hands them out."""
-
-    at: str
-    leases: Mapping[str, tq.Lease]
-    claimed: Sequence[ClaimedTask]
-
-
-def _leases(tasks: Sequence[NewTask], claim: ClaimRequest) -> dict[str, tq.Lease]:
+def _leases(tasks: Sequence[NewTask], claim: ClaimRequest) -> dict[str, Lease]:
     """A new lease of ``claim``'s for each of ``tasks``."""
     return {
-        task.id: tq.Lease(
+        task.id: Lease(
             owner=claim.owner, token=uuid.uuid4().hex, expires_at=claim.now + task.lease_seconds
         )
         for task in tasks
@@ -703,7 +697,7 @@ def _leases(tasks: Sequence[NewTask], claim: ClaimRequest) -> dict[str, tq.Lease
 
 
 def _claimed_as_inserted(
-    run_id: str, starts: Sequence[PhaseStart], leases: Mapping[str, tq.Lease], at: str
+    run_id: str, starts: Sequence[PhaseStart], leases: Mapping[str, Lease], at: str
 ) -> list[ClaimedTask]:
     """The new tasks ``leases`` names, as ``insert_tasks`` wrote them, by phase and key."""
     claimed = [

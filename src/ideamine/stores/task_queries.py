@@ -4,14 +4,14 @@ and events). Each function runs inside the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ideamine.canonical import canonical_json
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.stores import queries as q
 from ideamine.stores.queries import Db, Row
-from ideamine.stores.records import NewTask, PhaseStart, TaskChange, TaskRecord
+from ideamine.stores.records import Lease, NewTask, PhaseStart, TaskChange, TaskRecord
 
 THROTTLED_OPTION = "budget_throttled"  # in run_options: claims of the run get half the slots
 
@@ -82,15 +82,6 @@ def _task_row(
         task.lease_seconds,
         revision,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """A new task's lease, written as it is inserted (``insert_tasks``)."""
-
-    owner: str
-    token: str
-    expires_at: float
 
 
 def insert_tasks(

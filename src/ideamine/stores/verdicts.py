@@ -27,6 +27,7 @@ from ideamine.stores.records import (
     ClaimedTask,
     ClaimRequest,
     EventDraft,
+    LeasedAhead,
     NewArtifact,
     NewTask,
     OutputWrite,
@@ -34,7 +35,7 @@ from ideamine.stores.records import (
     PhaseStart,
     latest_attempts,
 )
-from ideamine.stores.sqlstore import LeasedAhead, SqlStore
+from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["JudgedFanIn", "NextAttempt", "Verdict", "VerdictStore", "Waiver"]
 
