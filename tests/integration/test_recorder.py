@@ -5,6 +5,7 @@ a write is in flight go together in the next, and a rejected write fails its cal
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,8 +81,8 @@ def test_results_that_finish_together_share_one_transaction(tmp_path: Path) -> N
             held = await held_tasks(store, 20)
             recorder = Recorder(store)
             first = asyncio.create_task(recorder.record(output_of(held[0])))
-            await asyncio.sleep(0)  # queued, and the writer started
-            await asyncio.sleep(0)  # the writer handed it to the store
+            for _ in range(4):  # queued, the writer started, waited two turns (results of
+                await asyncio.sleep(0)  # the same instant join it) and wrote it alone
             await asyncio.gather(first, *(recorder.record(output_of(item)) for item in held[1:]))
 
             assert store.batches == [1, 19]  # the first alone, the rest while it was written
@@ -95,6 +96,35 @@ def test_results_that_finish_together_share_one_transaction(tmp_path: Path) -> N
             await store.close()
 
     asyncio.run(go())
+
+
+def test_results_of_tasks_woken_in_one_instant_go_in_one_transaction(tmp_path: Path) -> None:
+    """Tasks whose waits end together (a fan-out's agents) record in one batch, though the
+    first starts the writer before the others have run: the writer lets the loop run the
+    timers then due and the tasks they woke first."""
+
+    async def go() -> list[int]:
+        store = CountingStore(tmp_path / "ideamine.db")
+        try:
+            held = await held_tasks(store, 3)
+            recorder = Recorder(store)
+            loop = asyncio.get_running_loop()
+            due = loop.time() + 0.01
+
+            async def woken(item: ClaimedTask, at: float) -> None:
+                await asyncio.sleep(at - loop.time())
+                busy = time.perf_counter() + 3e-4  # an agent's own work once woken
+                while time.perf_counter() < busy:
+                    pass
+                await recorder.record(output_of(item))
+
+            # the others' timers fall due while the first task works: after the loop's check
+            await asyncio.gather(*(woken(item, due + i * 1e-4) for i, item in enumerate(held)))
+            return store.batches
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == [3]
 
 
 def test_a_rejected_write_fails_its_own_caller_only(tmp_path: Path) -> None:

@@ -206,7 +206,11 @@ class BlobCache:
         when one is unknown or two disagree on a type's latest artifact."""
         merged: dict[str, tuple[str, Any]] = {}
         for dependency in dependencies:
-            seen = fanned.get(dependency) or self._after.get((run_id, dependency))
+            seen = (
+                fanned[dependency]
+                if dependency in fanned
+                else self._after.get((run_id, dependency))
+            )
             if seen is None:
                 return None
             for kind, (artifact_id, content) in seen.items():

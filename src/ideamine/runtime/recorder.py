@@ -76,6 +76,7 @@ class Recorder:
         return _checked(errors, batch)
 
     async def _write(self) -> None:
+        await _same_instant()
         while self._queue:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             try:
@@ -91,6 +92,15 @@ class Recorder:
                 errors = [exc] * len(batch)
             for item, error in zip(batch, errors, strict=True):
                 _settle(item, error)
+
+
+async def _same_instant() -> None:
+    """Let the outputs of tasks whose waits end in this instant join the first batch (a
+    fan-out's agents woken together: all of them then go with their fan-in, ``ride``). The
+    first turn of the loop moves the timers now due to its ready queue, behind this task;
+    the second runs the tasks they woke."""
+    for _ in range(2):
+        await asyncio.sleep(0)
 
 
 def _checked(
