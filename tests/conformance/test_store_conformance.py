@@ -2536,3 +2536,38 @@ def test_a_run_that_ends_gives_its_advance_lease_up_in_the_same_write(
         assert taken is (ending != "paused")
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("throttled", [False, True], ids=["running", "throttled"])
+def test_outputs_recorded_with_a_claim_claim_the_runs_next_tasks_in_the_same_transaction(
+    store: Store, clock: Ticking, throttled: bool
+) -> None:
+    """``record_outputs_claiming``: the outputs, then the claim on the run's next tasks (in
+    claim order, up to the limit; a throttled run's room at most: half the concurrency less
+    what the claimer holds), stamped alike; a refused write refuses only itself."""
+
+    async def body() -> None:
+        await running_run(store, keys=("a", "b", "c", "d", "e"))
+        if throttled:
+            mark = EventDraft(type="budget.throttled", payload={"mark": "run:tokens:throttle"})
+            assert len(await UsageStore(store).announce("run-1", [mark])) == 1
+        held = await claim(store, clock, limit=2)
+        writes = [
+            OutputWrite(task_id=held[0].task.id, token=held[0].lease_token, output={"k": 1}),
+            OutputWrite(task_id=held[1].task.id, token="stale", output={"k": 2}),
+        ]
+        before = len(await store.events("run-1"))
+        request = ClaimRequest(owner="worker-1", now=clock.now(), limit=3, concurrency=4, held=1)
+
+        errors, claimed = await store.record_outputs_claiming(writes, "run-1", request)
+
+        assert errors[0] is None and isinstance(errors[1], StaleLeaseError)
+        keys = ["c"] if throttled else ["c", "d", "e"]  # room: 4 // 2 - 1 when throttled
+        assert [item.task.key for item in claimed] == keys
+        stored = await tasks_by_key(store)
+        assert [item.task for item in claimed] == [stored[key] for key in keys]
+        events = (await chain_ok(store))[before:]
+        assert [e.type for e in events] == ["task.succeeded"] + ["task.started"] * len(keys)
+        assert len({e.at for e in events}) == 1
+
+    asyncio.run(body())

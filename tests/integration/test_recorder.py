@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from tests.support.configs import write_callable_pipeline
@@ -21,15 +23,19 @@ from ideamine.errors import StaleLeaseError, StoreError
 from ideamine.runtime.recorder import Recorder
 from ideamine.runtime.runner import Runner
 from ideamine.stores.ledger import verify_chain
+from ideamine.stores.queries import Db
 from ideamine.stores.records import (
     ClaimedTask,
+    ClaimRequest,
     EventDraft,
+    EventRecord,
     NewTask,
     OutputWrite,
 )
 from ideamine.stores.sqlite import SqliteStore
 
 PHASE = "ideation"
+T = TypeVar("T")
 
 
 class CountingStore(SqliteStore):
@@ -207,6 +213,13 @@ class HoldingStore(SqliteStore):
         await self.gate.wait()
         return await super().record_outputs(writes)
 
+    async def record_outputs_claiming(
+        self, writes: Sequence[OutputWrite], run_id: str, claim: ClaimRequest
+    ) -> tuple[list[StoreError | None], list[ClaimedTask]]:
+        self.arrived.set()
+        await self.gate.wait()
+        return await super().record_outputs_claiming(writes, run_id, claim)
+
 
 @pytest.mark.parametrize("way", ["on their own", "with their fan-in"])
 def test_a_runner_stopped_while_outputs_wait_writes_them_before_handing_tasks_back(
@@ -242,3 +255,48 @@ def test_a_runner_stopped_while_outputs_wait_writes_them_before_handing_tasks_ba
     outputs, statuses = asyncio.run(go())
     assert len(outputs) == (3 if way == "on their own" else 4)  # and the gate's, judged
     assert statuses == {TaskStatus.SUCCEEDED}  # so nothing runs again on resume
+
+
+class _Transactions(SqliteStore):
+    """The real SQLite store, counting write transactions."""
+
+    writes = 0
+
+    async def _transaction(self, work: Callable[[Db], T]) -> T:
+        self.writes += 1
+        return await super()._transaction(work)
+
+
+def test_a_driven_runs_outputs_claim_its_next_tasks_as_they_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Driving a run, a batch of outputs that ends no phase is written with the claim of the
+    run's next tasks for the slots it frees (``Runner._record``): those tasks start stamped
+    with the outputs' commit, and a wide phase needs about half the transactions it took
+    with a claim of its own after each batch. Every task runs once."""
+    config = write_callable_pipeline(tmp_path / "config", {"intake": []}, agents_per_phase=24)
+    pipeline = load_pipeline(config)
+
+    async def go() -> tuple[RunStatus, list[EventRecord], int]:
+        store = _Transactions(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            run = await service.create_run(
+                store, pipeline, "a farm shop", constraints={}, source="cli", config_dir=config
+            )
+            before = store.writes
+            final = await Runner(store, pipeline, concurrency=4).drive(run.id)
+            return final.status, await store.events(run.id, limit=100_000), store.writes - before
+        finally:
+            await store.close()
+
+    status, events, writes = asyncio.run(go())
+    assert status is RunStatus.COMPLETED
+    succeeded = Counter(e.task_id for e in events if e.type == "task.succeeded")
+    assert len(succeeded) == 24 + 1 and set(succeeded.values()) == {1}  # and the gate's
+    finished_at = {e.at for e in events if e.type == "task.succeeded"}
+    started_with_outputs = [e for e in events if e.type == "task.started" and e.at in finished_at]
+    assert len(started_with_outputs) >= 12, len(started_with_outputs)
+    # 24 tasks, 4 at a time in 6 waves: the run's start, its advance lease, the phase's
+    # start, a write per wave (10 measured; a claim of its own made a second per wave)
+    assert writes <= 12, writes

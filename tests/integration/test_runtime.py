@@ -12,15 +12,16 @@ from tests.support.configs import write_callable_pipeline
 from tests.support.runs import judge_gates_by_task, record_outputs_alone
 
 from ideamine import service
+from ideamine.agents.base import AgentContext, AgentResult
+from ideamine.agents.builtin import CallableAgent
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
 from ideamine.runtime.actions import Lessee
 from ideamine.runtime.advance import Advancer, Ridden
-from ideamine.runtime.executor import TaskExecutor
 from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.runner import DEFAULT_CONCURRENCY, Runner
-from ideamine.stores.records import ClaimedTask, EventRecord, RunRecord
+from ideamine.stores.records import ClaimedTask, EventRecord
 from ideamine.stores.sqlite import SqliteStore
 
 DAG = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
@@ -283,20 +284,21 @@ def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Five tasks a phase, two slots: the step claims two as it creates them, the rest
-    are claimed as slots free up; never more than two run at once."""
+    are claimed as slots free up (with the outputs that free them, ``Runner._record``);
+    never more than two agents run at once."""
     running, peak = 0, 0
-    execute = TaskExecutor.execute
+    run_agent = CallableAgent.run
 
-    async def tracked(self: TaskExecutor, run: RunRecord, claimed: ClaimedTask) -> None:
+    async def tracked(self: CallableAgent, ctx: AgentContext) -> AgentResult:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
         try:
-            await execute(self, run, claimed)
+            return await run_agent(self, ctx)
         finally:
             running -= 1
 
-    monkeypatch.setattr(TaskExecutor, "execute", tracked)
+    monkeypatch.setattr(CallableAgent, "run", tracked)
     monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.005")  # agents overlap: index i sleeps (1+i)×
     config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=5)
 

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from ideamine.errors import StoreError
 from ideamine.stores.base import Store
 from ideamine.stores.records import OutputWrite
 
@@ -33,6 +34,7 @@ class _Waiting:
 
 
 Rider = Callable[[Sequence[OutputWrite]], Awaitable[bool]]
+Writer = Callable[[Sequence[OutputWrite]], Awaitable[Sequence[StoreError | None]]]
 
 
 class Recorder:
@@ -40,7 +42,8 @@ class Recorder:
 
     ``rider``, when set (the runner driving a run), is offered each batch first: it may
     record the batch in the transaction of the fan-in it completes (``runtime.finishing``)
-    and return True; on False the batch is recorded on its own.
+    and return True; on False the batch is recorded on its own, by ``writer`` when set (the
+    runner claiming the run's next tasks in the same transaction).
     """
 
     def __init__(self, store: Store) -> None:
@@ -48,6 +51,9 @@ class Recorder:
         self._queue: list[_Waiting] = []
         self._writer: asyncio.Task[None] | None = None
         self.rider: Rider | None = None
+        # records a batch the rider declined (the runner driving a run: claiming the next
+        # tasks in the same transaction); None: ``Store.record_outputs``
+        self.writer: Writer | None = None
 
     async def record(self, write: OutputWrite) -> None:
         """Record ``write`` in the next batch; returns once it committed, or raises the
@@ -72,8 +78,8 @@ class Recorder:
         writes = [item.write for item in batch]
         if self.rider is not None and await self.rider(writes):
             return [None] * len(batch)  # recorded with the fan-in they completed
-        errors = await self._store.record_outputs(writes)
-        return _checked(errors, batch)
+        write = self.writer or self._store.record_outputs
+        return _checked(await write(writes), batch)
 
     async def _write(self) -> None:
         await _same_instant()

@@ -24,6 +24,7 @@ from ideamine.errors import (
     RowsExistError,
     RunStateError,
     StaleLeaseError,
+    StoreError,
     UsageError,
 )
 from ideamine.llm.registry import Providers
@@ -101,10 +102,12 @@ class Runner:
             await self._start(run)
         recorder = self._bundles.recorder
         recorder.rider = self._ride  # a phase's last outputs go with its fan-in
+        recorder.writer = self._record  # the others claim the next tasks as they are written
         try:
             await self._supervised(self._loop(run_id, None))
         finally:
             recorder.rider = None
+            recorder.writer = None
             self._driving = None
             await self._wind_down(run_id)
         return await self.store.get_run(run_id)
@@ -237,6 +240,23 @@ class Runner:
             # the step those tasks' ending calls for is done: no turn of the loop for them
             self._quiet |= finishing.task_ids
         return True
+
+    async def _record(self, writes: Sequence[OutputWrite]) -> Sequence[StoreError | None]:
+        """Record outputs the rider declined and, in the same transaction, claim the run's
+        next tasks for the slots they free (and those free already), as the loop's claim
+        would a moment later: one commit where there were two."""
+        run_id, driving = self._scope, self._driving
+        if run_id is None or driving is None:
+            return await self.store.record_outputs(writes)
+        run, bundle = driving
+        held = {item.task.id for item in self._inflight.values()}
+        lessee = _Lessee(self, run, bundle)
+        claim = lessee.request(freeing=sum(1 for write in writes if write.task_id in held))
+        if claim is None:
+            return await self.store.record_outputs(writes)
+        errors, claimed = await self.store.record_outputs_claiming(writes, run_id, claim)
+        lessee.take(claimed)
+        return errors
 
     async def _release_unrun(self, live: set[str]) -> None:
         """The store carried a write out again after losing its connection: the lost attempt
@@ -515,9 +535,11 @@ class _Lessee:
         or found it paused, is no step to let pass without a turn of the loop)."""
         return self._limit is not None and 0 < self.taken < self._limit
 
-    def request(self) -> ClaimRequest | None:
+    def request(self, freeing: int = 0) -> ClaimRequest | None:
+        """The claim for this runner's room; ``freeing``: tasks in flight whose outputs the
+        same transaction records (their slots are free once it commits)."""
         runner = self._runner
-        free = runner._free()
+        free = runner._free() + freeing
         if free <= 0 or runner._stopping:
             self._limit = None
             return None
@@ -527,7 +549,8 @@ class _Lessee:
             now=runner._clock.now(),
             limit=free,
             concurrency=runner.concurrency,
-            held=len(runner._inflight),  # driving one run: every task it holds is the run's
+            # driving one run: every task it holds is the run's
+            held=len(runner._inflight) - freeing,
         )
 
     def take(self, claimed: Sequence[ClaimedTask]) -> None:

@@ -274,6 +274,14 @@ class Store(Protocol):
         failure raises and writes nothing."""
         ...
 
+    async def record_outputs_claiming(
+        self, writes: Sequence[OutputWrite], run_id: str, claim: ClaimRequest
+    ) -> tuple[list[StoreError | None], list[ClaimedTask]]:
+        """``record_outputs``, then, in the same transaction, ``claim`` on ``run_id``'s tasks
+        as ``create_tasks`` makes it (up to its limit, a throttled run's room at most): the
+        writes' outcomes, and the tasks claimed."""
+        ...
+
     async def fail_task(
         self,
         task_id: str,

@@ -523,6 +523,17 @@ class SqlStore(Coordination):
             return []
         return await self._transaction(work)
 
+    async def record_outputs_claiming(
+        self, writes: Sequence[OutputWrite], run_id: str, claim: ClaimRequest
+    ) -> tuple[list[StoreError | None], list[ClaimedTask]]:
+        def work(db: q.Db) -> tuple[list[StoreError | None], list[ClaimedTask]]:
+            at = self._now()
+            errors, accepted = _vetted(db, writes)
+            _write_outputs(db, accepted, at)
+            return errors, self._claim_for(db, run_id, claim, at)
+
+        return await self._transaction(work)
+
     def _finish_in(self, db: q.Db, writes: Sequence[OutputWrite], at: str) -> None:
         """Record ``writes`` inside the caller's transaction, all or none (``record_fan_in``
         with ``finishing``).
