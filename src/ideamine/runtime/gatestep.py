@@ -104,7 +104,10 @@ async def judge_fan_in(
     judging = _Judging(fanned.judge.id, phase, attempt, fanned.judge.key, fanned.judge.agent)
     with task_span(run_id, judging):
         try:
-            output = await _judge(store, pipeline, run_id, judging, fanned, sorted(ids))
+            # read once: whether evidence is strict, and what tasks handed out ahead get
+            options = await RunOptions(store).get(run_id)
+            strict = bool(options.get("strict_evidence"))
+            output = await _judge(store, pipeline, run_id, judging, fanned, sorted(ids), strict)
             result = {**output["result"], "evidence": output["evidence"]}
             previous = await previous_result(store, run_id, phase, attempt)
             verdict = settle(
@@ -156,6 +159,7 @@ async def judge_fan_in(
                 partial(verdicts.record_fan_in, recorded, verdict, finishing),
                 leased.claimed,
                 foreseen,
+                options,
             )
     return Judged.of(verdict, claimed)
 
@@ -175,13 +179,16 @@ class HandAhead:
         write: Callable[[], Awaitable[list[ClaimedTask]]],
         handed: Sequence[ClaimedTask],
         foreseen: Foreseen,
+        options: Mapping[str, Any] | None = None,
     ) -> list[ClaimedTask]:
         """Hand ``handed`` out, then ``write`` (the transaction claiming them); the tasks it
         claimed besides. Those it did not claim (the run was paused meanwhile, a throttled
         run's room was smaller) are revoked before any of them makes a store call, and so
-        are all of them when it raises (then the error is raised)."""
+        are all of them when it raises (then the error is raised). ``options``: the run's,
+        as the step just read them (else read here), for the tasks to start with."""
         run_id = foreseen.run_id
-        options = await self._blobs.options(run_id)
+        if options is None:
+            options = await self._blobs.options(run_id)
         filled = foreseen.fill(self._blobs)
         ahead = Ahead()
         try:
@@ -279,9 +286,11 @@ async def _judge(
     judging: _Judging,
     fanned: FannedIn,
     artifact_ids: Sequence[str],
+    strict: bool,
 ) -> dict[str, Any]:
     """The judge's output on the fanned-in draft: its guards' reports, the GateResult and
-    the EvidencePack, as the judge task (``runtime.judge``) writes it with Q/A/V off."""
+    the EvidencePack, as the judge task (``runtime.judge``) writes it with Q/A/V off
+    (``strict``: the run's ``strict_evidence`` option)."""
     from ideamine.runtime.judge import gate_output, guard_reports, phase_metrics  # noqa: PLC0415
 
     started = time.monotonic()
@@ -291,7 +300,6 @@ async def _judge(
         a.type: json.loads(canonical_json(a.content))
         for a in sorted(fanned.artifacts, key=lambda artifact: artifact.type)
     }
-    strict = bool((await RunOptions(store).get(run_id)).get("strict_evidence"))
     reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
     record, own = await store.phase_tasks(run_id, judging.phase, judging.attempt)
     if fanned.finishing is not None:  # as they will read once recorded with the verdict
