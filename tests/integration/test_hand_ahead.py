@@ -84,7 +84,7 @@ def test_tasks_handed_out_ahead_see_what_the_commit_wrote_as_a_read_after_it_wou
     (tmp_path / "after").mkdir()
     ahead = asyncio.run(go(tmp_path / "ahead"))
     assert sorted(foreseen) == ["critique", "ideation", "plan", "review"]
-    monkeypatch.setattr(VerdictStore, "lease_ahead", lambda *_: None)  # start after commits
+    monkeypatch.setattr(SqliteStore, "lease_ahead", lambda *_: None)  # start after commits
     after = asyncio.run(go(tmp_path / "after"))
     assert ahead[0] is after[0] is RunStatus.COMPLETED
     assert ahead[1] == after[1]

@@ -23,6 +23,11 @@ class RunStatus(StrEnum):
         """True for the terminal statuses (resume can reopen only ``failed``)."""
         return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
+    @property
+    def final(self) -> bool:
+        """True for the statuses no run leaves (``completed``, ``cancelled``)."""
+        return not _RUN[self]
+
 
 class PhaseStatus(StrEnum):
     RUNNING = "running"  # tasks fanning out

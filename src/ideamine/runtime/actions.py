@@ -28,7 +28,6 @@ from ideamine.runtime.context import BlobCache, upstream_artifacts
 from ideamine.runtime.finishing import Finishing, NotRiddenError
 from ideamine.runtime.gatestep import (
     FannedIn,
-    ForeseenStarts,
     HandAhead,
     JudgeFailedError,
     judge_fan_in,
@@ -171,10 +170,12 @@ async def start_phases(
     if lessee is None or leased is None:
         claimed = await store.start_phases(run_id, opened, claim=claim)
     else:
+        starting = [start.phase for start in opened if start.tasks]
         claimed = await HandAhead(lessee, blobs).record(
             partial(store.start_phases, run_id, opened, claim=claim, ahead=leased),
             leased.claimed,
-            ForeseenStarts(pipeline, run_id, [start.phase for start in opened if start.tasks]),
+            run_id,
+            lambda cache: cache.foresee_starts(pipeline, run_id, starting),
         )
     _hand(claimed, lessee)
 

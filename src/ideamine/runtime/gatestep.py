@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ideamine.runtime.actions import Lessee
     from ideamine.runtime.verdict import Judged
 
-__all__ = ["FannedIn", "ForeseenStarts", "HandAhead", "JudgeFailedError", "judge_fan_in"]
+__all__ = ["FannedIn", "HandAhead", "JudgeFailedError", "judge_fan_in"]
 
 log = logging.getLogger(__name__)
 
@@ -141,24 +141,19 @@ async def judge_fan_in(
         verdicts = VerdictStore(store)
         leased = None
         if ahead is not None and claim is not None and verdict.phase_status is PhaseStatus.PASSED:
-            leased = verdicts.lease_ahead(run_id, verdict.starts, claim)
+            leased = store.lease_ahead(run_id, verdict.starts, claim)
         if ahead is None or leased is None:
             claimed = await verdicts.record_fan_in(recorded, verdict, finishing)
         else:
             verdict = replace(verdict, ahead=leased)
-            foreseen = _Foreseen(
-                pipeline,
-                run_id,
-                phase,
-                attempt,
-                fanned.artifacts,
-                ids,
-                [start.phase for start in verdict.starts if start.tasks],
-            )
+            starting = [start.phase for start in verdict.starts if start.tasks]
             claimed = await ahead.record(
                 partial(verdicts.record_fan_in, recorded, verdict, finishing),
                 leased.claimed,
-                foreseen,
+                run_id,
+                lambda blobs: blobs.foresee(
+                    pipeline, run_id, phase, attempt, fanned.artifacts, ids, starting
+                ),
                 options,
             )
     return Judged.of(verdict, claimed)
@@ -178,18 +173,20 @@ class HandAhead:
         self,
         write: Callable[[], Awaitable[list[ClaimedTask]]],
         handed: Sequence[ClaimedTask],
-        foreseen: Foreseen,
+        run_id: str,
+        foresee: Callable[[BlobCache], list[str]],
         options: Mapping[str, Any] | None = None,
     ) -> list[ClaimedTask]:
-        """Hand ``handed`` out, then ``write`` (the transaction claiming them); the tasks it
-        claimed besides. Those it did not claim (the run was paused meanwhile, a throttled
-        run's room was smaller) are revoked before any of them makes a store call, and so
-        are all of them when it raises (then the error is raised). ``options``: the run's,
-        as the step just read them (else read here), for the tasks to start with."""
-        run_id = foreseen.run_id
+        """Hand ``handed`` (tasks of ``run_id``) out, then ``write`` (the transaction
+        claiming them); the tasks it claimed besides. Those it did not claim (the run was
+        paused meanwhile, a throttled run's room was smaller) are revoked before any of them
+        makes a store call, and so are all of them when it raises (then the error is
+        raised). ``foresee`` fills in the upstream artifacts of their phases where the cache
+        can tell (``BlobCache.foresee``): the phases filled in. ``options``: the run's, as
+        the step just read them (else read here), for the tasks to start with."""
         if options is None:
             options = await self._blobs.options(run_id)
-        filled = foreseen.fill(self._blobs)
+        filled = foresee(self._blobs)
         ahead = Ahead()
         try:
             with self._blobs.lend_options(run_id, options):
@@ -217,54 +214,6 @@ class HandAhead:
 
 def _lease(item: ClaimedTask) -> tuple[str, str]:
     return item.task.id, item.lease_token
-
-
-class Foreseen(Protocol):
-    """What fills in, for ``HandAhead``, the upstream artifacts of the phases whose tasks it
-    hands out (``BlobCache.foresee``)."""
-
-    @property
-    def run_id(self) -> str: ...
-
-    def fill(self, blobs: BlobCache) -> list[str]:
-        """Fill them in where the cache can tell; the phases filled in."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class ForeseenStarts:
-    """The phases a step starts on their own (``BlobCache.foresee_starts``)."""
-
-    pipeline: PipelineSpec
-    run_id: str
-    starting: Sequence[str]
-
-    def fill(self, blobs: BlobCache) -> list[str]:
-        return blobs.foresee_starts(self.pipeline, self.run_id, self.starting)
-
-
-@dataclass(frozen=True, slots=True)
-class _Foreseen:
-    """What ``BlobCache.foresee`` needs to fill in the started phases' upstream artifacts."""
-
-    pipeline: PipelineSpec
-    run_id: str
-    phase: str
-    attempt: int
-    artifacts: Sequence[NewArtifact]
-    ids: Sequence[str]
-    starting: Sequence[str]  # the phases whose tasks are handed out
-
-    def fill(self, blobs: BlobCache) -> list[str]:
-        return blobs.foresee(
-            self.pipeline,
-            self.run_id,
-            self.phase,
-            self.attempt,
-            self.artifacts,
-            self.ids,
-            self.starting,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -508,14 +508,11 @@ class Runner:
         self._unstarted.clear()
         # a completed or cancelled run's advance lease went with the write that ended it
         # (``queries.update_run``): no write to give it up
-        ended = driven.id if driven and driven.status in _ENDED else None
+        ended = driven.id if driven and driven.status.final else None
         for run_id in list(self._held):
             if run_id != ended:
                 await self.store.release_advance(run_id, owner=self.owner)
         self._held.clear()
-
-
-_ENDED = (RunStatus.COMPLETED, RunStatus.CANCELLED)  # statuses no run leaves
 
 
 class _Lessee:

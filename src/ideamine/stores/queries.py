@@ -300,7 +300,7 @@ def update_run(
     db: Db, run_id: str, status: RunStatus, at: str, *, error: str | None, driver: str | None
 ) -> None:
     error = plain_text(error)
-    if status in _ENDED:  # nothing advances it again: its advance lease goes with it
+    if status.final:  # nothing advances it again: its advance lease goes with it
         db.query(
             "UPDATE runs SET status = ?, error = ?, driver = ?, updated_at = ?, "
             "advance_owner = NULL, advance_expires_at = NULL WHERE id = ?",
@@ -311,9 +311,6 @@ def update_run(
         "UPDATE runs SET status = ?, error = ?, driver = ?, updated_at = ? WHERE id = ?",
         (status.value, error, driver, at, run_id),
     )
-
-
-_ENDED = (RunStatus.COMPLETED, RunStatus.CANCELLED)  # statuses no run leaves
 
 
 # -- phases -------------------------------------------------------------------------------

@@ -113,13 +113,6 @@ class VerdictStore:
         phase then starts ``verdict.starts`` in the same transaction: the tasks claimed."""
         return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
-    def lease_ahead(
-        self, run_id: str, starts: Sequence[PhaseStart], claim: ClaimRequest
-    ) -> LeasedAhead | None:
-        """``SqlStore.lease_ahead``: the leases a verdict's claim takes, chosen before its
-        transaction, for ``Verdict.ahead``."""
-        return self._store.lease_ahead(run_id, starts, claim)
-
     async def record_fan_in(
         self, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite] = ()
     ) -> list[ClaimedTask]:

@@ -11,7 +11,7 @@ import pytest
 from tests.support.records import new_run
 
 from ideamine.runtime.context import BlobCache
-from ideamine.runtime.gatestep import HandAhead, _Foreseen
+from ideamine.runtime.gatestep import HandAhead
 from ideamine.stores.records import ClaimedTask, ClaimRequest, EventDraft, NewTask, PhaseStart
 from ideamine.stores.sqlite import SqliteStore
 from ideamine.stores.sqlstore import SqlStore
@@ -76,11 +76,11 @@ def test_tasks_handed_out_ahead_are_revoked_before_their_first_store_call(
                     raise RuntimeError("the commit failed")
                 return [kept]
 
-            foreseen = _Foreseen(None, "run-1", "intake", 1, [], [], [])  # type: ignore[arg-type]
             blobs = BlobCache(store)
             besides: list[str] = []
             try:
-                claimed = await HandAhead(lessee, blobs).record(write, handed, foreseen)
+                handing = HandAhead(lessee, blobs)
+                claimed = await handing.record(write, handed, "run-1", lambda _: [])
                 besides = [item.task.key for item in claimed]
             except RuntimeError:
                 pass
