@@ -14,6 +14,7 @@ from tests.support.runs import judge_gates_by_task, record_outputs_alone
 from ideamine import service
 from ideamine.agents.base import AgentContext, AgentResult
 from ideamine.agents.builtin import CallableAgent
+from ideamine.canonical import canonical_json, sha256_hex
 from ideamine.config.loader import load_pipeline
 from ideamine.engine.snapshot import Action
 from ideamine.engine.states import RunStatus
@@ -309,3 +310,28 @@ def test_claiming_as_tasks_are_created_keeps_to_the_concurrency(
     started = [e.task_id for e in events if e.type == "task.started"]
     # each agent once (the gates, calling no model, are judged in their fan-ins' steps)
     assert len(started) == len(set(started)) == len(DAG) * 5
+
+
+def test_an_output_is_stored_as_the_text_its_agent_encoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A callable agent encodes its output once (to check it is JSON) and hands the text on
+    with it: the text is the output's canonical JSON, and what the ledger hashes for it."""
+    results: list[AgentResult] = []
+    run_agent = CallableAgent.run
+
+    async def kept(self: CallableAgent, ctx: AgentContext) -> AgentResult:
+        result = await run_agent(self, ctx)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(CallableAgent, "run", kept)
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+
+    status, _, events = _run(tmp_path, config)
+
+    assert status is RunStatus.COMPLETED
+    assert len(results) == len(DAG) * 2
+    assert all(r.text == canonical_json(r.output) for r in results)
+    stored = {str(e.payload["output_hash"]) for e in events if e.type == "task.succeeded"}
+    assert {sha256_hex(str(r.text)) for r in results} <= stored  # (and the gate judges')

@@ -25,6 +25,9 @@ class AgentResult:
 
     output: object
     calls: tuple[ModelCallRecord, ...] = ()
+    # ``canonical_json(output)`` when the agent already encoded it (to check it is JSON):
+    # stored as it is rather than encoded again
+    text: str | None = None
 
 
 @dataclass(kw_only=True)

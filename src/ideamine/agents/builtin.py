@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
+from ideamine.agents.quickcheck import Check, compile_check
 from ideamine.canonical import canonical_json
 from ideamine.config.model import AgentSpec, PipelineSpec
 from ideamine.errors import AgentError, OutputSchemaError, UsageError
@@ -36,7 +37,26 @@ BREAKER_RECHECK_SECONDS = 0.5  # how often a task waiting for an open breaker lo
 
 _BY_ID: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
 _BY_CONTENT: dict[str, Draft202012Validator] = {}
+_QUICK: dict[int, tuple[Mapping[str, Any], Check]] = {}
 _MAX_VALIDATORS = 4096
+
+
+def _unsure(instance: object) -> bool:
+    return False
+
+
+def _quick(schema: Mapping[str, Any]) -> Check:
+    """The quick check of ``schema`` (``agents.quickcheck``), compiled once per schema object
+    (held, as ``_validator`` holds it, so its id is not reused); one that is never sure when
+    the schema is beyond it."""
+    held = _QUICK.get(id(schema))
+    if held is not None and held[0] is schema:
+        return held[1]
+    if len(_QUICK) >= _MAX_VALIDATORS:
+        _QUICK.clear()
+    check = compile_check(schema) or _unsure
+    _QUICK[id(schema)] = (schema, check)
+    return check
 
 
 def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
@@ -69,6 +89,8 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
 
 def validate_output(agent: str, schema: Mapping[str, Any], output: object) -> None:
     """Raise ``OutputSchemaError`` naming the first problems if ``output`` does not match."""
+    if _quick(schema)(output):
+        return  # certainly valid: jsonschema need not be asked
     errors = sorted(
         _validator(schema).iter_errors(output),
         key=lambda error: list(map(str, error.absolute_path)),
@@ -240,11 +262,11 @@ class CallableAgent:
                 await settling
             output = await asyncio.to_thread(self._function, ctx)
         try:
-            canonical_json(output)
+            text = canonical_json(output)
         except (TypeError, ValueError) as exc:
             raise AgentError(self.spec.name, f"returned a value that is not JSON: {exc}") from exc
         validate_output(self.spec.name, self.spec.output_schema, output)
-        return AgentResult(output=output)
+        return AgentResult(output=output, text=text)
 
 
 def _import(reference: str, agent: str) -> Any:

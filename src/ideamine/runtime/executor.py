@@ -120,6 +120,7 @@ class TaskExecutor:
                 task_id=task.id,
                 token=token,
                 output=result.output,
+                text=result.text,
                 calls=result.calls,
                 payload={
                     "tokens": tokens,

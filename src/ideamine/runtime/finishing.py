@@ -62,7 +62,7 @@ class Finishing:
             return None
         try:
             for write in writes:
-                canonical_json(write.output)
+                write.output_json()
                 for call in write.calls:
                     canonical_json(call.params)
         except (TypeError, ValueError):
@@ -77,7 +77,7 @@ class Finishing:
         """The outputs of ``phase``'s ``attempt`` by task key, as ``Store.outputs`` reads
         them back (JSON values)."""
         return {
-            task.key: json.loads(canonical_json(write.output))
+            task.key: json.loads(write.output_json())
             for task, write in zip(self.tasks, self.writes, strict=True)
             if (task.phase, task.attempt) == (phase, attempt)
         }

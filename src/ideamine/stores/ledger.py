@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ideamine.canonical import canonical_json, sha256_hex
+from ideamine.canonical import canonical_json, canonical_string, sha256_hex
 from ideamine.stores.records import EventRecord
 
 __all__ = [
@@ -72,7 +72,9 @@ def chained_hash(
 
 def _text(value: str | None) -> str:
     """A string (or None) as canonical JSON spells it."""
-    return "null" if value is None else canonical_json(value)
+    if isinstance(value, str):
+        return canonical_string(value)
+    return canonical_json(value)  # None, or what an edited row holds: spelled all the same
 
 
 def ledger_kind(event_type: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ideamine.canonical import canonical_json
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus
 
 __all__ = [
@@ -225,6 +226,13 @@ class OutputWrite:
     output: object
     calls: Sequence[ModelCallRecord] = ()
     payload: Mapping[str, object] = field(default_factory=dict)
+    # ``canonical_json(output)`` when the writer has it already (an agent's JSON check made
+    # it); the store encodes ``output`` itself otherwise. Never anything else.
+    text: str | None = None
+
+    def output_json(self) -> str:
+        """The output's canonical JSON (raises TypeError or ValueError if it is not JSON)."""
+        return canonical_json(self.output) if self.text is None else self.text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -766,7 +766,7 @@ def _vetted(
             errors.append(OutputExistsError(write.task_id))
             continue
         try:
-            text = canonical_json(write.output)
+            text = write.output_json()
             for call in write.calls:
                 canonical_json(call.params)  # fails here, not for the whole batch
         except (TypeError, ValueError) as exc:

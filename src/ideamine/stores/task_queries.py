@@ -4,7 +4,6 @@ and events). Each function runs inside the caller's transaction."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ideamine.canonical import canonical_json
@@ -313,14 +312,30 @@ def lease_tasks(db: Db, leases: Sequence[tuple[str, str, float]], *, owner: str,
 
 
 def leased(task: TaskRecord, *, owner: str, expires_at: float, at: str) -> TaskRecord:
-    """``task`` as ``lease_tasks`` leaves it, leased to ``owner`` until ``expires_at``."""
-    return replace(
-        task,
+    """``task`` as ``lease_tasks`` leaves it, leased to ``owner`` until ``expires_at``.
+    Spelled out rather than ``dataclasses.replace``d, which costs twice as much (a
+    claim makes one per task it takes)."""
+    return TaskRecord(
+        id=task.id,
+        run_id=task.run_id,
+        phase=task.phase,
+        attempt=task.attempt,
+        key=task.key,
+        agent=task.agent,
+        iteration=task.iteration,
         status=TaskStatus.RUNNING,
+        tries=task.tries + 1,
         lease_owner=owner,
         lease_expires_at=expires_at,
-        tries=task.tries + 1,
+        not_before=task.not_before,
+        error=task.error,
+        created_at=task.created_at,
         started_at=at,
+        finished_at=task.finished_at,
+        stalls=task.stalls,
+        batch_scale=task.batch_scale,
+        timeout_scale=task.timeout_scale,
+        model_shift=task.model_shift,
     )
 
 
