@@ -97,8 +97,14 @@ def test_a_gate_judged_in_its_step_has_its_task_and_phase_spans(
     tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
     """Gates that call no model are judged in their fan-ins' steps, not by tasks: each phase
-    still gets its span, and the settled gate task its task span under it."""
-    dag = {"intake": [], "ideation": ["intake"], "critique": ["ideation"]}
+    still gets its span, and the settled gate task its task span under it; so does a join's
+    first side, whose fan-in the step holds for the other's (``runtime.stepwrites``)."""
+    dag = {
+        "intake": [],
+        "ideation": ["intake"],
+        "critique": ["intake"],
+        "review": ["ideation", "critique"],
+    }
     config = write_callable_pipeline(tmp_path / "cfg", dag, agents_per_phase=2)
     run_id = _drive(tmp_path / "ideamine.db", config)
     spans = list(exporter.get_finished_spans())

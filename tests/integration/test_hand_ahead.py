@@ -8,11 +8,11 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from tests.support.configs import write_callable_pipeline
+from tests.support.runs import Recording, around_fan_ins
 
 from ideamine import service
 from ideamine.agents.base import AgentContext
@@ -24,9 +24,9 @@ from ideamine.runtime.context import BlobCache
 from ideamine.runtime.runner import Runner
 from ideamine.stores.ahead import Ahead
 from ideamine.stores.ledger import verify_chain
-from ideamine.stores.records import ClaimedTask, EventDraft, OutputWrite
+from ideamine.stores.records import ClaimedTask, EventDraft, EventRecord
 from ideamine.stores.sqlite import SqliteStore
-from ideamine.stores.verdicts import JudgedFanIn, Verdict, VerdictStore
+from ideamine.stores.verdicts import Verdict, VerdictStore
 
 # two phases fed by one, a join (its upstream merged from what both sides left), and one
 # after it: every phase after the first starts its tasks ahead, without a read
@@ -99,21 +99,17 @@ def test_agents_handed_out_ahead_start_before_the_commit_that_claims_them(
     monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
     config = write_callable_pipeline(tmp_path / "config", DAG, agents_per_phase=3)
     committed: dict[str, float] = {}  # phase started → when its fan-in's commit returned
-    record_fan_in = VerdictStore.record_fan_in
 
     async def timed(
-        self: VerdictStore,
-        fanned: JudgedFanIn,
-        verdict: Verdict,
-        finishing: Sequence[OutputWrite] = (),
+        _: VerdictStore, verdict: Verdict, __: object, record: Recording
     ) -> list[ClaimedTask]:
-        claimed = await record_fan_in(self, fanned, verdict, finishing)
+        claimed = await record()
         if verdict.ahead is not None:
             for start in verdict.starts:
                 committed[start.phase] = time.time()
         return claimed
 
-    monkeypatch.setattr(VerdictStore, "record_fan_in", timed)
+    around_fan_ins(monkeypatch, timed)
 
     async def go() -> tuple[RunStatus, Counter[str]]:
         store = SqliteStore(tmp_path / "ideamine.db")
@@ -153,23 +149,19 @@ def test_a_run_paused_while_its_step_commits_revokes_the_tasks_handed_out_ahead(
     monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
     monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.05")  # still asleep when revoked
     config = write_callable_pipeline(tmp_path / "config", DAG, agents_per_phase=2)
-    record_fan_in = VerdictStore.record_fan_in
     paused: list[str] = []
 
     async def pausing(
-        self: VerdictStore,
-        fanned: JudgedFanIn,
-        verdict: Verdict,
-        finishing: Sequence[OutputWrite] = (),
+        verdicts: VerdictStore, verdict: Verdict, _: object, record: Recording
     ) -> list[ClaimedTask]:
         if verdict.ahead is not None and verdict.phase == "intake" and not paused:
             paused.append(verdict.phase)  # as `ideamine pause` from another process
-            await self._store.set_run_status(
+            await verdicts._store.set_run_status(
                 verdict.run_id, RunStatus.PAUSED, EventDraft(type="run.paused")
             )
-        return await record_fan_in(self, fanned, verdict, finishing)
+        return await record()
 
-    monkeypatch.setattr(VerdictStore, "record_fan_in", pausing)
+    around_fan_ins(monkeypatch, pausing)
 
     async def go() -> tuple[RunStatus, RunStatus, Counter[str], list[str], bool]:
         store = SqliteStore(tmp_path / "ideamine.db")
@@ -267,3 +259,49 @@ def test_a_revoked_task_ending_is_taken_out_of_flight_without_a_trace(tmp_path: 
             await store.close()
 
     assert asyncio.run(body()) is False  # not a quiet ending: the loop turns
+
+
+def test_a_joins_tasks_start_before_either_side_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both sides of review's join end together (their agents sleep alike): one step fans
+    both in, the first side's transaction held for the second's (``runtime.stepwrites``),
+    which hands review's agents out first; both commit after they started, the first side
+    first, and the ledger's times keep its order."""
+    log = tmp_path / "exec.log"
+    monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
+    monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.02")
+    config = write_callable_pipeline(tmp_path / "config", DAG, agents_per_phase=2)
+    committed: list[tuple[str, float]] = []  # each fan-in's phase, when its commit returned
+
+    async def timed(
+        _: VerdictStore, verdict: Verdict, __: object, record: Recording
+    ) -> list[ClaimedTask]:
+        claimed = await record()
+        committed.append((verdict.phase, time.time()))
+        return claimed
+
+    around_fan_ins(monkeypatch, timed)
+
+    async def go() -> tuple[RunStatus, list[EventRecord]]:
+        store = SqliteStore(tmp_path / "ideamine.db")
+        await store.migrate()
+        try:
+            status, _, run_id = await _drive(store, config)
+            return status, await store.events(run_id, limit=100_000)
+        finally:
+            await store.close()
+
+    status, events = asyncio.run(go())
+    assert status is RunStatus.COMPLETED
+    started = min(
+        float(line.split()[3])
+        for line in log.read_text().splitlines()
+        if line.startswith("start review ")
+    )
+    sides = [(phase, at) for phase, at in committed if phase in ("ideation", "critique")]
+    assert len(sides) == 2
+    assert all(started < at for _, at in sides), (started, sides)
+    assert [e.at for e in events] == sorted(e.at for e in events)
+    succeeded = Counter(e.task_id for e in events if e.type == "task.succeeded")
+    assert set(succeeded.values()) == {1}

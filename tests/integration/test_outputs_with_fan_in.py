@@ -22,6 +22,8 @@ from tests.support.configs import (
     write_shipped_phases,
 )
 from tests.support.runs import (
+    Recording,
+    around_fan_ins,
     comparable,
     drive_new_run,
     hold_fan_ins_with_outputs,
@@ -40,7 +42,8 @@ from ideamine.runtime.advance import Advancer, Ridden
 from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.runner import Runner
 from ideamine.stores.dossiers import DossierStore
-from ideamine.stores.records import EventRecord
+from ideamine.stores.records import ClaimedTask, EventRecord, OutputWrite
+from ideamine.stores.verdicts import Verdict, VerdictStore
 
 
 def _run(folder: Path, config: Path) -> dict[str, Any]:
@@ -246,9 +249,8 @@ def _watching_steps(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[Ri
 def test_outputs_that_end_two_phases_fan_both_in_and_start_the_next_in_one_ride(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two phases whose agents end in one batch: the first fan-in takes their outputs along,
-    the step the ride takes at once fans the second in and starts qa; the loop's own steps
-    fan nothing in."""
+    """Two phases whose agents end in one batch: the ride's step fans both in, the first
+    taking their outputs along, the second starting qa; the loop's own steps fan nothing in."""
     steps, rides = _watching_steps(monkeypatch)
     config = write_callable_pipeline(tmp_path / "cfg", PARALLEL, agents_per_phase=2)
 
@@ -260,8 +262,11 @@ def test_outputs_that_end_two_phases_fan_both_in_and_start_the_next_in_one_ride(
     events = seen["events"]
     completed = {e.phase: e.at for e in events if e.type == "phase.completed"}
     started = {e.phase: e.at for e in events if e.type == "phase.started"}
-    assert started["qa"] == max(completed["security"], completed["story"])  # one transaction
-    assert completed["security"] != completed["story"]  # one fan-in after the other
+    # one transaction starts qa with the second side; the first side's, held for it
+    # (``runtime.stepwrites``), commits just before, stamped alike: the times keep the order
+    assert started["qa"] == completed["security"] == completed["story"]
+    order = [e.phase for e in events if e.type == "phase.completed" and e.phase != "intake"]
+    assert len(order) == 3 and order[-1] == "qa"
     succeeded = [e.task_id for e in events if e.type == "task.succeeded"]
     assert len(succeeded) == len(set(succeeded)) == 4 * 3  # two agents and a gate, once each
 
@@ -269,38 +274,28 @@ def test_outputs_that_end_two_phases_fan_both_in_and_start_the_next_in_one_ride(
 def test_a_failing_step_after_a_ride_is_the_loops_to_take_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The outputs went with the first fan-in; the step taken at once for the second fails:
-    logged, and the loop's next step fans the second phase in."""
+    """The outputs went with the first fan-in, held until the second's write
+    (``runtime.stepwrites``); the second's own transaction then fails: logged, and the loop's
+    next step fans the second phase in."""
     steps, _ = _watching_steps(monkeypatch)
-    held, ride = Advancer._step_held, Advancer.ride
-    riding: list[bool] = []
     failures: list[str] = []
 
-    async def watched(
-        self: Advancer, finishing: Finishing, lessee: Lessee | None = None
-    ) -> Ridden | None:
-        riding.append(True)
-        try:
-            return await ride(self, finishing, lessee)
-        finally:
-            riding.pop()
-
     async def failing_once(
-        self: Advancer, run_id: str, lessee: Lessee | None
-    ) -> tuple[list[Action], bool]:
-        if riding and not failures:  # the step a ride takes, the first time
-            failures.append(run_id)
-            raise RuntimeError("a read failed")
-        return await held(self, run_id, lessee)
+        _: VerdictStore, verdict: Verdict, __: object, record: Recording
+    ) -> list[ClaimedTask]:
+        # the join's second side (it starts qa), after the first's held write
+        if verdict.phase in ("security", "story") and verdict.ahead and not failures:
+            failures.append(verdict.phase)
+            raise RuntimeError("a write failed")
+        return await record()
 
-    monkeypatch.setattr(Advancer, "ride", watched)
-    monkeypatch.setattr(Advancer, "_step_held", failing_once)
+    around_fan_ins(monkeypatch, failing_once)
     config = write_callable_pipeline(tmp_path / "cfg", PARALLEL, agents_per_phase=2)
     with caplog.at_level(logging.WARNING, logger="ideamine.runtime.advance"):
         seen = _run(tmp_path, config)
 
     assert failures and seen["status"] is RunStatus.COMPLETED
-    assert "the step after a ride failed" in caplog.text and "a read failed" in caplog.text
+    assert "the step after a ride failed" in caplog.text and "a write failed" in caplog.text
     assert [step for step in steps if "FanIn" in step] == ["FanIn"]  # the second phase's
     succeeded = [e.task_id for e in seen["events"] if e.type == "task.succeeded"]
     assert len(succeeded) == len(set(succeeded)) == 4 * 3  # two agents and a gate, once each
@@ -349,3 +344,47 @@ def test_model_calls_that_go_with_a_fan_in_count_as_recorded_ones(
         }
         ideation = [e for e in seen["events"] if e.type == "phase.completed"][-1]
         assert ideation.phase == "ideation" and ideation.at == completed.at
+
+
+def test_a_held_fan_in_that_fails_to_commit_leaves_the_ride_unwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The join's first side, held for the second's write (``runtime.stepwrites``), fails
+    to commit: neither side is written, qa's tasks handed out ahead are revoked, the outputs
+    are recorded on their own, and the loop fans both sides in; qa reads only artifacts
+    that were committed."""
+    failures: list[str] = []
+
+    async def failing_once(
+        _: VerdictStore, verdict: Verdict, finishing: Sequence[OutputWrite], record: Recording
+    ) -> list[ClaimedTask]:
+        if finishing and verdict.phase in ("security", "story") and not failures:
+            failures.append(verdict.phase)  # the held side, carrying the outputs
+            raise RuntimeError("a held write failed")
+        return await record()
+
+    around_fan_ins(monkeypatch, failing_once)
+    config = write_callable_pipeline(tmp_path / "cfg", PARALLEL, agents_per_phase=2)
+    with caplog.at_level(logging.WARNING, logger="ideamine.runtime.runner"):
+        seen = _run(tmp_path, config)
+
+    assert failures and seen["status"] is RunStatus.COMPLETED
+    assert "a held write failed" in caplog.text
+    succeeded = [e for e in seen["events"] if e.type == "task.succeeded"]
+    assert len(succeeded) == len({e.task_id for e in succeeded}) == 4 * 3
+    qa_inputs = {i for e in succeeded if e.phase == "qa" for i in e.payload["inputs"]}
+    assert qa_inputs and qa_inputs <= _artifact_ids(tmp_path / "x.db")
+
+
+def _artifact_ids(path: Path) -> set[str]:
+    """The ids of every artifact stored in ``path`` (one run)."""
+
+    async def go() -> set[str]:
+        store = await service.open_store(str(path))
+        try:
+            [run] = await store.list_runs()
+            return {a.id for a in await store.artifacts(run.id)}
+        finally:
+            await store.close()
+
+    return asyncio.run(go())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,25 +53,47 @@ def record_outputs_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(advance.Advancer, "ride", declined)
 
 
+Recording = Callable[[], Awaitable[list[ClaimedTask]]]
+Around = Callable[
+    [VerdictStore, Verdict, Sequence[OutputWrite], Recording], Awaitable[list[ClaimedTask]]
+]
+
+
+def around_fan_ins(monkeypatch: pytest.MonkeyPatch, around: Around) -> None:
+    """Call ``around(verdicts, verdict, finishing, record)`` for each fan-in recorded with its
+    verdict (``VerdictStore.record_fan_in``), where ``record()`` makes the real write."""
+    record_fan_in = VerdictStore.record_fan_in
+
+    async def wrapped(
+        self: VerdictStore,
+        fanned: JudgedFanIn,
+        verdict: Verdict,
+        finishing: Sequence[OutputWrite] = (),
+        at: str | None = None,
+    ) -> list[ClaimedTask]:
+        def record() -> Awaitable[list[ClaimedTask]]:
+            return record_fan_in(self, fanned, verdict, finishing, at)
+
+        return await around(self, verdict, finishing, record)
+
+    monkeypatch.setattr(VerdictStore, "record_fan_in", wrapped)
+
+
 def hold_fan_ins_with_outputs(
     monkeypatch: pytest.MonkeyPatch, arrived: asyncio.Event, gate: asyncio.Event
 ) -> None:
     """A fan-in that records its phase's last outputs (``runtime.finishing``) sets
     ``arrived``, then waits for ``gate`` before it writes (a slow disk, as it were)."""
-    record_fan_in = VerdictStore.record_fan_in
 
     async def held(
-        self: VerdictStore,
-        fanned: JudgedFanIn,
-        verdict: Verdict,
-        finishing: Sequence[OutputWrite] = (),
+        _: VerdictStore, verdict: Verdict, finishing: Sequence[OutputWrite], record: Recording
     ) -> list[ClaimedTask]:
         if finishing:
             arrived.set()
             await gate.wait()
-        return await record_fan_in(self, fanned, verdict, finishing)
+        return await record()
 
-    monkeypatch.setattr(VerdictStore, "record_fan_in", held)
+    around_fan_ins(monkeypatch, held)
 
 
 def comparable(result: Mapping[str, Any]) -> dict[str, Any]:

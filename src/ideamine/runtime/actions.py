@@ -32,6 +32,7 @@ from ideamine.runtime.gatestep import (
     JudgeFailedError,
     judge_fan_in,
 )
+from ideamine.runtime.stepwrites import StepWrites
 from ideamine.stores.base import Store
 from ideamine.stores.outputs import call_totals
 from ideamine.stores.records import (
@@ -75,13 +76,16 @@ async def apply_action(
     *,
     on_pass: Sequence[OnPass] = (),
     finishing: Finishing | None = None,
+    step: StepWrites | None = None,
 ) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``, or a ``FanIn`` whose gate is judged in its step):
     the phases its passing lets start and their first tasks, or the run's end when it
     passes the last phase, carried out in the verdict's transaction should it pass.
     ``finishing`` (with such a ``FanIn`` only): the attempt's last outputs, recorded in the
-    fan-in's transaction (``runtime.finishing``).
+    fan-in's transaction (``runtime.finishing``), or in the step's first fan-in's
+    (``StepWrites.carries``). ``step``: the writes the step holds back (a fan-in judged in
+    its step that claims nothing is held there); made before this action writes.
 
     Raises:
         NotRiddenError: ``finishing`` was given and the fan-in cannot take it along (its
@@ -90,6 +94,8 @@ async def apply_action(
     """
     stopped = isinstance(action, FailPhase | FinishRun)
     passed = False
+    if step is not None and not isinstance(action, FanIn):
+        await step.flush()
     if isinstance(action, StartPhase):
         await start_phases(store, pipeline, blobs, run_id, [action], [], lessee)
     elif isinstance(action, CreateTasks):
@@ -104,7 +110,9 @@ async def apply_action(
         )
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
-        fanned = await _fan_in(store, pipeline, blobs, run_id, action, lessee, on_pass, finishing)
+        fanned = await _fan_in(
+            store, pipeline, blobs, run_id, action, lessee, on_pass, finishing, step
+        )
         stopped, passed = fanned.stopped, fanned.passed
     elif isinstance(action, ApplyVerdict):
         # imported at the first verdict, not with the runtime (``runtime.preload``)
@@ -128,7 +136,10 @@ async def apply_action(
         await _fail(store, run_id, action.phase, action.attempt, action.reason)
     else:
         await _finish(store, run_id, action)
-    await record_spans(store, run_id, action)  # phase and run spans (no-op when tracing is off)
+    if step is not None and step.holding:  # its phase ends once the held writes are made
+        step.after(partial(record_spans, store, run_id, action))
+    else:
+        await record_spans(store, run_id, action)  # phase and run spans (no-op: tracing off)
     return Applied(stopped=stopped, passed=passed)
 
 
@@ -258,6 +269,7 @@ async def _fan_in(
     lessee: Lessee | None,
     on_pass: Sequence[OnPass],
     finishing: Finishing | None,
+    step: StepWrites | None,
 ) -> Applied:
     """Fan the attempt in: with its verdict when its gate calls no model (``on_pass``
     starting with it should it pass, ``finishing`` recorded first), else with its gate task.
@@ -277,6 +289,7 @@ async def _fan_in(
     except ArtifactProblem as exc:
         if finishing is not None:  # the outputs first, on their own; then the usual step
             raise NotRiddenError(str(exc)) from exc
+        await _flush(step)
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return Applied(stopped=True, passed=False)
     ready = EventDraft(
@@ -300,8 +313,12 @@ async def _fan_in(
             input_ids=input_ids,
             calls=calls,
             finishing=finishing,
+            carries=finishing is None or step is None or step.carries(finishing),
         )
-        return await _judge_in_step(store, pipeline, blobs, run_id, action, fanned, lessee, on_pass)
+        return await _judge_in_step(
+            store, pipeline, blobs, run_id, action, fanned, lessee, on_pass, step
+        )
+    await _flush(step)
     made = await store.record_artifacts(
         run_id,
         action.phase,
@@ -325,8 +342,10 @@ async def _judge_in_step(
     fanned: FannedIn,
     lessee: Lessee | None,
     on_pass: Sequence[OnPass],
+    step: StepWrites | None,
 ) -> Applied:
-    """The fan-in of an attempt whose gate calls no model, judged in the same transaction."""
+    """The fan-in of an attempt whose gate calls no model, judged in the same transaction
+    (held in ``step`` when it claims nothing: ``runtime.stepwrites``)."""
     starts = [then for then in on_pass if isinstance(then, StartPhase)]
     firsts = [then for then in on_pass if isinstance(then, CreateTasks)]
     try:
@@ -341,17 +360,27 @@ async def _judge_in_step(
             claim=lessee.request() if lessee and firsts else None,
             completes=_completes(on_pass),
             ahead=HandAhead(lessee, blobs) if lessee and firsts else None,
+            step=step,
         )
     except JudgeFailedError as exc:
         if fanned.finishing is not None:  # the outputs first, on their own; then the usual step
             raise NotRiddenError(str(exc)) from exc
+        await _flush(step)
         await _fail(store, run_id, action.phase, action.attempt, str(exc))
         return Applied(stopped=True, passed=False)
     if judged.passed:  # before the tasks it started read them: they need not
         blobs.keep(run_id, fanned.artifacts)
         blobs.remember(run_id, action.phase, action.attempt, fanned.artifacts, fanned.artifact_ids)
+        if step is not None:  # held: what a join's other side hands out merges it in
+            step.on_unmade(partial(blobs.unremember, run_id, action.phase))
     _hand(judged.claimed, lessee)
     return Applied(stopped=judged.stopped, passed=judged.passed)
+
+
+async def _flush(step: StepWrites | None) -> None:
+    """Make the writes ``step`` holds, before one of the action's own."""
+    if step is not None:
+        await step.flush()
 
 
 async def _fail(store: Store, run_id: str, phase: str, attempt: int, reason: str) -> None:

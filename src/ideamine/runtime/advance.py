@@ -33,6 +33,7 @@ from ideamine.errors import AgentError, IllegalTransitionError, RowsExistError
 from ideamine.runtime.actions import Applied, Lessee, OnPass, apply_action, start_phases
 from ideamine.runtime.context import BlobCache, loop_values
 from ideamine.runtime.finishing import Finishing, NotRiddenError
+from ideamine.runtime.stepwrites import StepWrites
 from ideamine.stores.base import Store
 from ideamine.stores.records import PhaseRecord, RunRecord, TaskChange, latest_attempts
 
@@ -78,7 +79,9 @@ class Advancer:
         the transaction of a fan-in they complete, when fanning their attempts in is all the
         step has to do and their gates are judged in the step (``runtime.finishing``). The
         first fan-in takes them along; should there be more (two phases ending together),
-        a step taken at once, under the same lock, fans the others in.
+        the same step fans the others in, the first's transaction held until the last
+        hands out what they open (``runtime.stepwrites``). Once the outputs are recorded, a
+        failure of the rest is logged and left to the loop's next step.
 
         None, with nothing written, when they complete no such fan-in, another step of the
         run is under way, or the fan-in cannot take them along (the artifacts failing their
@@ -103,32 +106,18 @@ class Advancer:
             if planned is None:
                 return None
             snapshot, fan_ins = planned
-            # the first fan-in starts what it opens only when it is the step's one action:
-            # the step's next fan-in may stop the run (``_apply``'s rule for a lessee)
-            taker = lessee if len(fan_ins) == 1 else None
+            step = StepWrites()
             try:
-                _, again = await self._apply(run_id, snapshot, fan_ins[:1], taker, finishing)
-            except NotRiddenError as exc:
-                log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
-                return None
-            if len(fan_ins) > 1 and again:  # unless the first took the run out of running
-                again = await self._step_after_ride(run_id, lessee)
+                _, again = await self._apply(run_id, snapshot, fan_ins, lessee, finishing, step)
+            except Exception as exc:
+                if step.carried:  # the outputs are recorded: the rest is the next step's
+                    _log_after_ride(run_id, exc)
+                    return Ridden(again=True)
+                if isinstance(exc, NotRiddenError):
+                    log.info("run %s: outputs recorded on their own (%s)", run_id, exc)
+                    return None
+                raise
             return Ridden(again=again)
-
-    async def _step_after_ride(self, run_id: str, lessee: Lessee | None) -> bool:
-        """The step a ride leaves when its outputs ended more than one attempt (two phases
-        ending together): the other fan-ins, taken at once, as the loop's next step would
-        take them; whether the step after may find more. The outputs are recorded by then,
-        so a failure here is the loop's next step's to meet again (logged, and True)."""
-        try:
-            _, again = await self._step_held(run_id, lessee)
-        except (IllegalTransitionError, RowsExistError) as exc:
-            log.info("run %s moved on under the step after a ride (%s)", run_id, exc)
-            return True
-        except Exception:  # the loop's next step takes it again, and raises what persists
-            log.warning("run %s: the step after a ride failed", run_id, exc_info=True)
-            return True
-        return again
 
     async def _fan_ins_of(self, finishing: Finishing) -> tuple[RunSnapshot, list[FanIn]] | None:
         """The run as planned from with ``finishing`` recorded, and the fan-ins then to do,
@@ -211,13 +200,17 @@ class Advancer:
         actions: Sequence[Action],
         lessee: Lessee | None,
         finishing: Finishing | None = None,
+        step: StepWrites | None = None,
     ) -> tuple[list[Action], bool]:
         """Carry ``actions`` out, until one takes the run out of ``running``: the actions
         carried out, and whether the next step may find more to do (a verdict that did not
         pass, or passed without starting what it opens: that waits for the next step). The
         phases starting in this step start in one transaction with their first tasks; those
         a verdict lets start, in the verdict's transaction should it pass. ``finishing``
-        (``ride``: the one action is a fan-in judged in its step) goes with the fan-in.
+        (``ride``: the actions are fan-ins judged in their step) goes with the first fan-in.
+        A fan-in judged in its step that claims nothing waits in ``step`` for the step's
+        next write (``runtime.stepwrites``): a join's second fan-in hands out what it opens
+        before both commit.
         An action claims tasks for ``lessee`` only when no action after it in the step may
         end the run (a fan-in whose artifacts fail, a verdict that escalates or asks, a
         failure, the end): tasks are never started for a run that stops in the same step."""
@@ -232,37 +225,66 @@ class Advancer:
         ]
         started = set(opened)  # phase attempts started in this step so far, or planned to be
         again = False
-        for done, action in enumerate(actions, start=1):
-            taker = lessee if done - 1 >= last else None
-            applied = _NOTHING
-            if action is (starts[0] if starts else None):
-                await start_phases(
-                    self.store, self.pipeline, self._blobs, run_id, starts, firsts, taker
-                )
-            elif self._judges(action):
-                # the phases its pass lets start, unless a later action may stop the run
-                on_pass = self._opened_by(snapshot, action.phase, started) if taker else []
-                applied = await apply_action(
-                    self.store,
-                    self.pipeline,
-                    self._blobs,
-                    run_id,
-                    action,
-                    taker,
-                    on_pass=on_pass,
-                    finishing=finishing,
-                )
-                if applied.passed:  # as the next step would read it: a later verdict of
-                    snapshot = _passed(snapshot, action.phase)  # the step may open more
-                    started |= {(a.phase, a.attempt) for a in on_pass if _opens(a)}
-                again |= not (applied.passed and on_pass)
-            elif not isinstance(action, StartPhase) and action not in firsts:
-                applied = await apply_action(
-                    self.store, self.pipeline, self._blobs, run_id, action, taker
-                )
-            if applied.stopped:
-                return list(actions[:done]), False  # the run left `running`: the rest is moot
+        step = step or StepWrites()
+        try:
+            for done, action in enumerate(actions, start=1):
+                taker = lessee if done - 1 >= last else None
+                applied = _NOTHING
+                if action is (starts[0] if starts else None):
+                    await step.flush()
+                    await start_phases(
+                        self.store, self.pipeline, self._blobs, run_id, starts, firsts, taker
+                    )
+                elif self._judges(action):
+                    # the phases its pass lets start, unless a later action may stop the run
+                    on_pass = self._opened_by(snapshot, action.phase, started) if taker else []
+                    applied = await apply_action(
+                        self.store,
+                        self.pipeline,
+                        self._blobs,
+                        run_id,
+                        action,
+                        taker,
+                        on_pass=on_pass,
+                        finishing=finishing,
+                        step=step,
+                    )
+                    if applied.passed:
+                        again |= self._leaves(snapshot, action.phase, started, on_pass, taker)
+                        # as the next step would read it: a later verdict of the step may
+                        # open more
+                        snapshot = _passed(snapshot, action.phase)
+                        started |= {(a.phase, a.attempt) for a in on_pass if _opens(a)}
+                    else:
+                        again = True
+                elif not isinstance(action, StartPhase) and action not in firsts:
+                    applied = await apply_action(
+                        self.store, self.pipeline, self._blobs, run_id, action, taker, step=step
+                    )
+                if applied.stopped:  # the run leaves `running`: the rest is moot
+                    await step.close()
+                    return list(actions[:done]), False
+            await step.close()
+        except BaseException:
+            step.discard()
+            raise
         return list(actions), again
+
+    def _leaves(
+        self,
+        snapshot: RunSnapshot,
+        phase: str,
+        started: set[tuple[str, int]],
+        on_pass: Sequence[OnPass],
+        taker: Lessee | None,
+    ) -> bool:
+        """Whether ``phase`` passing leaves the next step something to start: what it opens,
+        when it started nothing (``on_pass``); with no taker (a later action of the step may
+        stop the run), what it opens on its own, before the step's later verdicts (a join's
+        first side opens nothing: its last starts what the join opens)."""
+        if taker is not None:
+            return not on_pass
+        return bool(self._opened_by(snapshot, phase, started))
 
     def _opened_by(
         self, snapshot: RunSnapshot, phase: str, started: set[tuple[str, int]]
@@ -351,6 +373,15 @@ class Ridden:
 _MAY_END = (ApplyVerdict, FanIn, FailPhase, FinishRun)  # actions that may stop the run
 _OPEN = (TaskStatus.PENDING, TaskStatus.RUNNING)
 _NOTHING = Applied(stopped=False, passed=False)
+
+
+def _log_after_ride(run_id: str, exc: Exception) -> None:
+    """A ride's step failed after the outputs it carried were recorded (a join's second
+    fan-in): the loop's next step takes it again, and raises what persists."""
+    if isinstance(exc, IllegalTransitionError | RowsExistError):
+        log.info("run %s moved on under the step after a ride (%s)", run_id, exc)
+    else:
+        log.warning("run %s: the step after a ride failed", run_id, exc_info=exc)
 
 
 def _opens(action: OnPass) -> TypeGuard[StartPhase | CreateTasks]:

@@ -163,6 +163,10 @@ class BlobCache:
         if after is not None:
             self._after[(run_id, phase)] = after
 
+    def unremember(self, run_id: str, phase: str) -> None:
+        """Drop what ``remember`` noted of ``phase`` (the commit it assumed was not made)."""
+        self._after.pop((run_id, phase), None)
+
     def unsee(self, run_id: str, phases: Sequence[str]) -> None:
         """Drop what ``foresee`` filled in for ``phases`` (the commit did not happen)."""
         for name in phases:

@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
@@ -29,6 +28,7 @@ from ideamine.errors import StoreError
 from ideamine.observability.tracing import mark_task, task_span
 from ideamine.runtime.context import BlobCache
 from ideamine.runtime.finishing import Finishing
+from ideamine.runtime.stepwrites import StepWrites
 from ideamine.stores.ahead import Ahead
 from ideamine.stores.base import Store
 from ideamine.stores.options import RunOptions
@@ -38,12 +38,14 @@ from ideamine.stores.records import (
     EventDraft,
     NewArtifact,
     NewTask,
+    OutputWrite,
     PhaseStart,
 )
 
 if TYPE_CHECKING:
     from ideamine.runtime.actions import Lessee
     from ideamine.runtime.verdict import Judged
+    from ideamine.stores.verdicts import JudgedFanIn, Verdict, VerdictStore
 
 __all__ = ["FannedIn", "HandAhead", "JudgeFailedError", "judge_fan_in"]
 
@@ -63,7 +65,8 @@ class FannedIn:
     upstream: Mapping[str, Any]
     input_ids: Sequence[str]
     calls: Sequence[Mapping[str, object]]
-    finishing: Finishing | None = None  # the attempt's last outputs, recorded with it
+    finishing: Finishing | None = None  # the attempt's last outputs, read with its own
+    carries: bool = True  # whether its transaction records them (``StepWrites.carries``)
 
 
 class JudgeFailedError(Exception):
@@ -83,11 +86,14 @@ async def judge_fan_in(
     claim: ClaimRequest | None = None,
     completes: bool = False,
     ahead: HandAhead | None = None,
+    step: StepWrites | None = None,
 ) -> Judged:
     """Fan ``phase``'s ``attempt`` in with its verdict, in one transaction; should it pass,
     ``starts`` start with it, with ``claim``, or the run completes (``completes``). With
     ``ahead``, the tasks ``claim`` takes are handed to its lessee before the transaction
-    (``stores.ahead``); ``Judged.claimed`` then holds only those it claimed besides.
+    (``stores.ahead``); ``Judged.claimed`` then holds only those it claimed besides. With
+    ``step``, the transaction is held there when it claims nothing (``runtime.stepwrites``),
+    else made after the step's held writes.
 
     Raises:
         JudgeFailedError: judging raised (a guard's bug, say); nothing was written.
@@ -137,18 +143,21 @@ async def judge_fan_in(
             # as the executor writes a task's: it made no model call
             payload={"tokens": 0, "cost_usd": 0, "inputs": list(fanned.input_ids)},
         )
-        finishing = fanned.finishing.writes if fanned.finishing else ()
-        verdicts = VerdictStore(store)
+        finishing = fanned.finishing.writes if fanned.finishing and fanned.carries else ()
         leased = None
         if ahead is not None and claim is not None and verdict.phase_status is PhaseStatus.PASSED:
             leased = store.lease_ahead(run_id, verdict.starts, claim)
-        if ahead is None or leased is None:
-            claimed = await verdicts.record_fan_in(recorded, verdict, finishing)
+            verdict = verdict if leased is None else replace(verdict, ahead=leased)
+        write = _Write(VerdictStore(store), recorded, verdict, finishing, step)
+        if step is not None and claim is None:
+            step.hold(write)  # claims nothing: made at the step's next write
+            claimed: list[ClaimedTask] = []
+        elif ahead is None or leased is None:
+            claimed = await write()
         else:
-            verdict = replace(verdict, ahead=leased)
             starting = [start.phase for start in verdict.starts if start.tasks]
             claimed = await ahead.record(
-                partial(verdicts.record_fan_in, recorded, verdict, finishing),
+                write,
                 leased.claimed,
                 run_id,
                 lambda blobs: blobs.foresee(
@@ -157,6 +166,37 @@ async def judge_fan_in(
                 options,
             )
     return Judged.of(verdict, claimed)
+
+
+class _Write:
+    """A fan-in's transaction: made by the step's flush when held (stamped as the write it
+    goes before), else after the step's held writes, which it stamps with its own time when
+    that was chosen ahead (``Verdict.ahead``). It notes in the step when it recorded the
+    outputs the step carries."""
+
+    def __init__(
+        self,
+        verdicts: VerdictStore,
+        recorded: JudgedFanIn,
+        verdict: Verdict,
+        finishing: Sequence[OutputWrite],
+        step: StepWrites | None,
+    ) -> None:
+        self._verdicts = verdicts
+        self._recorded = recorded
+        self._verdict = verdict
+        self._finishing = finishing
+        self._step = step
+
+    async def __call__(self, at: str | None = None) -> list[ClaimedTask]:
+        if self._step is not None:  # (a no-op for a held write: the flush making it)
+            await self._step.flush(self._verdict.ahead.at if self._verdict.ahead else None)
+        claimed = await self._verdicts.record_fan_in(
+            self._recorded, self._verdict, self._finishing, at
+        )
+        if self._finishing and self._step is not None:
+            self._step.carried = True
+        return claimed
 
 
 class HandAhead:

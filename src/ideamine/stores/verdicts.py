@@ -114,12 +114,18 @@ class VerdictStore:
         return await self._store.run_in_transaction(lambda db: self._record(db, verdict))
 
     async def record_fan_in(
-        self, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite] = ()
+        self,
+        fanned: JudgedFanIn,
+        verdict: Verdict,
+        finishing: Sequence[OutputWrite] = (),
+        at: str | None = None,
     ) -> list[ClaimedTask]:
         """Fan ``verdict``'s attempt in and apply the verdict, in one transaction: the
         outputs of its last tasks (``finishing``, not yet recorded), the artifacts, the gate
         task settled with the judge's output, the verdict and (should it pass) the phases it
-        starts; the tasks claimed.
+        starts; the tasks claimed. It is stamped with the time its leases were chosen ahead
+        (``verdict.ahead``), else ``at`` (a write a step held back, made before another
+        stamped so: ``runtime.stepwrites``), else now.
 
         Raises:
             FinishingRefusedError: an output of ``finishing`` was refused; nothing was
@@ -127,13 +133,18 @@ class VerdictStore:
             IllegalTransitionError: the attempt was fanned in already; nothing was written.
         """
         return await self._store.run_in_transaction(
-            lambda db: self._record_fan_in(db, fanned, verdict, finishing)
+            lambda db: self._record_fan_in(db, fanned, verdict, finishing, at)
         )
 
     def _record_fan_in(
-        self, db: q.Db, fanned: JudgedFanIn, verdict: Verdict, finishing: Sequence[OutputWrite]
+        self,
+        db: q.Db,
+        fanned: JudgedFanIn,
+        verdict: Verdict,
+        finishing: Sequence[OutputWrite],
+        at: str | None,
     ) -> list[ClaimedTask]:
-        at = verdict.ahead.at if verdict.ahead else self._store._now()
+        at = verdict.ahead.at if verdict.ahead else (at or self._store._now())
         run_id, phase, attempt = verdict.run_id, verdict.phase, verdict.attempt
         if finishing:
             self._store._finish_in(db, finishing, at)
