@@ -106,7 +106,6 @@ class _Db:
         self.manifests = manifests
         self.heads: dict[str, str] = {}
         self._next_event: int | None = None  # the id the next appended event gets
-        self._revision: int | None = None  # the last task revision this unit handed out
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[q.Row]:
         return self._connection.execute(sql, tuple(params)).fetchall()
@@ -121,14 +120,17 @@ class _Db:
         self._connection.executemany(sql, rows)
 
     def next_task_revision(self) -> int:
-        # Safe for the same reason as event ids: the write lock is held until commit, and
-        # every write of a task's revision in this unit stamps one handed out here, so the
-        # highest stored is read once and counted on from (a stamp left unused leaves a gap).
-        if self._revision is None:
-            row = self._connection.execute("SELECT COALESCE(MAX(revision), 0) FROM tasks")
-            self._revision = int(row.fetchone()[0])
-        self._revision += 1
-        return self._revision
+        # Safe for the same reason as event ids: the write lock is held until commit. The
+        # highest stamp handed out is kept in `task_revision` (migration 12), raised with each
+        # stamp, so a unit rolled back gives its stamps back with it.
+        self._connection.execute("UPDATE task_revision SET last = last + 1")
+        row = self._connection.execute("SELECT last FROM task_revision").fetchone()
+        if row is None:
+            raise StoreCorruptError(
+                "the store's task_revision row is missing (edited by hand?)",
+                hint="restore the store from a backup",
+            )
+        return int(row[0])
 
     def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT

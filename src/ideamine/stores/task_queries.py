@@ -221,9 +221,11 @@ def claimable(
     """Pending tasks whose time has come, of one run or of every running run, oldest first,
     each with the checkpoint it resumes from (None for a fresh start) and its lease duration:
     read whole here, so a claim need not read what it leased back (``leased``)."""
-    # From the `tasks_claim` index (migration 9), which holds the claim order: one run's
-    # claim reads `limit` entries instead of sorting all its pending tasks; a claim across
-    # runs starts from the running runs, never walking the tasks of finished ones.
+    # From the `tasks_claim` index (migrations 9 and 12), which holds the pending tasks in the
+    # claim order: one run's claim reads `limit` entries instead of sorting all its pending
+    # tasks; a claim across runs starts from the running runs, never walking the tasks of
+    # finished ones. The status is spelled in the SQL: the index is partial (pending only),
+    # and a bound parameter would not tell the planner it may use it.
     scope = (
         "JOIN runs r ON r.id = t.run_id WHERE t.run_id = ? AND r.status = ?"
         if run_id
@@ -231,12 +233,11 @@ def claimable(
     )
     rows = db.query(
         f"SELECT {_CLAIMED_COLUMNS}, t.checkpoint, t.lease_seconds FROM tasks t {scope} "
-        "AND t.status = ? AND t.not_before <= ? "
+        f"AND t.status = '{TaskStatus.PENDING.value}' AND t.not_before <= ? "
         f"ORDER BY t.created_at, t.run_id, t.phase, t.key LIMIT ?{lock}",
         (
             *([run_id] if run_id else []),
             RunStatus.RUNNING.value,
-            TaskStatus.PENDING.value,
             now,
             limit,
         ),
@@ -253,9 +254,10 @@ def claimable(
 
 def any_claimable(db: Db, run_id: str, now: float) -> bool:
     """Whether a task of ``run_id`` waits to be claimed (pending, its time come)."""
-    rows = db.query(
-        "SELECT 1 FROM tasks WHERE run_id = ? AND status = ? AND not_before <= ? LIMIT 1",
-        (run_id, TaskStatus.PENDING.value, now),
+    rows = db.query(  # the status spelled in the SQL, as `claimable` does
+        f"SELECT 1 FROM tasks WHERE run_id = ? AND status = '{TaskStatus.PENDING.value}' "
+        "AND not_before <= ? LIMIT 1",
+        (run_id, now),
     )
     return bool(rows)
 

@@ -554,20 +554,22 @@ class _Recording:
 def test_claims_walk_the_claim_index_in_order_and_never_scan_tasks(
     store: SqliteStore, running_run: MakeRun
 ) -> None:
-    """Migration 9: a run's claim reads its pending tasks in claim order from `tasks_claim`
-    (no sort of them all), and a claim across runs starts from the running runs, never
+    """Migrations 9 and 12: a run's claim reads its pending tasks in claim order from
+    `tasks_claim`, a partial index of pending tasks (no sort of them all), and so does the
+    check for a waiting task; a claim across runs starts from the running runs, never
     walking the tasks of every run the file ever held."""
     running_run(keys=("a", "b"))
     recording = _Recording()
     tq.claimable(recording, "run-1", 0.0, 64, "")  # type: ignore[arg-type]
     tq.claimable(recording, None, 0.0, 64, "")  # type: ignore[arg-type]
+    tq.any_claimable(recording, "run-1", 0.0)  # type: ignore[arg-type]
 
     with sqlite3.connect(store.path) as raw:
-        one_run, every_run = (
+        one_run, every_run, any_one = (
             [str(row[3]) for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
             for sql, params in recording.seen
         )
-    for plan in (one_run, every_run):
+    for plan in (one_run, every_run, any_one):
         assert any("USING INDEX tasks_claim (run_id=? AND status=?)" in s for s in plan), plan
         assert not any(step.startswith("SCAN t") for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in one_run), one_run
@@ -1175,3 +1177,43 @@ def test_closing_the_store_while_other_threads_read_waits_for_their_reads(
 
     assert failures == []
     assert all(count > 0 for count in reads)  # each went on reading, reopening after a close
+
+
+def test_task_revision_stamps_keep_rising_when_the_rows_that_carried_them_go(
+    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection
+) -> None:
+    """Migration 12: the highest stamp handed out is kept in `task_revision`, not read back
+    from the tasks, so deleting them (retention) never hands a stamp out twice."""
+    running_run("run-1", keys=("a", "b"))
+    (highest,) = raw.execute("SELECT MAX(revision) FROM tasks").fetchone()
+    assert raw.execute("SELECT last FROM task_revision").fetchall() == [(highest,)]
+    raw.execute("DELETE FROM tasks")
+
+    running_run("run-2", keys=("c",))
+
+    (stamp,) = raw.execute("SELECT revision FROM tasks WHERE run_id = 'run-2'").fetchone()
+    assert stamp > highest
+
+
+def test_migration_12_counts_on_from_the_highest_stamp_stored(
+    store: SqliteStore, running_run: MakeRun, db_path: Path
+) -> None:
+    """A file at version 11 with tasks stamped up to 41: the counter starts there."""
+    running_run("run-1", keys=("a", "b"))
+    asyncio.run(store.close())
+    with sqlite3.connect(db_path, isolation_level=None) as raw:  # back to version 11
+        raw.execute("DELETE FROM schema_version WHERE version = 12")
+        raw.execute("DROP TABLE task_revision")
+        raw.execute("DROP INDEX tasks_claim")
+        raw.execute("CREATE INDEX tasks_claim ON tasks (run_id, status, created_at, phase, key)")
+        raw.execute("CREATE INDEX tasks_revision_latest ON tasks (revision)")
+        raw.execute("UPDATE tasks SET revision = 41 WHERE key = 'a'")
+
+    again = SqliteStore(db_path)
+    asyncio.run(again.migrate())
+    asyncio.run(again.close())
+
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT last FROM task_revision").fetchall() == [(41,)]
+        indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
+    assert "tasks_revision_latest" not in indexes
