@@ -8,7 +8,8 @@ Placeholders are ``?``; a dialect whose driver wants another style converts them
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
@@ -168,16 +169,27 @@ def insert_run(db: Db, run: NewRun, at: str) -> None:
 S = TypeVar("S", RunStatus, PhaseStatus, TaskStatus)
 
 
-def status_of(kind: type[S], value: object, where: str) -> S:
-    """Decode a stored status; an unknown one means the row was damaged or edited."""
+def status_of(kind: type[S], value: object, where: str | Callable[[], str]) -> S:
+    """Decode a stored status; an unknown one means the row was damaged or edited. ``where``
+    names the row, or makes its name (only then: reads decode thousands of rows a run)."""
+    known = _STATUSES.get(kind)
+    if known is None:
+        known = _STATUSES[kind] = {member.value: member for member in kind}
+    status = known.get(value)
+    if status is not None:
+        return status  # type: ignore[return-value]  # the map of ``kind``'s own members
     try:
         return kind(str(value))
     except ValueError as exc:
+        named = where if isinstance(where, str) else where()
         raise StoreCorruptError(
-            f"{where}: unknown status {value!r}",
+            f"{named}: unknown status {value!r}",
             hint="restore the database from a backup, or fix the row by "
             "hand to a status listed in docs/cli.md",
         ) from exc
+
+
+_STATUSES: dict[type[Enum], dict[object, Enum]] = {}  # per status enum: stored value → member
 
 
 def upsert_run_config(
@@ -363,7 +375,7 @@ def _phase_from_row(r: Row) -> PhaseRecord:
         run_id=r[0],
         phase=r[1],
         attempt=r[2],
-        status=status_of(PhaseStatus, r[3], f"phases row {r[0]}/{r[1]}#{r[2]}"),
+        status=status_of(PhaseStatus, r[3], lambda: f"phases row {r[0]}/{r[1]}#{r[2]}"),
         started_at=r[4],
         finished_at=r[5],
         error=r[6],

@@ -33,7 +33,7 @@ def task_from_row(row: Row) -> TaskRecord:
         key=row[4],
         agent=row[5],
         iteration=row[6],
-        status=q.status_of(TaskStatus, row[7], f"tasks row {row[0]!r}"),
+        status=q.status_of(TaskStatus, row[7], lambda: f"tasks row {row[0]!r}"),
         tries=row[8],
         lease_owner=row[9],
         lease_expires_at=row[10],
@@ -58,7 +58,7 @@ def change_from_row(row: Row) -> TaskChange:
         key=row[3],
         agent=row[4],
         iteration=row[5],
-        status=q.status_of(TaskStatus, row[6], f"tasks row {row[0]!r}"),
+        status=q.status_of(TaskStatus, row[6], lambda: f"tasks row {row[0]!r}"),
         error=row[7],
     )
 

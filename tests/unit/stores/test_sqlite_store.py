@@ -1217,3 +1217,26 @@ def test_migration_12_counts_on_from_the_highest_stamp_stored(
         assert raw.execute("SELECT last FROM task_revision").fetchall() == [(41,)]
         indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     assert "tasks_revision_latest" not in indexes
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ("UPDATE tasks SET status = 'exploded' WHERE key = 'a'", "tasks row 'run-1-a'"),
+        ("UPDATE phases SET status = 'exploded'", "phases row run-1/ideation#1"),
+        ("UPDATE runs SET status = 'exploded'", "run-1"),
+    ],
+)
+def test_a_status_edited_to_nonsense_is_corrupt_naming_the_row(
+    store: SqliteStore, running_run: MakeRun, raw: sqlite3.Connection, edit: str, named: str
+) -> None:
+    """Statuses are decoded through a map of the known ones; anything else is a damaged or
+    hand-edited row, named in the error, with what to do."""
+    running_run(keys=("a",))
+    raw.execute(edit)
+
+    with pytest.raises(StoreCorruptError, match="unknown status 'exploded'") as caught:
+        asyncio.run(store.run_rows("run-1"))
+
+    assert named in str(caught.value)
+    assert caught.value.hint
