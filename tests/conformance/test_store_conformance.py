@@ -497,6 +497,41 @@ def test_release_advance_frees_the_lease_only_for_its_owner(store: Store) -> Non
     asyncio.run(body())
 
 
+def test_start_run_sets_it_running_and_takes_its_advance_lease_in_one_write(
+    store: Store,
+) -> None:
+    """``start_run``: running, driven by the starter, its event appended, and the advance
+    lease taken as ``hold_advance`` takes it; another's unexpired lease stays (the run is
+    started all the same, the starter told it holds none); a run that cannot go to running
+    is refused with nothing written."""
+
+    async def body() -> None:
+        for run_id in ("run-1", "run-2", "run-3"):
+            await store.create_run(new_run(run_id))
+        started = EventDraft(type="run.started", payload={"driver": "A"})
+
+        assert await store.start_run("run-1", started, driver="A", seconds=60, now=0)
+        run = await store.get_run("run-1")
+        assert (run.status, run.driver) == (RunStatus.RUNNING, "A")
+        assert [e.type for e in await store.events("run-1")] == ["run.created", "run.started"]
+        assert not await store.hold_advance("run-1", owner="B", seconds=60, now=1)
+
+        assert await store.hold_advance("run-2", owner="B", seconds=60, now=0)
+        assert not await store.start_run("run-2", started, driver="A", seconds=60, now=1)
+        assert (await store.get_run("run-2")).status is RunStatus.RUNNING
+        assert await store.hold_advance("run-2", owner="B", seconds=60, now=2)  # still B's
+
+        await store.set_run_status("run-3", RunStatus.CANCELLED, EventDraft(type="run.cancelled"))
+        before = await store.events("run-3")
+        with pytest.raises(IllegalTransitionError):
+            await store.start_run("run-3", started, driver="A", seconds=60, now=0)
+        assert (await store.get_run("run-3")).status is RunStatus.CANCELLED
+        assert await store.events("run-3") == before
+        assert await store.hold_advance("run-3", owner="B", seconds=60, now=1)
+
+    asyncio.run(body())
+
+
 # -- phases ---------------------------------------------------------------------------------
 
 

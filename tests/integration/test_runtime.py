@@ -335,3 +335,26 @@ def test_an_output_is_stored_as_the_text_its_agent_encoded(
     assert all(r.text == canonical_json(r.output) for r in results)
     stored = {str(e.payload["output_hash"]) for e in events if e.type == "task.succeeded"}
     assert {sha256_hex(str(r.text)) for r in results} <= stored  # (and the gate judges')
+
+
+def test_driving_a_new_run_takes_its_advance_lease_as_it_starts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write that sets a created run running takes its advance lease too
+    (``Store.start_run``): no transaction of its own for the lease before the first step,
+    nor after while it lasts."""
+    holds: list[str] = []
+    hold_advance = SqliteStore.hold_advance
+
+    async def counted(self: SqliteStore, run_id: str, **kwargs: Any) -> bool:
+        holds.append(run_id)
+        return await hold_advance(self, run_id, **kwargs)
+
+    monkeypatch.setattr(SqliteStore, "hold_advance", counted)
+    config = write_callable_pipeline(tmp_path / "cfg", DAG, agents_per_phase=2)
+
+    status, _, events = _run(tmp_path, config)
+
+    assert status is RunStatus.COMPLETED
+    assert holds == []
+    assert [e.type for e in events[:2]] == ["run.created", "run.started"]

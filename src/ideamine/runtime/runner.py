@@ -342,13 +342,23 @@ class Runner:
         bundle = await self._bundle(run)  # built (and cached) before the first hold
         if bundle is None:
             return False
-        seconds = min(self.advance_seconds, bundle.shortest_lease)
+        seconds = self._lease_seconds(bundle)
         held = await self.store.hold_advance(run.id, owner=self.owner, seconds=seconds, now=now)
-        if held:
-            self._held[run.id] = now + seconds / 3
-        else:
-            self._held.pop(run.id, None)
+        self._note_hold(run.id, held, now, seconds)
         return held
+
+    def _lease_seconds(self, bundle: Bundle) -> float:
+        """How long an advance lease lasts: the run's shortest task lease, at most
+        ``advance_seconds``."""
+        return min(self.advance_seconds, bundle.shortest_lease)
+
+    def _note_hold(self, run_id: str, held: bool, now: float, seconds: float) -> None:
+        """Remember until when the lease just taken counts as held here (a third of it:
+        renewed well before it lapses), or forget it."""
+        if held:
+            self._held[run_id] = now + seconds / 3
+        else:
+            self._held.pop(run_id, None)
 
     async def _claim(self, scope: str | None, runs: list[RunRecord]) -> bool:
         # a run over 80 % of a budget gets half this process's concurrency (runtime.budget)
@@ -449,14 +459,23 @@ class Runner:
     # -- start, side tasks, shutdown ------------------------------------------------------
 
     async def _start(self, run: RunRecord) -> None:
-        await self.store.set_run_status(
+        """Set ``run`` running, taking its advance lease in the same transaction (one commit
+        fewer before its first step), unless another process holds it."""
+        bundle = await self._bundle(run)  # built (and cached) before the first hold
+        if bundle is None:  # (a worker failed the run: it cannot be carried out here)
+            return
+        seconds = self._lease_seconds(bundle)
+        now = self._clock.now()
+        held = await self.store.start_run(
             run.id,
-            RunStatus.RUNNING,
             EventDraft(
                 type="run.started", payload={"driver": self.owner, "concurrency": self.concurrency}
             ),
             driver=self.owner,
+            seconds=seconds,
+            now=now,
         )
+        self._note_hold(run.id, held, now, seconds)
 
     async def _reap_forever(self) -> None:
         while True:

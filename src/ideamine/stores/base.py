@@ -127,6 +127,14 @@ class Store(Protocol):
         ``seconds``; False while another owner holds an unexpired one."""
         ...
 
+    async def start_run(
+        self, run_id: str, event: EventDraft, *, driver: str, seconds: float, now: float
+    ) -> bool:
+        """Move the run to ``running`` with ``event`` (checked against the run state machine)
+        driven by ``driver``, and in the same transaction take its advance lease for
+        ``driver`` as ``hold_advance`` would: whether it was taken."""
+        ...
+
     async def release_advance(self, run_id: str, *, owner: str) -> None:
         """Give the advance lease up if ``owner`` holds it."""
         ...

@@ -50,6 +50,20 @@ class Coordination(ABC):
             lambda db: hold_advance_query(db, run_id, owner, now + seconds, now)
         )
 
+    async def start_run(
+        self, run_id: str, event: EventDraft, *, driver: str, seconds: float, now: float
+    ) -> bool:
+        def work(db: q.Db) -> bool:
+            at = self._now()
+            db.lock_run(run_id)  # the run's lock before its rows, as every writer of a run
+            run = require_run(db, run_id)
+            check_transition(run.status, RunStatus.RUNNING)
+            q.update_run(db, run_id, RunStatus.RUNNING, at, error=None, driver=driver)
+            q.append_event(db, run_id, event, at)
+            return hold_advance_query(db, run_id, driver, now + seconds, now)
+
+        return await self._transaction(work)
+
     async def release_advance(self, run_id: str, *, owner: str) -> None:
         await self._transaction(lambda db: release_advance_query(db, run_id, owner))
 
