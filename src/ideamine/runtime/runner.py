@@ -493,7 +493,8 @@ class Runner:
 
     async def _hand_back(self, scope: str | None) -> None:
         """``_wind_down``'s work, with nothing claimed meanwhile started (``_Lessee.take``)."""
-        driven = await self.store.get_run(scope) if scope is not None else None
+        # whether a paused run's tasks finish first (read only when some are in flight)
+        driven = await self.store.get_run(scope) if scope and self._inflight else None
         keep = driven is not None and driven.status is RunStatus.PAUSED
         timeout = None if keep else (self.grace_seconds if scope is None else 0)
         if self._inflight and timeout != 0:
