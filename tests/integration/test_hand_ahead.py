@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.support.configs import write_callable_pipeline
 from tests.support.runs import Recording, around_fan_ins
 
@@ -264,14 +265,18 @@ def test_a_revoked_task_ending_is_taken_out_of_flight_without_a_trace(tmp_path: 
 def test_a_joins_tasks_start_before_either_side_commits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both sides of review's join end together (their agents sleep alike): one step fans
-    both in, the first side's transaction held for the second's (``runtime.stepwrites``),
-    which hands review's agents out first; both commit after they started, the first side
-    first, and the ledger's times keep its order."""
+    """Both sides of review's join end together (their agents wait for each other): one
+    step fans both in, the first side's transaction held for the second's
+    (``runtime.stepwrites``), which hands review's agents out first; both commit after they
+    started, the first side first, and the ledger's times keep its order."""
     log = tmp_path / "exec.log"
     monkeypatch.setenv("IDEAMINE_TEST_EXEC_LOG", str(log))
-    monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.02")
+    monkeypatch.setenv("IDEAMINE_TEST_TOGETHER", "4")  # both sides' two agents
     config = write_callable_pipeline(tmp_path / "config", DAG, agents_per_phase=2)
+    for agent in ("IdeationAgent0", "IdeationAgent1", "CritiqueAgent0", "CritiqueAgent1"):
+        path = config / "agents" / f"{agent}.yaml"
+        document = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**document, "callable": "tests.support.agents:together"}))
     committed: list[tuple[str, float]] = []  # each fan-in's phase, when its commit returned
 
     async def timed(

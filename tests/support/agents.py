@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import weakref
 from pathlib import Path
 
 from ideamine.agents.base import AgentContext
@@ -29,6 +30,25 @@ async def echo(ctx: AgentContext) -> dict[str, object]:
     _log(ctx, "start")
     index = int(ctx.key.split(".")[-2])
     await asyncio.sleep(float(os.environ.get("IDEAMINE_TEST_SLEEP", "0")) * (1 + index))
+    _log(ctx, "end")
+    upstream = sorted(ctx.values["artifacts"])  # type: ignore[call-overload]
+    return {"value": {ctx.key: {"phase": ctx.phase, "upstream": upstream}}}
+
+
+_GATHERED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[list[int], asyncio.Event]]
+_GATHERED = weakref.WeakKeyDictionary()
+
+
+async def together(ctx: AgentContext) -> dict[str, object]:
+    """``echo``'s output, once $IDEAMINE_TEST_TOGETHER agents calling it (in this event
+    loop) have started: they all end in the same instant, whatever the load (two phases'
+    last agents, say, so their outputs go to the recorder together)."""
+    _log(ctx, "start")
+    arrived, gathered = _GATHERED.setdefault(asyncio.get_running_loop(), ([0], asyncio.Event()))
+    arrived[0] += 1
+    if arrived[0] >= int(os.environ["IDEAMINE_TEST_TOGETHER"]):
+        gathered.set()
+    await gathered.wait()
     _log(ctx, "end")
     upstream = sorted(ctx.values["artifacts"])  # type: ignore[call-overload]
     return {"value": {ctx.key: {"phase": ctx.phase, "upstream": upstream}}}
