@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.quickcheck import Check, compile_check
@@ -39,36 +39,44 @@ _BY_ID: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
 _BY_CONTENT: dict[str, Draft202012Validator] = {}
 _QUICK: dict[int, tuple[Mapping[str, Any], Check]] = {}
 _MAX_VALIDATORS = 4096
+_T = TypeVar("_T")
 
 
 def _unsure(instance: object) -> bool:
     return False
 
 
-def _quick(schema: Mapping[str, Any]) -> Check:
-    """The quick check of ``schema`` (``agents.quickcheck``), compiled once per schema object
-    (held, as ``_validator`` holds it, so its id is not reused); one that is never sure when
-    the schema is beyond it."""
-    held = _QUICK.get(id(schema))
+def _per_schema(
+    cache: dict[int, tuple[Mapping[str, Any], _T]],
+    schema: Mapping[str, Any],
+    make: Callable[[Mapping[str, Any]], _T],
+) -> _T:
+    """``make(schema)``, once per schema object: every task of an agent checks its output
+    against the same one. The cache holds the schema itself, so its id cannot be reused by
+    another object while the entry lives."""
+    held = cache.get(id(schema))
     if held is not None and held[0] is schema:
         return held[1]
-    if len(_QUICK) >= _MAX_VALIDATORS:
-        _QUICK.clear()
-    check = compile_check(schema) or _unsure
-    _QUICK[id(schema)] = (schema, check)
-    return check
+    if len(cache) >= _MAX_VALIDATORS:
+        cache.clear()
+    made = make(schema)
+    cache[id(schema)] = (schema, made)
+    return made
+
+
+def _quick(schema: Mapping[str, Any]) -> Check:
+    """The quick check of ``schema`` (``agents.quickcheck``); one that is never sure when
+    the schema is beyond it."""
+    return _per_schema(_QUICK, schema, lambda s: compile_check(s) or _unsure)
 
 
 def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
-    """The validator of ``schema``, built once per distinct schema: every task of an agent
-    checks its output against the same schema object, and the agents of a wide phase often
-    have equal schemas (a validator costs more to build than to run). The object cache holds
-    the schema itself, so its id cannot be reused by another object while the entry lives."""
-    held = _BY_ID.get(id(schema))
-    if held is not None and held[0] is schema:
-        return held[1]
-    if len(_BY_ID) >= _MAX_VALIDATORS:
-        _BY_ID.clear()
+    """The validator of ``schema``, built once per distinct schema (the agents of a wide
+    phase often have equal schemas, and a validator costs more to build than to run)."""
+    return _per_schema(_BY_ID, schema, _build_validator)
+
+
+def _build_validator(schema: Mapping[str, Any]) -> Draft202012Validator:
     if len(_BY_CONTENT) >= _MAX_VALIDATORS:
         _BY_CONTENT.clear()
     # jsonschema is imported by the first check, not with the runtime: a run's first agents
@@ -83,7 +91,6 @@ def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
         if text not in _BY_CONTENT:
             _BY_CONTENT[text] = Draft202012Validator(schema)
         validator = _BY_CONTENT[text]
-    _BY_ID[id(schema)] = (schema, validator)
     return validator
 
 

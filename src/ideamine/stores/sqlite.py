@@ -123,14 +123,15 @@ class _Db:
         # Safe for the same reason as event ids: the write lock is held until commit. The
         # highest stamp handed out is kept in `task_revision` (migration 12), raised with each
         # stamp, so a unit rolled back gives its stamps back with it.
-        self._connection.execute("UPDATE task_revision SET last = last + 1")
-        row = self._connection.execute("SELECT last FROM task_revision").fetchone()
-        if row is None:
+        rows = self._connection.execute(
+            "UPDATE task_revision SET last = last + 1 RETURNING last"
+        ).fetchall()
+        if not rows:
             raise StoreCorruptError(
                 "the store's task_revision row is missing (edited by hand?)",
                 hint="restore the store from a backup",
             )
-        return int(row[0])
+        return int(rows[0][0])
 
     def next_event_ids(self, count: int) -> list[int]:
         # Safe: the transaction holds SQLite's write lock (BEGIN IMMEDIATE). The AUTOINCREMENT

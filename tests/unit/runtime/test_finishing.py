@@ -5,31 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tests.support.records import running_task
+
 from ideamine.engine.states import TaskStatus
 from ideamine.runtime.advance import _KnownTasks
 from ideamine.runtime.finishing import Finishing
 from ideamine.stores.records import ModelCallRecord, OutputWrite, TaskChange, TaskRecord
-
-
-def _task(key: str, *, phase: str = "prd", run_id: str = "run-1", attempt: int = 1) -> TaskRecord:
-    return TaskRecord(
-        id=f"{run_id}.{phase}.{attempt}.{key}",
-        run_id=run_id,
-        phase=phase,
-        attempt=attempt,
-        key=key,
-        agent=key.split(".")[1],
-        iteration=1,
-        status=TaskStatus.RUNNING,
-        tries=1,
-        lease_owner="me",
-        lease_expires_at=100.0,
-        not_before=0.0,
-        error=None,
-        created_at="2026-11-27T00:00:00+00:00",
-        started_at="2026-11-27T00:00:01+00:00",
-        finished_at=None,
-    )
 
 
 def _write(task: TaskRecord, output: object, *calls: ModelCallRecord) -> OutputWrite:
@@ -50,7 +31,7 @@ CALL = ModelCallRecord(
 
 
 def test_outputs_read_back_as_json_values_by_key_of_their_attempt() -> None:
-    a, b, other = _task("00.A"), _task("01.B"), _task("00.S", phase="security")
+    a, b, other = running_task("00.A"), running_task("01.B"), running_task("00.S", phase="security")
     finishing = Finishing.of(
         [_write(a, {"xs": (1, 2)}), _write(b, "b"), _write(other, None)], [a, b, other]
     )
@@ -63,7 +44,7 @@ def test_outputs_read_back_as_json_values_by_key_of_their_attempt() -> None:
 
 
 def test_model_calls_read_as_the_stores_rows_in_the_writes_order() -> None:
-    a, b = _task("00.A"), _task("01.B")
+    a, b = running_task("00.A"), running_task("01.B")
     finishing = Finishing.of([_write(b, 1, CALL), _write(a, 2, CALL, CALL)], [b, a])
     assert finishing is not None
     rows = finishing.calls()
@@ -85,7 +66,7 @@ def test_model_calls_read_as_the_stores_rows_in_the_writes_order() -> None:
 
 
 def test_settled_succeeds_only_the_finishing_tasks() -> None:
-    a, b, c = _task("00.A"), _task("01.B"), _task("02.C")
+    a, b, c = running_task("00.A"), running_task("01.B"), running_task("02.C")
     failed = replace(c, status=TaskStatus.FAILED, error="boom")
     finishing = Finishing.of([_write(a, 1)], [a])
     assert finishing is not None
@@ -98,8 +79,8 @@ def test_settled_succeeds_only_the_finishing_tasks() -> None:
 
 
 def test_writes_it_cannot_take_along_are_left_to_be_recorded_on_their_own() -> None:
-    a, b = _task("00.A"), _task("01.B")
-    elsewhere = _task("00.A", run_id="run-2")
+    a, b = running_task("00.A"), running_task("01.B")
+    elsewhere = running_task("00.A", run_id="run-2")
     assert Finishing.of([], []) is None
     assert Finishing.of([_write(a, 1)], []) is None  # a task this process does not hold
     assert Finishing.of([_write(a, 1), _write(b, 2)], [b, a]) is None  # out of order
@@ -128,7 +109,7 @@ def test_a_ride_is_tried_only_when_no_other_task_of_the_attempt_reads_as_open() 
     """The advancer's last read of the run (``_KnownTasks``) decides whether outputs may be
     an attempt's last before anything is read: a task still pending or running elsewhere in
     the attempt means no; tasks it has not read yet (made since) do not count against."""
-    a, b, c = _task("00.A"), _task("01.B"), _task("02.C")
+    a, b, c = running_task("00.A"), running_task("01.B"), running_task("02.C")
     finishing = Finishing.of([_write(a, 1), _write(b, 2)], [a, b])
     assert finishing is not None
     known = _KnownTasks()

@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from tests.support.records import running_task
 
-from ideamine.engine.states import TaskStatus
 from ideamine.runtime.finishing import Finishing
 from ideamine.runtime.stepwrites import StepWrites
-from ideamine.stores.records import OutputWrite, TaskRecord
+from ideamine.stores.records import OutputWrite
 
 
 def _writer(
@@ -115,24 +115,7 @@ def test_an_undo_with_nothing_held_is_not_kept() -> None:
 
 
 def test_only_the_first_fan_in_carries_the_finishing_outputs() -> None:
-    task = TaskRecord(
-        id="run-1.qa.1.00.A",
-        run_id="run-1",
-        phase="qa",
-        attempt=1,
-        key="00.A",
-        agent="A",
-        iteration=1,
-        status=TaskStatus.RUNNING,
-        tries=1,
-        lease_owner="me",
-        lease_expires_at=1.0,
-        not_before=0.0,
-        error=None,
-        created_at="2026-11-28T00:00:00Z",
-        started_at="2026-11-28T00:00:00Z",
-        finished_at=None,
-    )
+    task = running_task("00.A", phase="qa")
     finishing = Finishing.of([OutputWrite(task_id=task.id, token="t", output={})], [task])
     assert finishing is not None
     step = StepWrites()
