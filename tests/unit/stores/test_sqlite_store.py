@@ -9,7 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -40,6 +40,9 @@ from ideamine.stores.records import (
 from ideamine.stores.sqlite import SqliteStore
 
 LEASE = 30.0
+
+
+T = TypeVar("T")
 
 
 class Ticking(Protocol):
@@ -1077,16 +1080,59 @@ def test_a_read_sees_one_snapshot_while_others_commit(
     assert asyncio.run(store.get_run("run-1")).error == "changed meanwhile"  # the next read
 
 
+def _on_another_thread(work: Callable[[], T]) -> T:
+    """``work()`` on a thread of its own (where no write of the store ran)."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(work()))
+    thread.start()
+    thread.join()
+    assert results, "the thread raised (see the warning pytest printed)"
+    return results[0]
+
+
+@pytest.mark.parametrize("where", ["on the writing thread", "on another thread"])
 def test_a_read_that_writes_is_refused_and_writes_nothing(
-    store: SqliteStore, running_run: MakeRun
+    store: SqliteStore, running_run: MakeRun, where: str
 ) -> None:
+    """Refused on the writer's connection (the thread whose writes ran at once there) as on
+    a reading connection of its own (any other thread)."""
     running_run(keys=())
 
-    with pytest.raises(StoreError, match="tried to write") as caught:
-        asyncio.run(store.run_read(lambda db: db.query("UPDATE runs SET error = 'x'")))
+    def read_that_writes() -> StoreError:
+        with pytest.raises(StoreError, match="tried to write") as caught:
+            asyncio.run(store.run_read(lambda db: db.query("UPDATE runs SET error = 'x'")))
+        return caught.value
 
-    assert "run_in_transaction" in caught.value.hint
+    if where == "on the writing thread":
+        refused = read_that_writes()
+    else:
+        refused = _on_another_thread(read_that_writes)
+
+    assert "run_in_transaction" in refused.hint
     assert asyncio.run(store.get_run("run-1")).error is None
+    asyncio.run(store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused")))
+    assert asyncio.run(store.get_run("run-1")).status is RunStatus.PAUSED  # writes go on
+
+
+def test_the_writing_thread_reads_on_the_writers_connection_with_what_it_wrote(
+    store: SqliteStore, running_run: MakeRun, db_path: Path, raw: sqlite3.Connection
+) -> None:
+    """The thread whose writes run at once reads on the writer's connection (whose page
+    cache holds what it wrote): no reading connection of its own is opened. It still sees
+    what other connections committed."""
+    running_run(keys=())
+
+    async def write_then_read() -> RunRecord:
+        await store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused"))
+        raw.execute("UPDATE runs SET error = 'from another connection' WHERE id = 'run-1'")
+        return await store.get_run("run-1")
+
+    run = asyncio.run(write_then_read())
+
+    assert (run.status, run.error) == (RunStatus.PAUSED, "from another connection")
+    assert _open_files(db_path) == 2  # the writer's connection and `raw`: no reader
+    other = _on_another_thread(lambda: asyncio.run(store.get_run("run-1")))
+    assert (other.status, other.error) == (run.status, run.error)  # on a reader of its own
 
 
 def _open_files(path: Path) -> int:
@@ -1127,10 +1173,11 @@ def test_each_thread_reads_on_its_own_connection_closed_with_the_thread_or_the_s
     four_threads_read()
     four_threads_read()  # three new threads: the ended ones' connections were closed
 
-    # The writer's connection and four readers'. (SQLite keeps a closed connection's file
-    # descriptor for the next connection to the same file while others hold locks on it,
-    # so readers left open by ended threads would show as 8 the second time.)
-    assert open_meanwhile == [5, 5]
+    # The writer's connection (this thread's writes ran there at once, so it reads there
+    # too) and three readers'. (SQLite keeps a closed connection's file descriptor for the
+    # next connection to the same file while others hold locks on it, so readers left open
+    # by ended threads would show as 6 the second time.)
+    assert open_meanwhile == [4, 4]
     asyncio.run(store.close())
     assert _open_files(db_path) == 0
     assert asyncio.run(store.get_run("run-1")).status is RunStatus.RUNNING  # opened again
