@@ -1029,7 +1029,7 @@ def test_a_read_does_not_wait_for_a_write_in_progress(
     release = threading.Event()
 
     async def go() -> tuple[RunRecord, bool]:
-        await store.get_run("run-1")  # this thread's reading connection is open
+        await store.get_run("run-1")  # a read before the write
         writing = store.run_in_transaction(lambda db: release.wait(10))
         stuck = asyncio.create_task(asyncio.to_thread(asyncio.run, writing))  # another thread
         await asyncio.sleep(0.05)  # that thread is now inside its write transaction
@@ -1133,6 +1133,55 @@ def test_the_writing_thread_reads_on_the_writers_connection_with_what_it_wrote(
     assert _open_files(db_path) == 2  # the writer's connection and `raw`: no reader
     other = _on_another_thread(lambda: asyncio.run(store.get_run("run-1")))
     assert (other.status, other.error) == (run.status, run.error)  # on a reader of its own
+
+
+def test_the_writing_thread_reads_elsewhere_while_the_writers_connection_is_busy(
+    store: SqliteStore, running_run: MakeRun
+) -> None:
+    """The thread whose writes ran at once does not wait for the writer's connection: while
+    another thread holds it (as the writer thread does for a batch), it reads on its own."""
+    running_run(keys=())  # this thread's writes ran at once
+    held, released, let_go = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_writers_connection() -> None:
+        with store._lock:  # what the writer thread holds during a batch
+            held.set()
+            released.wait(5)
+        let_go.set()
+
+    holder = threading.Thread(target=hold_the_writers_connection)
+    holder.start()
+    try:
+        assert held.wait(5)
+        run = asyncio.run(store.get_run("run-1"))
+        read_while_held = not let_go.is_set()
+    finally:
+        released.set()
+        holder.join()
+
+    assert run.status is RunStatus.RUNNING
+    assert read_while_held
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda db: db.query("SELECT nothing FROM nowhere"), id="a failing statement"),
+        pytest.param(lambda db: db.query("COMMIT"), id="a read that ends its transaction"),
+    ],
+)
+def test_a_read_that_fails_on_the_writers_connection_leaves_it_usable(
+    store: SqliteStore, running_run: MakeRun, read: Callable[[Db], object]
+) -> None:
+    running_run(keys=())  # this thread's writes ran at once: it reads on the writer's
+
+    with pytest.raises(StoreError):
+        asyncio.run(store.run_read(read))
+    with pytest.raises(RunNotFoundError):
+        asyncio.run(store.get_run("no-such-run"))
+
+    asyncio.run(store.set_run_status("run-1", RunStatus.PAUSED, EventDraft(type="run.paused")))
+    assert asyncio.run(store.get_run("run-1")).status is RunStatus.PAUSED
 
 
 def _open_files(path: Path) -> int:
