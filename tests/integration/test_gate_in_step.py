@@ -5,12 +5,18 @@ phases it starts are one transaction; the verdict is the one a judge task reache
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.configs import write_callable_pipeline, write_coverage_loop
-from tests.support.runs import comparable, drive_new_run, judge_gates_by_task
+from tests.support.runs import (
+    comparable,
+    drive_new_run,
+    judge_gates_by_task,
+    record_outputs_alone,
+)
 
 from ideamine import service
 from ideamine.canonical import canonical_json
@@ -20,6 +26,7 @@ from ideamine.knowledge.guards import registry
 from ideamine.knowledge.guards.base import GuardInput, GuardReport
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.records import EventRecord
+from ideamine.stores.sqlstore import SqlStore
 
 
 def _run(tmp_path: Path, config: Path) -> dict[str, Any]:
@@ -86,6 +93,44 @@ def test_the_fan_in_the_verdict_and_the_next_phase_start_commit_together(
     assert output["evidence"]["metrics"]["agents_executed"] == 2
     verdict = next(v for v in seen["verdicts"] if v.phase == "intake")
     assert verdict.passed and verdict.result["evidence"] == output["evidence"]
+
+
+@pytest.mark.parametrize("outputs", ["riding with the fan-in", "recorded on their own"])
+def test_a_gate_judged_in_its_step_counts_the_tasks_the_step_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: str
+) -> None:
+    """The gate's metrics come from the attempt as the step read it (its tasks with the
+    outputs the step records settled, its start time): no read of the attempt's tasks.
+    Its duration runs from the phase's start to the judging."""
+    monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.05")  # agent i sleeps 0.05 × (i + 1) s
+    if outputs == "recorded on their own":
+        record_outputs_alone(monkeypatch)
+    reads: list[tuple[str, int]] = []
+    read_tasks = SqlStore.phase_tasks
+
+    async def counted(self: SqlStore, run_id: str, phase: str, attempt: int) -> object:
+        reads.append((phase, attempt))
+        return await read_tasks(self, run_id, phase, attempt)
+
+    monkeypatch.setattr(SqlStore, "phase_tasks", counted)
+    config = write_callable_pipeline(
+        tmp_path / "cfg", {"intake": [], "ideation": ["intake"]}, agents_per_phase=3
+    )
+
+    seen = _run(tmp_path, config)
+
+    assert seen["status"] is RunStatus.COMPLETED
+    assert reads == []
+    events: list[EventRecord] = seen["events"]
+    for phase in ("intake", "ideation"):
+        metrics = seen["outputs"][(phase, 1)][GATE_KEY]["evidence"]["metrics"]
+        assert (metrics["agents_executed"], metrics["agents_succeeded"]) == (3, 3)
+        assert metrics["agents_failed"] == 0
+        began = next(e.at for e in events if e.type == "phase.started" and e.phase == phase)
+        ready = next(e.at for e in events if e.type == "phase.ready" and e.phase == phase)
+        lasted = datetime.fromisoformat(ready) - datetime.fromisoformat(began)
+        # the slowest agent sleeps 0.15 s; judging ends about when the ready event is stamped
+        assert 150 <= metrics["duration_ms"] <= lasted.total_seconds() * 1000 + 50
 
 
 def test_a_gate_judged_in_its_step_reaches_the_verdicts_a_judge_task_does(

@@ -40,6 +40,7 @@ class PhaseState:
     tasks: tuple[TaskState, ...] = ()
     loop_done: bool = False  # iterative phases: the ``until`` condition held after the last
     # finished iteration (evaluated by the runtime over stored outputs)
+    started_at: str | None = None  # when the attempt started, as stored (for its metrics)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

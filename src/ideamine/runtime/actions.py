@@ -19,6 +19,7 @@ from ideamine.engine.snapshot import (
     FailPhase,
     FanIn,
     FinishRun,
+    PhaseState,
     StartPhase,
 )
 from ideamine.engine.states import PhaseStatus, RunStatus
@@ -77,6 +78,7 @@ async def apply_action(
     on_pass: Sequence[OnPass] = (),
     finishing: Finishing | None = None,
     step: StepWrites | None = None,
+    state: PhaseState | None = None,
 ) -> Applied:
     """Carry out one action; tasks it creates go to ``lessee`` (if any) as they are made.
     ``on_pass`` (with an ``ApplyVerdict``, or a ``FanIn`` whose gate is judged in its step):
@@ -86,6 +88,9 @@ async def apply_action(
     fan-in's transaction (``runtime.finishing``), or in the step's first fan-in's
     (``StepWrites.carries``). ``step``: the writes the step holds back (a fan-in judged in
     its step that claims nothing is held there); made before this action writes.
+    ``state`` (with a ``FanIn``): its attempt as the step read it, ``finishing`` included;
+    a gate judged in the step takes its tasks' outcomes and start time from there instead
+    of reading them again.
 
     Raises:
         NotRiddenError: ``finishing`` was given and the fan-in cannot take it along (its
@@ -111,7 +116,7 @@ async def apply_action(
         _hand(claimed, lessee)
     elif isinstance(action, FanIn):
         fanned = await _fan_in(
-            store, pipeline, blobs, run_id, action, lessee, on_pass, finishing, step
+            store, pipeline, blobs, run_id, action, lessee, on_pass, finishing, step, state
         )
         stopped, passed = fanned.stopped, fanned.passed
     elif isinstance(action, ApplyVerdict):
@@ -270,6 +275,7 @@ async def _fan_in(
     on_pass: Sequence[OnPass],
     finishing: Finishing | None,
     step: StepWrites | None,
+    state: PhaseState | None,
 ) -> Applied:
     """Fan the attempt in: with its verdict when its gate calls no model (``on_pass``
     starting with it should it pass, ``finishing`` recorded first), else with its gate task.
@@ -314,6 +320,7 @@ async def _fan_in(
             calls=calls,
             finishing=finishing,
             carries=finishing is None or step is None or step.carries(finishing),
+            read=state if state is not None and state.attempt == action.attempt else None,
         )
         return await _judge_in_step(
             store, pipeline, blobs, run_id, action, fanned, lessee, on_pass, step

@@ -248,6 +248,7 @@ class Advancer:
                         on_pass=on_pass,
                         finishing=finishing,
                         step=step,
+                        state=snapshot.phases.get(action.phase),
                     )
                     if applied.passed:
                         again |= self._leaves(snapshot, action.phase, started, on_pass, taker)
@@ -320,7 +321,11 @@ class Advancer:
             own = tuple(known.tasks_of(name, record.attempt, finishing))
             done = await self._loop_done(run, name, record.attempt, own)
             states[name] = PhaseState(
-                attempt=record.attempt, status=record.status, tasks=own, loop_done=done
+                attempt=record.attempt,
+                status=record.status,
+                tasks=own,
+                loop_done=done,
+                started_at=record.started_at,
             )
         return RunSnapshot(run_id=run.id, status=run.status, phases=states)
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ideamine.canonical import canonical_json
 from ideamine.config.model import PipelineSpec
+from ideamine.engine.snapshot import PhaseState
 from ideamine.engine.states import PhaseStatus
 from ideamine.errors import StoreError
 from ideamine.observability.tracing import mark_task, task_span
@@ -44,6 +45,7 @@ from ideamine.stores.records import (
 
 if TYPE_CHECKING:
     from ideamine.runtime.actions import Lessee
+    from ideamine.runtime.judge import AgentOutcome
     from ideamine.runtime.verdict import Judged
     from ideamine.stores.verdicts import JudgedFanIn, Verdict, VerdictStore
 
@@ -67,6 +69,8 @@ class FannedIn:
     calls: Sequence[Mapping[str, object]]
     finishing: Finishing | None = None  # the attempt's last outputs, read with its own
     carries: bool = True  # whether its transaction records them (``StepWrites.carries``)
+    # the attempt as the step read it (``finishing`` included), else its tasks are read here
+    read: PhaseState | None = None
 
 
 class JudgeFailedError(Exception):
@@ -290,10 +294,24 @@ async def _judge(
         for a in sorted(fanned.artifacts, key=lambda artifact: artifact.type)
     }
     reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
+    began, own = await _attempt_tasks(store, run_id, judging, fanned)
+    calls = [
+        call
+        for call in fanned.calls
+        if call["phase"] == judging.phase and call["attempt"] == judging.attempt
+    ]
+    metrics = phase_metrics(began, own, calls, draft, started)
+    return gate_output(spec, judging.attempt, reports, None, artifact_ids, metrics)
+
+
+async def _attempt_tasks(
+    store: Store, run_id: str, judging: _Judging, fanned: FannedIn
+) -> tuple[str, Sequence[AgentOutcome]]:
+    """When the attempt started and its tasks, as they will read once the fan-in is
+    recorded: as the step read them (``FannedIn.read``), else read now."""
+    if fanned.read is not None and fanned.read.started_at is not None:
+        return fanned.read.started_at, fanned.read.tasks  # ``finishing`` already settled
     record, own = await store.phase_tasks(run_id, judging.phase, judging.attempt)
     if fanned.finishing is not None:  # as they will read once recorded with the verdict
         own = fanned.finishing.settled(own)
-    task_ids = {task.id for task in own}
-    calls = [call for call in fanned.calls if call["task_id"] in task_ids]
-    metrics = phase_metrics(record, own, calls, draft, started)
-    return gate_output(spec, judging.attempt, reports, None, artifact_ids, metrics)
+    return record.started_at, own

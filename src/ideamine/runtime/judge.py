@@ -12,13 +12,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ideamine.agents.base import Agent, AgentContext, AgentResult
 from ideamine.agents.builtin import ModelAgent
 from ideamine.config.model import AgentSpec, PhaseSpec, PipelineSpec
 from ideamine.engine.gate import STRICT_GROUNDING, score_gate
 from ideamine.engine.plan import GATE_AGENT, GATE_KEY
+from ideamine.engine.states import TaskStatus
 from ideamine.knowledge.frames import Frame
 from ideamine.knowledge.guards.base import GuardInput, Judge, guard_for
 from ideamine.knowledge.qav import run_qav
@@ -27,11 +28,11 @@ from ideamine.runtime.replayed import REPLAY_OF
 from ideamine.runtime.verdict import previous_result
 from ideamine.stores.knowledge import Knowledge
 from ideamine.stores.options import RunOptions
-from ideamine.stores.records import PhaseRecord, TaskRecord
 
 __all__ = [
     "GATE_AGENT",
     "GATE_KEY",
+    "AgentOutcome",
     "GateJudge",
     "attempt_artifacts",
     "gate_output",
@@ -100,7 +101,7 @@ class GateJudge:
         ids = {t.id for t in own}
         calls = [c for c in await ctx.store.model_calls(ctx.run_id) if c["task_id"] in ids]
         calls += [_call_row(c) for c in ctx.calls]
-        metrics = phase_metrics(record, own, calls, draft, started)
+        metrics = phase_metrics(record.started_at, own, calls, draft, started)
         output = gate_output(phase, ctx.attempt, reports, qav, artifact_ids, metrics)
         return AgentResult(output=output, calls=tuple(ctx.calls))
 
@@ -277,16 +278,28 @@ async def attempt_artifacts(
     return contents, sorted(r.id for r in records)
 
 
+class AgentOutcome(Protocol):
+    """How a task of the attempt stands, as its metrics count it (a ``TaskRecord`` read
+    from the store, or a ``TaskState`` of the step that fans the attempt in)."""
+
+    @property
+    def agent(self) -> str: ...
+
+    @property
+    def status(self) -> TaskStatus: ...
+
+
 def phase_metrics(
-    record: PhaseRecord,
-    own: Sequence[TaskRecord],
+    started_at: str,
+    own: Sequence[AgentOutcome],
     calls: Sequence[Mapping[str, object]],
     draft: Mapping[str, Any],
     started: float,
 ) -> dict[str, Any]:
-    """The attempt's metrics for its EvidencePack: ``own`` its tasks, ``calls`` the model
-    calls they (and the judge) made, ``started`` when judging began (``time.monotonic``)."""
-    began = datetime.fromisoformat(record.started_at).timestamp()
+    """The attempt's metrics for its EvidencePack: ``started_at`` when the attempt started
+    (as stored), ``own`` its tasks, ``calls`` the model calls they (and the judge) made,
+    ``started`` when judging began (``time.monotonic``)."""
+    began = datetime.fromisoformat(started_at).timestamp()
     agents = [t for t in own if not t.agent.startswith("@")]
     return {
         "duration_ms": round((time.time() - began) * 1000, 1),
