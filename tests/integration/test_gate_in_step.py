@@ -24,6 +24,7 @@ from ideamine.engine.plan import GATE_AGENT, GATE_KEY
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.knowledge.guards import registry
 from ideamine.knowledge.guards.base import GuardInput, GuardReport
+from ideamine.runtime import advance
 from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.records import EventRecord
 from ideamine.stores.sqlstore import SqlStore
@@ -103,8 +104,19 @@ def test_a_gate_judged_in_its_step_counts_the_tasks_the_step_read(
     outputs the step records settled, its start time): no read of the attempt's tasks.
     Its duration runs from the phase's start to the judging."""
     monkeypatch.setenv("IDEAMINE_TEST_SLEEP", "0.05")  # agent i sleeps 0.05 × (i + 1) s
+    ridden: list[object] = []
     if outputs == "recorded on their own":
         record_outputs_alone(monkeypatch)
+    else:
+        ride = advance.Advancer.ride
+
+        async def counted_ride(self: advance.Advancer, *args: Any, **kwargs: Any) -> Any:
+            result = await ride(self, *args, **kwargs)
+            if result is not None:
+                ridden.append(result)
+            return result
+
+        monkeypatch.setattr(advance.Advancer, "ride", counted_ride)
     reads: list[tuple[str, int]] = []
     read_tasks = SqlStore.phase_tasks
 
@@ -121,6 +133,7 @@ def test_a_gate_judged_in_its_step_counts_the_tasks_the_step_read(
 
     assert seen["status"] is RunStatus.COMPLETED
     assert reads == []
+    assert len(ridden) == (2 if outputs == "riding with the fan-in" else 0)  # a ride a phase
     events: list[EventRecord] = seen["events"]
     for phase in ("intake", "ideation"):
         metrics = seen["outputs"][(phase, 1)][GATE_KEY]["evidence"]["metrics"]
