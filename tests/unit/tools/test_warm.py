@@ -205,7 +205,9 @@ def test_when_the_warm_process_dies_runs_go_to_a_fresh_interpreter(
     assert wait_gone(pid)
 
     assert warm_run(warm, root) is None
-    assert warm.broken == "the warm process ended"
+    # whichever notices first: its reader thread (end of output) or this run (its request
+    # cannot be written); seen once under load in a full unit run
+    assert warm.broken in ("the warm process ended", "the warm process stopped reading")
 
 
 CLIENT = """
