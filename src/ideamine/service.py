@@ -20,7 +20,6 @@ from ideamine.engine.budget import Resource
 from ideamine.engine.states import RunStatus, TaskStatus
 from ideamine.errors import InvalidIdeaError, ManifestChangedError, RunStateError, UsageError
 from ideamine.runtime.identity import owner_alive, process_owner
-from ideamine.stores import observability
 from ideamine.stores.base import Store
 from ideamine.stores.callcache import call_cache_for
 from ideamine.stores.ledger import ChainReport, verify_chain
@@ -427,6 +426,9 @@ async def cleanup(
     Raises:
         UsageError: the store cannot do retention, or the archive folder is not writable.
     """
+    # imported here: the commands that run work never need it (start-up time)
+    from ideamine.stores import observability  # noqa: PLC0415
+
     if not isinstance(store, SqlStore):
         raise UsageError("this store does not support retention", hint="use SQLite or PostgreSQL")
     now = time.time()

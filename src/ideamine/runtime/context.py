@@ -18,7 +18,6 @@ from ideamine.config.model import FanOutKind, PipelineSpec
 from ideamine.engine.dag import ancestors
 from ideamine.engine.plan import GATE_KEY
 from ideamine.stores.base import Store
-from ideamine.stores.dossiers import DossierStore
 from ideamine.stores.options import RunOptions
 from ideamine.stores.records import ArtifactRecord, NewArtifact, RunRecord, TaskRecord
 
@@ -360,6 +359,9 @@ async def _feedback(
         return []
     key = (run_id, phase, attempt)
     if key not in blobs.feedback:
+        # imported at the first retried attempt, not with the runtime (start-up time)
+        from ideamine.stores.dossiers import DossierStore  # noqa: PLC0415
+
         previous = await DossierStore(store).gate_result(run_id, phase, attempt - 1)
         issues = previous.get("issues", []) if previous else []
         blobs.feedback[key] = [
