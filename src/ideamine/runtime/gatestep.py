@@ -284,7 +284,12 @@ async def _judge(
     """The judge's output on the fanned-in draft: its guards' reports, the GateResult and
     the EvidencePack, as the judge task (``runtime.judge``) writes it with Q/A/V off
     (``strict``: the run's ``strict_evidence`` option)."""
-    from ideamine.runtime.judge import gate_output, guard_reports, phase_metrics  # noqa: PLC0415
+    from ideamine.runtime.judge import (  # noqa: PLC0415
+        attempt_calls,
+        gate_output,
+        guard_reports,
+        phase_metrics,
+    )
 
     started = time.monotonic()
     spec = pipeline.phase(judging.phase)
@@ -295,11 +300,7 @@ async def _judge(
     }
     reports = await guard_reports(pipeline, spec, draft, fanned.upstream, strict, None)
     began, own = await _attempt_tasks(store, run_id, judging, fanned)
-    calls = [
-        call
-        for call in fanned.calls
-        if call["phase"] == judging.phase and call["attempt"] == judging.attempt
-    ]
+    calls = attempt_calls(fanned.calls, judging.phase, judging.attempt)
     metrics = phase_metrics(began, own, calls, draft, started)
     return gate_output(spec, judging.attempt, reports, None, artifact_ids, metrics)
 

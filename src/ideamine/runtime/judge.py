@@ -35,6 +35,7 @@ __all__ = [
     "AgentOutcome",
     "GateJudge",
     "attempt_artifacts",
+    "attempt_calls",
     "gate_output",
     "guard_reports",
     "phase_metrics",
@@ -98,9 +99,8 @@ class GateJudge:
         judge = self._judge_for(ctx, phase)
         reports = await guard_reports(self._pipeline, phase, draft, upstream, strict, judge)
         record, own = await ctx.store.phase_tasks(ctx.run_id, ctx.phase, ctx.attempt)
-        ids = {t.id for t in own}
-        calls = [c for c in await ctx.store.model_calls(ctx.run_id) if c["task_id"] in ids]
-        calls += [_call_row(c) for c in ctx.calls]
+        made = await ctx.store.model_calls(ctx.run_id)
+        calls = attempt_calls(made, ctx.phase, ctx.attempt) + [_call_row(c) for c in ctx.calls]
         metrics = phase_metrics(record.started_at, own, calls, draft, started)
         output = gate_output(phase, ctx.attempt, reports, qav, artifact_ids, metrics)
         return AgentResult(output=output, calls=tuple(ctx.calls))
@@ -276,6 +276,13 @@ async def attempt_artifacts(
     ]
     contents = {r.type: await ctx.store.blob(r.content_hash) for r in records}
     return contents, sorted(r.id for r in records)
+
+
+def attempt_calls(
+    calls: Sequence[Mapping[str, object]], phase: str, attempt: int
+) -> list[Mapping[str, object]]:
+    """Those of ``calls`` (rows of ``Store.model_calls``) made by tasks of the attempt."""
+    return [call for call in calls if call["phase"] == phase and call["attempt"] == attempt]
 
 
 class AgentOutcome(Protocol):

@@ -416,24 +416,38 @@ class SqliteStore(SqlStore):
             connection = self._connection  # (under the lock: `close` takes it first)
             if connection is None:
                 return None
-            return Success(self._read_unchanged(connection, work))
-        except sqlite3.Error as exc:
-            raise self._caused(exc) from exc
+            return Success(self._read_on(connection, work, refuse_changes=True))
         finally:
             self._lock.release()
 
-    def _read_unchanged(self, connection: sqlite3.Connection, work: Callable[[q.Db], T]) -> T:
-        """``work`` in a read transaction of ``connection``, refused when it changed rows or
-        ended the transaction itself; whatever fails, no transaction is left open."""
+    def _read_on(
+        self,
+        connection: sqlite3.Connection,
+        work: Callable[[q.Db], T],
+        *,
+        refuse_changes: bool = False,
+    ) -> T:
+        """``work`` in a read transaction of ``connection``, ended whatever happens. With
+        ``refuse_changes`` (the writer's connection, which is not query-only), refused when
+        it changed rows or ended the transaction itself."""
         changes = connection.total_changes
-        connection.execute("BEGIN")
         try:
-            value = work(_Db(connection, self._manifests))
-            self._refuse_writes(connection, changes)
-            connection.execute("COMMIT")  # ends the snapshot: never left open
-        except BaseException:
-            _rollback(connection)
-            raise
+            connection.execute("BEGIN")
+            try:
+                value = work(_Db(connection, self._manifests))
+                if refuse_changes:
+                    self._refuse_writes(connection, changes)
+                connection.execute("COMMIT")  # ends the snapshot: never left open
+            except BaseException:
+                _rollback(connection)
+                raise
+        except sqlite3.Error as exc:
+            if "readonly" in str(exc).lower() and not self._read_only:
+                raise StoreError(
+                    f"a read of {self.path} tried to write ({exc})",
+                    hint="this is a bug in IdeaMine: writes go through run_in_transaction",
+                ) from exc
+            raise self._caused(exc) from exc
         return value
 
     def _refuse_writes(self, connection: sqlite3.Connection, changes: int) -> None:
@@ -444,21 +458,6 @@ class SqliteStore(SqlStore):
                 f"a read of {self.path} tried to write (rolled back)",
                 hint="this is a bug in IdeaMine: writes go through run_in_transaction",
             )
-
-    def _read_on(self, connection: sqlite3.Connection, work: Callable[[q.Db], T]) -> T:
-        try:
-            connection.execute("BEGIN")
-            try:
-                return work(_Db(connection, self._manifests))
-            finally:
-                connection.execute("COMMIT")  # ends the snapshot: never left open
-        except sqlite3.Error as exc:
-            if "readonly" in str(exc).lower() and not self._read_only:
-                raise StoreError(
-                    f"a read of {self.path} tried to write ({exc})",
-                    hint="this is a bug in IdeaMine: writes go through run_in_transaction",
-                ) from exc
-            raise self._caused(exc) from exc
 
     def _reader(self) -> _Reader:
         """This thread's reading connection, opened once the writer's is (which checks the
