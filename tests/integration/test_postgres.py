@@ -29,7 +29,8 @@ from ideamine.errors import (
 from ideamine.stores.ledger import verify_chain
 from ideamine.stores.postgres import PostgresStore
 from ideamine.stores.records import EventDraft, NewRun, NewTask
-from ideamine.stores.sqlite import SqliteStore, migrations
+from ideamine.stores.schema import migrations
+from ideamine.stores.sqlite import SqliteStore
 
 FAKE_PASSWORD = "s3cret-Pa55word-do-not-show"
 

@@ -48,7 +48,7 @@ from ideamine.stores.lostcommit import (
     settle,
 )
 from ideamine.stores.manifests import Manifests
-from ideamine.stores.sqlite import migrations, split_statements
+from ideamine.stores.schema import migrations, split_statements
 from ideamine.stores.sqlstore import SqlStore
 
 __all__ = ["PostgresStore"]

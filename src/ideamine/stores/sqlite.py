@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
@@ -44,7 +42,6 @@ from urllib.parse import quote
 from ideamine.clock import Clock, SystemClock
 from ideamine.errors import (
     RowsExistError,
-    SchemaTooNewError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
@@ -54,16 +51,10 @@ from ideamine.stores import queries as q
 from ideamine.stores.ahead import behind
 from ideamine.stores.groupcommit import Failure, GroupCommit, Outcome, Success
 from ideamine.stores.manifests import Manifests
+from ideamine.stores.schema import apply_sqlite_migrations, check_identity
 from ideamine.stores.sqlstore import SqlStore
 
-__all__ = [
-    "SYNC_ENV",
-    "SqliteStore",
-    "migrations",
-    "split_statements",
-    "sqlite_statements",
-    "sync_level",
-]
+__all__ = ["SYNC_ENV", "SqliteStore", "sync_level"]
 
 T = TypeVar("T")
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -86,16 +77,6 @@ def sync_level(value: str | None) -> str:
             "durability across a power cut for speed",
         )
     return level.upper()
-
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    """The numbered migrations shipped for ``dialect``, in order: (version, SQL)."""
-    folder = resources.files("ideamine.stores") / "migrations" / dialect
-    return sorted(
-        (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    )
 
 
 class _Db:
@@ -223,7 +204,7 @@ class SqliteStore(SqlStore):
     def _open_writable(self) -> sqlite3.Connection:
         connection = self._open()
         try:
-            _check_identity(connection)  # before WAL: never touch another program's file
+            check_identity(connection)  # before WAL: never touch another program's file
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute(f"PRAGMA synchronous = {self.synchronous}")
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
@@ -494,7 +475,7 @@ class SqliteStore(SqlStore):
         with self._lock:
             connection = self._connect()
             try:
-                return _apply_migrations(connection)
+                return apply_sqlite_migrations(connection)
             except sqlite3.Error as exc:
                 _rollback(connection)
                 raise self._translate(exc) from exc
@@ -546,19 +527,6 @@ class _Aborted(Exception):
         self.error = error
 
 
-def _check_identity(connection: sqlite3.Connection) -> None:
-    """Refuse a database that holds tables but no IdeaMine ``schema_version``."""
-    tables = {
-        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
-    if tables and "schema_version" not in tables:
-        raise StoreCorruptError(
-            "the database has tables but no IdeaMine schema_version "
-            f"({', '.join(sorted(tables)[:5])})",
-            hint="point --store at a new file; this one was left untouched",
-        )
-
-
 def _begin_at_once(connection: sqlite3.Connection) -> bool:
     """``BEGIN IMMEDIATE`` without waiting: False when another connection holds the write
     lock (the connection's busy timeout is set again either way)."""
@@ -577,81 +545,3 @@ def _begin_at_once(connection: sqlite3.Connection) -> bool:
 def _rollback(connection: sqlite3.Connection | None) -> None:
     if connection is not None and connection.in_transaction:
         connection.execute("ROLLBACK")
-
-
-def _apply_migrations(connection: sqlite3.Connection) -> int:
-    known = migrations("sqlite")
-    latest = known[-1][0] if known else 0
-    if _version(connection) == latest:
-        return latest  # nothing to write (also lets a read-only store open)
-    connection.execute("BEGIN IMMEDIATE")
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-        " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-    )
-    tables = {
-        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
-    current = _version(connection)
-    if current > latest:
-        connection.execute("ROLLBACK")
-        raise SchemaTooNewError(found=current, known=latest)
-    if current == 0 and tables - {"schema_version"}:
-        connection.execute("ROLLBACK")
-        raise StoreCorruptError(
-            "the database has tables but no IdeaMine schema_version "
-            f"({', '.join(sorted(tables)[:5])})",
-            hint="point --store at a new file; this one was left untouched",
-        )
-    for version, sql in known:
-        if version > current:
-            for statement in sqlite_statements(sql):
-                connection.execute(statement)
-            connection.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-    connection.execute("COMMIT")
-    return max(current, latest)
-
-
-def _version(connection: sqlite3.Connection) -> int:
-    has_table = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if not has_table:
-        return 0
-    row = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-    return int(row[0])
-
-
-def sqlite_statements(sql: str) -> list[str]:
-    """Split a SQLite migration into statements, as SQLite itself reads them (a trigger's
-    ``BEGIN … END`` body keeps its semicolons)."""
-    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    statements: list[str] = []
-    current = ""
-    for line in lines:
-        current += line + "\n"
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    if current.strip():
-        statements.append(current.strip())  # an unterminated last statement fails loudly
-    return statements
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a migration into statements at semicolons outside ``$fn$``-quoted bodies
-    (migrations hold no semicolons inside string literals)."""
-    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    statements: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for part in re.split(r"(;|\$fn\$)", "\n".join(lines)):
-        if part == "$fn$":
-            quoted = not quoted
-        if part == ";" and not quoted:
-            statements.append("".join(current).strip())
-            current = []
-        else:
-            current.append(part)
-    statements.append("".join(current).strip())
-    return [statement for statement in statements if statement]

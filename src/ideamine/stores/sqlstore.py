@@ -3,7 +3,8 @@
 A dialect subclass supplies ``_transaction`` (run a function in one transaction on a worker
 thread, translating driver errors), ``migrate``, ``close``, ``wait_for_work`` and
 ``claim_lock`` (the locking clause of the claim query). Coordination between processes lives
-in ``stores/coordination.py``; the SQL in ``queries.py``, ``outputs.py`` and there.
+in ``stores/coordination.py``; the SQL in ``queries.py``, ``outputs.py`` and there; what an
+output write adds in ``output_writes.py``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from ideamine.canonical import canonical_json, sha256_hex
+from ideamine.canonical import canonical_json
 from ideamine.clock import Clock, iso
 from ideamine.engine.budget import throttled_room
 from ideamine.engine.states import PhaseStatus, RunStatus, TaskStatus, check_transition
-from ideamine.errors import FinishingRefusedError, OutputExistsError, StoreError
+from ideamine.errors import FinishingRefusedError, StoreError
+from ideamine.stores import output_writes as ow
 from ideamine.stores import outputs as o
 from ideamine.stores import queries as q
 from ideamine.stores import task_queries as tq
@@ -29,7 +31,6 @@ from ideamine.stores.checked import (
     reopen_phases,
     require_phase,
     require_run,
-    stale,
 )
 from ideamine.stores.coordination import Coordination, release_advance_query
 from ideamine.stores.manifests import Manifests
@@ -515,8 +516,8 @@ class SqlStore(Coordination):
 
     async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
         def work(db: q.Db) -> list[StoreError | None]:
-            errors, accepted = _vetted(db, writes)
-            _write_outputs(db, accepted, self._now())
+            errors, accepted = ow.vet(db, writes)
+            ow.write(db, accepted, self._now())
             return errors
 
         if not writes:
@@ -528,8 +529,8 @@ class SqlStore(Coordination):
     ) -> tuple[list[StoreError | None], list[ClaimedTask]]:
         def work(db: q.Db) -> tuple[list[StoreError | None], list[ClaimedTask]]:
             at = self._now()
-            errors, accepted = _vetted(db, writes)
-            _write_outputs(db, accepted, at)
+            errors, accepted = ow.vet(db, writes)
+            ow.write(db, accepted, at)
             return errors, self._claim_for(db, run_id, claim, at)
 
         return await self._transaction(work)
@@ -542,11 +543,11 @@ class SqlStore(Coordination):
             FinishingRefusedError: one was refused (a stale lease, an output already
                 recorded, not JSON); nothing of them was written.
         """
-        errors, accepted = _vetted(db, writes)
+        errors, accepted = ow.vet(db, writes)
         refused = [error for error in errors if error is not None]
         if refused:
             raise FinishingRefusedError(refused)
-        _write_outputs(db, accepted, at)
+        ow.write(db, accepted, at)
 
     async def fail_task(
         self,
@@ -688,15 +689,6 @@ class SqlStore(Coordination):
         return await self._read(lambda db: o.select_model_calls(db, run_id))
 
 
-def _not_json(task_id: str, exc: Exception) -> StoreError:
-    error = StoreError(
-        f"the output (or a model call's parameters) of task {task_id} is not JSON ({exc})",
-        hint="an agent must return JSON values (no NaN, sets or objects); nothing was written",
-    )
-    error.__cause__ = exc
-    return error
-
-
 def _leases(tasks: Sequence[NewTask], claim: ClaimRequest) -> dict[str, Lease]:
     """A new lease of ``claim``'s for each of ``tasks``."""
     return {
@@ -744,73 +736,3 @@ def _started(claimed: Sequence[ClaimedTask], owner: str) -> list[tuple[str, Even
         )
         for item in claimed
     ]
-
-
-def _vetted(
-    db: q.Db, writes: Sequence[OutputWrite]
-) -> tuple[list[StoreError | None], list[tuple[TaskRecord, OutputWrite, str]]]:
-    """Per write, in order, ``None`` or the error that rejects it (stale lease token, output
-    already recorded, not JSON), and the accepted writes with their outputs' canonical JSON.
-    A write after an accepted one of the same task is stale: the first ended its lease."""
-    leased = tq.select_leased_many(db, [write.task_id for write in writes])
-    taken = o.recorded_slots(db, [task for task, _ in leased.values()])
-    errors: list[StoreError | None] = []
-    accepted: list[tuple[TaskRecord, OutputWrite, str]] = []
-    for write in writes:
-        task, token = leased.get(write.task_id, (None, None))
-        if task is None or token != write.token:  # no token unless the task is running
-            errors.append(stale(write.task_id))
-            continue
-        slot = (task.run_id, task.phase, task.attempt, task.key)
-        if slot in taken:
-            errors.append(OutputExistsError(write.task_id))
-            continue
-        try:
-            text = write.output_json()
-            for call in write.calls:
-                canonical_json(call.params)  # fails here, not for the whole batch
-        except (TypeError, ValueError) as exc:
-            errors.append(_not_json(write.task_id, exc))
-            continue
-        taken.add(slot)
-        leased.pop(write.task_id)  # its lease ends here: a second write is stale
-        accepted.append((task, write, text))
-        errors.append(None)
-    return errors, accepted
-
-
-def _write_outputs(
-    db: q.Db, accepted: Sequence[tuple[TaskRecord, OutputWrite, str]], at: str
-) -> None:
-    """The rows of accepted output writes (each with its output's canonical JSON): outputs,
-    model calls, status, events."""
-    digests = [sha256_hex(text) for _, _, text in accepted]
-    o.insert_outputs(
-        db,
-        [(task, text, digest) for (task, _, text), digest in zip(accepted, digests, strict=True)],
-        at,
-    )
-    o.insert_model_calls(
-        db,
-        [(task.run_id, task.id, call) for task, write, _ in accepted for call in write.calls],
-        at,
-    )
-    tq.finish_tasks(db, [task.id for task, _, _ in accepted], TaskStatus.SUCCEEDED, at, error=None)
-    succeeded = [
-        (
-            task.run_id,
-            EventDraft(
-                type="task.succeeded",
-                phase=task.phase,
-                task_id=task.id,
-                payload={
-                    "key": task.key,
-                    "agent": task.agent,
-                    **write.payload,
-                    "output_hash": digest,
-                },
-            ),
-        )
-        for (task, write, _), digest in zip(accepted, digests, strict=True)
-    ]
-    q.append_events_by_run(db, succeeded, at)

@@ -17,7 +17,8 @@ from ideamine.errors import (
     StoreUnavailableError,
     UsageError,
 )
-from ideamine.stores.sqlite import SYNC_ENV, SqliteStore, migrations
+from ideamine.stores.schema import migrations
+from ideamine.stores.sqlite import SYNC_ENV, SqliteStore
 
 TABLES = {"runs", "phases", "tasks", "task_outputs", "model_calls", "blobs", "artifacts", "events"}
 
