@@ -4,6 +4,9 @@ another's file).
 
     .venv/bin/python bench/run.py            # the full set (about 4 minutes here)
     .venv/bin/python bench/run.py --quick    # one short pass of each workload
+    .venv/bin/python bench/run.py --peers bench/results/peers-2026-11-28.jsonl
+                                             # the other peers' rows from their driver's
+                                             # output on this machine (not copied ones)
 
 W1 and W2 run in the embedded mode (one process per round, SQLite), interleaved round by
 round with the peers' floor script; W3 kills ``ideamine run`` and resumes it; the PostgreSQL
@@ -183,6 +186,15 @@ def real_idea(plan: Plan, scratch: Path) -> dict[str, object]:
     }
 
 
+def _peers(path: Path) -> dict[str, object]:
+    """Read the peers' file before the benchmarks run, so a wrong path fails at once."""
+    try:
+        day, rows = peers.measured(path)
+    except peers.PeersFileError as exc:
+        raise SystemExit(f"bench/run.py: --peers: {exc}") from None
+    return {"file": str(path), "day": day, "rows": rows}
+
+
 def compile_sources() -> None:
     """Byte-compile IdeaMine's (editable) sources once, as an installed copy is. Without it,
     where PYTHONDONTWRITEBYTECODE is set (this machine sets it), every ``ideamine`` process
@@ -195,18 +207,31 @@ def compile_sources() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short pass of each workload")
+    parser.add_argument(
+        "--peers",
+        type=Path,
+        metavar="FILE",
+        help="the other peers' figures from this output of bench-peers/run_all.py (--out) "
+        "instead of the ones copied from bench-peers/RESULTS.md",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
+    known = _peers(args.peers) if args.peers else None
     compile_sources()
     started = time.time()
     results: dict[str, object] = {
         "date": date.today().isoformat(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "quick": args.quick,
-        "command": "python bench/run.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(
+            ["python bench/run.py", *(["--quick"] if args.quick else [])]
+            + ([f"--peers {args.peers}"] if args.peers else [])
+        ),
         "plan": asdict(plan),
         "machine": machine(),
     }
+    if known:
+        results["peers"] = known
     with tempfile.TemporaryDirectory(prefix="ideamine-bench-") as tmp:
         scratch = Path(tmp)
         results["w1"] = w1(plan, scratch)

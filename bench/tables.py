@@ -7,6 +7,7 @@ from typing import Any
 
 from bench import peers, targets
 from bench.report import show, table
+from bench.shape import TASKS
 
 Results = Mapping[str, Any]
 SUMMARY = (
@@ -44,7 +45,7 @@ def render(results: Results) -> str:
         head,
         "## Issue 9's targets",
         targets.render(targets.judge(results)),
-        "## Summary (measured now, except rows marked copied)",
+        "## Summary (IdeaMine and the floor measured now; the other peers when each row says)",
         summary(results),
         "## W1 per-round medians (s)",
         rounds(results),
@@ -96,23 +97,35 @@ def summary(results: Results) -> str:
                     ["", "", ""],
                 )
             )
-    for name, c in peers.COPIED.items():
-        rows.append(
-            [
-                f"{name}, copied {peers.COPIED_ON}",
-                f"{c['w1']:.3f}",
-                f"{c['w1_over']:.3f}",
-                f"{c['w1_over'] / 0.104:.2f}",
-                c["w2_200"],
-                c["w2_2000"],
-                c["growth"],
-                c["rss"],
-                "3/3",
-                c["w3_rerun_done"],
-                f"{c['w3_restart']:.2f}",
-            ]
-        )
+    known = results.get("peers")  # results since 2026-11-28 12:30 may carry them
+    day, found = (known["day"], known["rows"]) if known else (peers.COPIED_ON, peers.COPIED)
+    how = "measured" if known else "copied"
+    rows += [_peer_row(f"{name}, {how} {day}", figures) for name, figures in found.items()]
     return table(SUMMARY, rows)
+
+
+def _peer_row(label: str, c: Mapping[str, Any]) -> list[object]:
+    """A peer's summary row; n/a where the peer's file holds no successful measurement."""
+
+    def shown(value: object, digits: int | None = None) -> object:
+        if value is None:
+            return "n/a"
+        return f"{value:.{digits}f}" if digits is not None else value
+
+    over = c["w1_over"]
+    return [
+        label,
+        shown(c["w1"], 3),
+        shown(over, 3),
+        shown(None if over is None else over / TASKS * 1000, 2),
+        shown(c["w2_200"]),
+        shown(c["w2_2000"]),
+        shown(c["growth"]),
+        shown(c["rss"]),
+        c["w3_ok"],
+        c["w3_rerun_done"] or "n/a",
+        shown(c["w3_restart"], 2),
+    ]
 
 
 def _row(label: str, w1: Mapping[str, Any], w2: Mapping[str, Any], w3: list[str]) -> list[object]:
