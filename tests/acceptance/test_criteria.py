@@ -1,8 +1,8 @@
 """SPEC §10's acceptance criteria, each a test named after it, through the real CLI.
 
 Criteria 2 and 3 need workers on PostgreSQL and live in ``test_workers.py``
-(``test_criterion_2_…``, ``test_criterion_3_…``); criterion 7 needs the HTTP server and lives in
-``tests/api/test_api_live.py`` (``test_criterion_7_…``). The rest are here.
+(``test_criterion_2_…``, ``test_criterion_3_…``); criterion 7 needs the HTTP server and a
+browser and lives in ``test_live_metrics.py`` (``test_criterion_7_…``). The rest are here.
 """
 
 from __future__ import annotations

@@ -23,20 +23,11 @@ from typing import Any
 import pytest
 from tests.api.serving import Server, cli_env, ideamine, serving, start_cli, stop
 from tests.api.test_api_quality import cli_run, failing_gate_pipeline
+from tests.support.browser import chromium
 from tests.support.configs import SPEC_DAG, write_callable_pipeline
 
-playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.timeout(600)  # the module's offline run takes minutes on a busy box
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 IDEA = "A marketplace where local farmers sell produce to nearby restaurants"
 LAPTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -44,14 +35,8 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
