@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench import proc
 from bench.shape import W1_IDEAL
@@ -40,84 +40,137 @@ COPIED: dict[str, dict[str, object]] = {
 # run_all.py's label -> the row's name ({} takes the version of the package named second)
 NAMES = {
     "langgraph": ("LangGraph {}", "langgraph"),
+    "langgraph-sync": ("LangGraph {} (durability sync)", "langgraph"),
     "dbos": ("DBOS {} (SQLite)", "dbos"),
     "dbos-pg": ("DBOS {} (PostgreSQL)", "dbos"),
+    "dbos-queue": ("DBOS {} (SQLite, queue)", "dbos"),
+    "dbos-queue-fastpoll": ("DBOS {} (SQLite, queue, 0.05 s poll)", "dbos"),
     "celery": ("Celery {} + Redis", "celery"),
     "temporal": ("Temporal {}", "temporalio"),
     "prefect": ("Prefect {}", "prefect"),
 }
+FLOORS = ("floor", "floor-normal")  # measured by bench/run.py beside IdeaMine instead
 
 
 class PeersFileError(Exception):
     """The peers' results file cannot be read; the message says which file and line."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One invocation of a peer's script, as run_all.py recorded it: the fields used here."""
+
+    peer: str
+    workload: str
+    ts: str
+    n: int | None
+    ran: bool  # exit 0 with a result (W1, W2)
+    walls: tuple[float, ...]
+    rss_mb: float | None  # all processes', at W2's N = 2,000
+    version: str | None
+    trial_ok: bool  # W3
+    rerun: int | None  # W3: agents that had completed re-run after the kill
+    restart_s: float | None  # W3
+
+
 def measured(path: Path) -> tuple[str, dict[str, dict[str, object]]]:
     """The peers' rows from a results file that bench-peers/run_all.py wrote (``--out``): the
     day it was measured and, per peer, the same figures as :data:`COPIED`. The floor is left
-    out: ``bench/run.py`` measures it beside IdeaMine."""
+    out: ``bench/run.py`` measures it beside IdeaMine.
+
+    Raises:
+        PeersFileError: the file cannot be read, a line is not one run_all.py writes
+            (naming the line), or it holds no peer but the floor.
+    """
     lines = _lines(path)
-    by_peer: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_peer: dict[str, list[_Line]] = defaultdict(list)
     for line in lines:
-        if line["peer"] in NAMES:
-            by_peer[line["peer"]].append(line)
+        by_peer[line.peer].append(line)
     if not by_peer:
-        raise PeersFileError(f"{path}: no peer other than the floor in it (labels {set(NAMES)})")
-    day = max(str(line["ts"]) for line in lines)[:10]
-    rows = {_name(found): _figures(found) for found in by_peer.values()}
-    return day, rows
+        raise PeersFileError(f"{path}: no peer other than the floor in it")
+    day = max(line.ts for line in lines)[:10]
+    return day, {_name(peer, found): _figures(found) for peer, found in by_peer.items()}
 
 
-def _lines(path: Path) -> list[Mapping[str, Any]]:
+def _lines(path: Path) -> list[_Line]:
+    """The file's lines of the peers :data:`NAMES` knows (the floor's are skipped)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PeersFileError(f"{path}: cannot read it ({exc.strerror})") from exc
-    found: list[Mapping[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PeersFileError(f"{path}: cannot read it ({exc})") from exc
+    found = []
+    for number, text_line in enumerate(text.splitlines(), 1):
+        where = f"{path}:{number}"
         try:
-            item = json.loads(line)
+            item = json.loads(text_line)
         except ValueError as exc:
-            raise PeersFileError(f"{path}:{number}: not JSON ({exc})") from exc
-        if not isinstance(item, dict) or not {"peer", "workload", "ts"} <= item.keys():
-            raise PeersFileError(
-                f"{path}:{number}: not a line of bench-peers/run_all.py's output "
-                "(it needs peer, workload and ts)"
-            )
-        found.append(item)
+            raise PeersFileError(f"{where}: not JSON ({exc})") from exc
+        line = _line(item, where)
+        if line is not None:
+            found.append(line)
     return found
 
 
-def _name(found: Iterable[Mapping[str, Any]]) -> str:
-    peer = ""
-    for line in found:
-        peer = line["peer"]
-        versions = (line.get("result") or {}).get("versions")
-        if versions:
-            template, package = NAMES[peer]
-            return template.format(versions.get(package, "?"))
-    return NAMES[peer][0].format("?")
+def _line(item: object, where: str) -> _Line | None:
+    """``item`` checked and read; None for the floor's lines."""
+    try:
+        assert isinstance(item, dict)
+        peer, workload = str(item["peer"]), str(item["workload"])
+        if peer in FLOORS:
+            return None
+        if peer not in NAMES:
+            raise PeersFileError(f"{where}: unknown peer {peer!r} (known: {', '.join(NAMES)})")
+        result = item.get("result") or {}
+        ran = item.get("rc") == 0 and bool(result)
+        versions = result.get("versions") or {}
+        execs = item.get("execs") or {}
+        restart = item.get("restart_to_done_s")
+        return _Line(
+            peer=peer,
+            workload=workload,
+            ts=str(item["ts"]),
+            n=None if item.get("n") is None else int(item["n"]),
+            ran=ran,
+            walls=tuple(float(w) for w in result["walls"]) if ran and workload != "w3" else (),
+            rss_mb=(
+                float(result["rss"]["tree_mb"])
+                if ran and workload == "w2" and item.get("n") == 2000
+                else None
+            ),
+            version=str(versions[NAMES[peer][1]]) if NAMES[peer][1] in versions else None,
+            trial_ok=bool(item.get("ok")),
+            rerun=int(execs["completed_then_rerun"]) if execs else None,
+            restart_s=None if restart is None else float(restart),
+        )
+    except (AssertionError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PeersFileError(
+            f"{where}: not a line of bench-peers/run_all.py's output ({type(exc).__name__}: "
+            f"{exc}; it needs peer, workload, ts, and a result's walls and rss)"
+        ) from exc
 
 
-def _figures(found: Iterable[Mapping[str, Any]]) -> dict[str, object]:
+def _name(peer: str, found: Iterable[_Line]) -> str:
+    template, _ = NAMES[peer]
+    version = next((line.version for line in found if line.version), "?")
+    return template.format(version)
+
+
+def _figures(found: Iterable[_Line]) -> dict[str, object]:
     """A peer's medians over its successful invocations, as report.py computes them."""
     w1: list[float] = []
-    w2: dict[int, list[float]] = defaultdict(list)
+    w2: dict[int | None, list[float]] = defaultdict(list)
     rss: list[float] = []
-    trials: list[Mapping[str, Any]] = []
+    trials: list[_Line] = []
     for line in found:
-        result = line.get("result") or {}
-        if line["workload"] == "w3":
+        if line.workload == "w3":
             trials.append(line)
-        elif line.get("rc") != 0 or not result:
-            continue
-        elif line["workload"] == "w1":
-            w1 += result["walls"]
+        elif line.workload == "w1":
+            w1 += line.walls
         else:
-            w2[line["n"]] += result["walls"]
-            if line["n"] == 2000:
-                rss.append(result["rss"]["tree_mb"])
+            w2[line.n] += line.walls
+            rss += [line.rss_mb] if line.rss_mb is not None else []
     wall, small, big = _median(w1), _median(w2[200]), _median(w2[2000])
+    restarts = [t.restart_s for t in trials if t.trial_ok and t.restart_s is not None]
     return {
         "w1": wall,
         "w1_over": None if wall is None else wall - W1_IDEAL,
@@ -125,13 +178,9 @@ def _figures(found: Iterable[Mapping[str, Any]]) -> dict[str, object]:
         "w2_2000": None if big is None else round(2000 / big),
         "growth": None if small is None or big is None else round(big / 2000 / (small / 200), 2),
         "rss": round(max(rss)) if rss else None,
-        "w3_ok": f"{sum(1 for t in trials if t.get('ok'))}/{len(trials)}",
-        "w3_rerun_done": ",".join(
-            str(t["execs"]["completed_then_rerun"]) for t in trials if t.get("execs")
-        ),
-        "w3_restart": _median(
-            [t["restart_to_done_s"] for t in trials if t.get("ok") and t.get("restart_to_done_s")]
-        ),
+        "w3_ok": f"{sum(t.trial_ok for t in trials)}/{len(trials)}" if trials else "n/a",
+        "w3_rerun_done": ",".join(str(t.rerun) for t in trials if t.rerun is not None),
+        "w3_restart": _median(restarts),
     }
 
 

@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +71,23 @@ def machine() -> dict[str, object]:
         "kernel": platform.release(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "gauges_start": gauge.gauges(),
+        "source": revision(),
     }
+
+
+def revision() -> dict[str, object]:
+    """The commit the product and benchmark code came from, and whether either had changes
+    not committed (then the figures belong to no commit)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return {"commit": None, "uncommitted": None}  # not a git checkout
+    return {"commit": commit, "uncommitted": bool(git("status", "--porcelain", "src", "bench"))}
 
 
 def inproc(workload: str, folder: Path, *extra: str) -> dict[str, object]:

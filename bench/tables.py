@@ -41,6 +41,10 @@ def render(results: Results) -> str:
             f"thread round trip {start.get('thread_trip_us', '–')} µs at start, "
             f"{m.get('gauges_end')} at end"
         )
+    source = m.get("source")  # results since 2026-11-28 13:20 carry it
+    if source and source["commit"]:
+        changed = " with uncommitted changes" if source["uncommitted"] else ""
+        head += f"; code at {source['commit']}{changed}"
     parts = [
         head,
         "## Issue 9's targets",

@@ -3,11 +3,12 @@ SIGKILLed again and again at random points of its run, then resumed to completio
 
 The points come from a seeded ``random.Random`` (``IDEAMINE_CHAOS_SEED`` replaces the seed;
 every failure names the seed and the points, so it reproduces): each is a number of ledger
-events, drawn over an undisturbed run's total, and the process group is killed as soon as the
-store holds that many. The test ends with the run complete, its artifacts byte-identical to
-the undisturbed run's, every task output recorded once, no task that had finished before a
-kill started again after it (in the store's events and in the agents' own execution log),
-and the ledger chain verifying.
+events the process must add before it is killed (its process group, with SIGKILL), drawn so
+that all five kills fall before the run could end. The test ends with the run complete, its
+artifacts byte-identical to the undisturbed run's, every task output recorded once (a task
+id names its run, phase, attempt and key), no task that had finished before a kill started
+again after it (in the store's events and in the agents' own execution log), and the ledger
+chain verifying.
 """
 
 from __future__ import annotations
@@ -60,22 +61,21 @@ def _events(db: Path) -> int:
         return int(connection.execute("SELECT COUNT(*) FROM events").fetchone()[0]) if tables else 0
 
 
-def _kill_at(args: list[str], point: int, folder: Path, env: dict[str, str]) -> bool:
-    """Start ``ideamine ARGS`` and SIGKILL it once the store holds ``point`` events and one
-    at least of its own; False if it ended first (the run finished before that point)."""
+def _kill_after(args: list[str], added: int, folder: Path, env: dict[str, str], why: str) -> None:
+    """Start ``ideamine ARGS`` and SIGKILL it once it has added ``added`` events to the store."""
     db = folder / "ideamine.db"
-    point = max(point, _events(db) + 1)
+    point = _events(db) + added
     process = start(*args, cwd=folder, env=env)
-    deadline = time.monotonic() + 120
-    while _events(db) < point:
-        if process.poll() is not None:
-            out, err = process.communicate()
-            assert process.returncode == 0, out + err
-            return False
-        assert time.monotonic() < deadline, f"no event {point} after 120 s"
-        time.sleep(0.005)
-    kill(process)
-    return True
+    try:
+        deadline = time.monotonic() + 120
+        while _events(db) < point:
+            ended = process.poll()
+            assert ended is None, f"{why}: `ideamine {args[0]}` ended ({ended}) before {point}"
+            assert time.monotonic() < deadline, f"{why}: no event {point} after 120 s"
+            time.sleep(0.005)
+    finally:
+        if process.poll() is None:  # (reaped already: nothing left to kill)
+            kill(process)
 
 
 def _state(db: Path, log: Path) -> Killed:
@@ -103,21 +103,23 @@ def test_runner_killed_at_random_points_resumes_to_the_same_run(tmp_path: Path) 
     assert done.returncode == 0, done.stdout + done.stderr
     expected = artifact_hashes(calm, only_run_id(calm))
     total = _events(calm / "ideamine.db")
-    # past the run's creation (its id is known after the first kill), short of its end
-    points = sorted(random.Random(seed).sample(range(10, total - 10), KILLS))
-    why = f"seed {seed}, kill points {points} of {total} events"
+    # The first past the run's creation (its id is known after it); together short of the
+    # run's end, which resumed processes reach later still (they add events of their own).
+    chosen = random.Random(seed)
+    points = [chosen.randint(10, total // 6)] + [
+        chosen.randint(3, total // 6) for _ in range(KILLS - 1)
+    ]
+    why = f"seed {seed}, kills after {points} new events (an undisturbed run: {total})"
 
     folder = tmp_path / "chaos"
     folder.mkdir()
     db = folder / "ideamine.db"
     args = ["run", IDEA, "--config", str(config), "-q"]
     kills: list[Killed] = []
-    for point in points:
-        if not _kill_at(args, point, folder, env):
-            break
+    for added in points:
+        _kill_after(args, added, folder, env, why)
         kills.append(_state(db, log))
         args = ["resume", read_events(db)[0].run_id, "-q"]
-    assert len(kills) >= 3 and kills[-1].finished, why
     run_id = read_events(db)[0].run_id
     resumed = ideamine("resume", run_id, "-q", cwd=folder, env=env)
     assert resumed.returncode == 0, f"{why}\n{resumed.stdout}{resumed.stderr}"
@@ -127,7 +129,12 @@ def test_runner_killed_at_random_points_resumes_to_the_same_run(tmp_path: Path) 
     outputs = Counter(e.task_id for e in events if e.type == "task.succeeded")
     assert outputs and max(outputs.values()) == 1, why
     starts = log.read_text().splitlines()
+    assert kills[-1].finished, why
     for killed in kills:
+        # what the checks below look for is in the log: each agent finished by then started
+        logged = {tuple(line.split()[1:3]) for line in starts[: killed.log_lines]}
+        agents = {(phase, key) for phase, key in killed.finished if not key.startswith("~")}
+        assert agents <= logged, f"{why}: finished but not logged: {agents - logged}"
         again = [
             e.task_id
             for e in events

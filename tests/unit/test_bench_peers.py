@@ -61,7 +61,29 @@ def test_the_summary_shows_measured_peers_in_place_of_the_copied_ones(tmp_path: 
     row = tables._peer_row(f"LangGraph 1.2.24, measured {day}", rows["LangGraph 1.2.24"])
 
     assert row[:4] == ["LangGraph 1.2.24, measured 2026-11-28", "0.300", "0.060", "0.58"]
-    assert row[4:] == ["n/a", "n/a", "n/a", "n/a", "0/0", "n/a", "n/a"]
+    assert row[4:] == ["n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"]
+
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+
+def test_a_stored_result_shows_the_peers_it_was_given_and_older_ones_the_copied_rows() -> None:
+    """Through the JSON ``bench/run.py`` writes: 12:26 ran with ``--peers``, 12:04 without."""
+    given = tables.summary(json.loads((RESULTS / "2026-11-28-1226.json").read_text()))
+    older = tables.summary(json.loads((RESULTS / "2026-11-28-1204.json").read_text()))
+
+    assert "| LangGraph 1.2.24, measured 2026-11-28 | 0.279 | 0.039 | 0.38 | 1695 | 1606 |" in given
+    assert "| Temporal 1.35.0, measured 2026-11-28 |" in given
+    assert "copied" not in given
+    assert "| LangGraph 1.2.24, copied 2026-11-25 | 0.302 | 0.062 |" in older
+    assert "measured 2026" not in older
+
+
+def test_a_variant_is_a_row_of_its_own(tmp_path: Path) -> None:
+    lines = [_ran("langgraph", "w1", [0.30]), _ran("langgraph-sync", "w1", [0.40])]
+    _, rows = peers.measured(_write(tmp_path / "peers.jsonl", lines))
+
+    assert list(rows) == ["LangGraph 1.2.24", "LangGraph 1.2.24 (durability sync)"]
 
 
 @pytest.mark.parametrize(
@@ -72,6 +94,20 @@ def test_the_summary_shows_measured_peers_in_place_of_the_copied_ones(tmp_path: 
         ('{"peer": "langgraph"\n', "peers.jsonl:1: not JSON"),
         ('{"peer": "langgraph", "ts": "x"}\n', "peers.jsonl:1: not a line of"),
         ("[1, 2]\n", "peers.jsonl:1: not a line of"),
+        (
+            '{"peer": "langgraph", "workload": "w1", "ts": "x", "rc": 0, "result": {"rss": {}}}\n',
+            "peers.jsonl:1: not a line of bench-peers/run_all.py's output (KeyError: 'walls'",
+        ),
+        (
+            '{"peer": "floor", "workload": "w1", "ts": "x"}\n'
+            '{"peer": "dbos", "workload": "w2", "ts": "x", "rc": 0, "n": 2000,'
+            ' "result": {"walls": [1.0], "rss": 5}}\n',
+            "peers.jsonl:2: not a line of bench-peers/run_all.py's output (TypeError",
+        ),
+        (
+            '{"peer": "hatchet", "workload": "w1", "ts": "x"}\n',
+            "peers.jsonl:1: unknown peer 'hatchet' (known: langgraph, langgraph-sync,",
+        ),
     ],
 )
 def test_a_file_that_is_not_the_drivers_output_is_refused_by_name(
@@ -83,6 +119,10 @@ def test_a_file_that_is_not_the_drivers_output_is_refused_by_name(
         peers.measured(path)
 
 
-def test_a_missing_file_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_missing_or_binary_file_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(peers.PeersFileError, match=re.escape("missing.jsonl: cannot read it")):
         peers.measured(tmp_path / "missing.jsonl")
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(peers.PeersFileError, match=re.escape("binary.jsonl: cannot read it")):
+        peers.measured(binary)

@@ -15,7 +15,7 @@ from ideamine.stores import task_queries as tq
 from ideamine.stores.checked import stale
 from ideamine.stores.records import EventDraft, OutputWrite, TaskRecord
 
-__all__ = ["Accepted", "vet", "write"]
+__all__ = ["Accepted", "insert", "vet"]
 
 Accepted = tuple[TaskRecord, OutputWrite, str]  # a write accepted, with its output's JSON
 
@@ -61,7 +61,7 @@ def vet(db: q.Db, writes: Sequence[OutputWrite]) -> tuple[list[StoreError | None
     return errors, accepted
 
 
-def write(db: q.Db, accepted: Sequence[Accepted], at: str) -> None:
+def insert(db: q.Db, accepted: Sequence[Accepted], at: str) -> None:
     """The rows of accepted output writes (each with its output's canonical JSON): outputs,
     model calls, status, events."""
     digests = [sha256_hex(text) for _, _, text in accepted]

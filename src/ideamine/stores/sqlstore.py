@@ -517,7 +517,7 @@ class SqlStore(Coordination):
     async def record_outputs(self, writes: Sequence[OutputWrite]) -> list[StoreError | None]:
         def work(db: q.Db) -> list[StoreError | None]:
             errors, accepted = ow.vet(db, writes)
-            ow.write(db, accepted, self._now())
+            ow.insert(db, accepted, self._now())
             return errors
 
         if not writes:
@@ -530,7 +530,7 @@ class SqlStore(Coordination):
         def work(db: q.Db) -> tuple[list[StoreError | None], list[ClaimedTask]]:
             at = self._now()
             errors, accepted = ow.vet(db, writes)
-            ow.write(db, accepted, at)
+            ow.insert(db, accepted, at)
             return errors, self._claim_for(db, run_id, claim, at)
 
         return await self._transaction(work)
@@ -547,7 +547,7 @@ class SqlStore(Coordination):
         refused = [error for error in errors if error is not None]
         if refused:
             raise FinishingRefusedError(refused)
-        ow.write(db, accepted, at)
+        ow.insert(db, accepted, at)
 
     async def fail_task(
         self,
