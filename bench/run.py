@@ -234,16 +234,16 @@ def main() -> None:
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     known = _peers(args.peers) if args.peers else None
+    command = ["python bench/run.py"]
+    command += ["--quick"] if args.quick else []
+    command += [f"--peers {args.peers}"] if args.peers else []
     compile_sources()
     started = time.time()
     results: dict[str, object] = {
         "date": date.today().isoformat(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "quick": args.quick,
-        "command": " ".join(
-            ["python bench/run.py", *(["--quick"] if args.quick else [])]
-            + ([f"--peers {args.peers}"] if args.peers else [])
-        ),
+        "command": " ".join(command),
         "plan": asdict(plan),
         "machine": machine(),
     }

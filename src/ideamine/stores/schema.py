@@ -31,15 +31,21 @@ def migrations(dialect: str) -> list[tuple[int, str]]:
 
 def check_identity(connection: sqlite3.Connection) -> None:
     """Refuse a database that holds tables but no IdeaMine ``schema_version``."""
-    tables = {
-        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    tables = _tables(connection)
     if tables and "schema_version" not in tables:
-        raise StoreCorruptError(
-            "the database has tables but no IdeaMine schema_version "
-            f"({', '.join(sorted(tables)[:5])})",
-            hint="point --store at a new file; this one was left untouched",
-        )
+        raise _not_ours(tables)
+
+
+def _tables(connection: sqlite3.Connection) -> set[str]:
+    rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    return {str(row[0]) for row in rows}
+
+
+def _not_ours(tables: set[str]) -> StoreCorruptError:
+    return StoreCorruptError(
+        f"the database has tables but no IdeaMine schema_version ({', '.join(sorted(tables)[:5])})",
+        hint="point --store at a new file; this one was left untouched",
+    )
 
 
 def apply_sqlite_migrations(connection: sqlite3.Connection) -> int:
@@ -59,20 +65,14 @@ def apply_sqlite_migrations(connection: sqlite3.Connection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
         " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
     )
-    tables = {
-        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+    tables = _tables(connection)
     current = _version(connection)
     if current > latest:
         connection.execute("ROLLBACK")
         raise SchemaTooNewError(found=current, known=latest)
     if current == 0 and tables - {"schema_version"}:
         connection.execute("ROLLBACK")
-        raise StoreCorruptError(
-            "the database has tables but no IdeaMine schema_version "
-            f"({', '.join(sorted(tables)[:5])})",
-            hint="point --store at a new file; this one was left untouched",
-        )
+        raise _not_ours(tables)
     for version, sql in known:
         if version > current:
             for statement in sqlite_statements(sql):
